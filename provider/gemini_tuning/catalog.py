@@ -1,0 +1,147 @@
+"""Base models that can be tuned, and their limits: one table shared by specs, datasets and emulator.
+
+Sources: ../shared/design/vertex-api.md sections 6-7 (Google's supervised-tuning pages as of
+2026-09 and the Gemini API tuning docs). Values marked [I] there are our documented choices:
+
+- Minimum example count: 16 for gemini-1.0-pro-002 (documented); 1 for the Gemini 1.5+ models,
+  whose docs give only the recommendation of 100-500 [I].
+- Hyperparameter bounds: Vertex publishes none; we accept epochs 1-100 and a learning-rate
+  multiplier in (0, 10] [I].
+- Token estimate: characters / 4, rounded up [I]; the emulator and the cost estimate use the same.
+- Retired models stay in the table so errors can say *when* they were retired.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+Backend = Literal["vertex", "gemini-api"]
+DatasetFormat = Literal["contents", "messages", "text_pairs"]
+
+GIB = 1024**3
+MAX_EPOCHS = 100
+MAX_LEARNING_RATE_MULTIPLIER = 10.0
+CHARS_PER_TOKEN = 4
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    """What one tunable base model accepts."""
+
+    id: str
+    backend: Backend
+    retired_on: str | None = None  # ISO month; None while Google offers it for tuning
+    dataset_format: DatasetFormat = "contents"
+    adapter_sizes: tuple[int, ...] = (1, 2, 4, 8, 16)
+    default_adapter_size: int | None = None
+    max_tokens_per_example: int | None = 131_072
+    max_validation_examples: int = 5000
+    min_examples: int = 1
+    recommended_min_examples: int = 100
+    max_training_examples: int | None = 10_000_000
+    max_file_bytes: int = GIB
+    max_input_chars: int | None = None  # Gemini API only
+    max_output_chars: int | None = None  # Gemini API only
+    supports_cmek: bool = True
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def retired(self) -> bool:
+        return self.retired_on is not None
+
+
+_GEMINI_3 = {"supports_cmek": False, "notes": ("tuning in us-central1 and europe-west4 only",)}
+
+VERTEX_MODELS: dict[str, BaseModel] = {
+    m.id: m
+    for m in (
+        BaseModel("gemini-3.5-flash", "vertex", **_GEMINI_3),  # type: ignore[arg-type]
+        BaseModel("gemini-3.1-flash-lite", "vertex", **_GEMINI_3),  # type: ignore[arg-type]
+        BaseModel("gemini-2.5-pro", "vertex", adapter_sizes=(1, 2, 4, 8)),
+        BaseModel("gemini-2.5-flash", "vertex"),
+        BaseModel("gemini-2.5-flash-lite", "vertex"),
+        BaseModel("translation-llm-002", "vertex"),
+        BaseModel("gemini-2.0-flash-001", "vertex", retired_on="2026-02"),
+        BaseModel("gemini-2.0-flash-lite-001", "vertex", retired_on="2026-02"),
+        BaseModel(
+            "gemini-1.5-pro-002", "vertex", retired_on="2025-09", adapter_sizes=(1, 4),
+            default_adapter_size=4, max_tokens_per_example=32_000, max_validation_examples=256,
+        ),
+        BaseModel(
+            "gemini-1.5-flash-002", "vertex", retired_on="2025-09", adapter_sizes=(1, 4, 8, 16),
+            default_adapter_size=8, max_tokens_per_example=32_000, max_validation_examples=256,
+        ),
+        BaseModel(
+            "gemini-1.0-pro-002", "vertex", retired_on="2025-04", dataset_format="messages",
+            adapter_sizes=(1, 4), max_tokens_per_example=None, max_validation_examples=256,
+            min_examples=16,
+        ),
+    )
+}
+
+# The Gemini API (tunedModels) has offered no tunable base model since May 2025. The last ones
+# are kept so that legacy definitions validate and the emulator can serve them.
+GEMINI_API_MODELS: dict[str, BaseModel] = {
+    m.id: m
+    for m in (
+        BaseModel(
+            "models/gemini-1.5-flash-001-tuning", "gemini-api", retired_on="2025-05",
+            dataset_format="text_pairs", adapter_sizes=(), max_tokens_per_example=None,
+            min_examples=1, recommended_min_examples=20, max_training_examples=None,
+            max_file_bytes=4 * 1024 * 1024, max_input_chars=40_000, max_output_chars=5_000,
+        ),
+        BaseModel(
+            "models/gemini-1.0-pro-001", "gemini-api", retired_on="2025-05",
+            dataset_format="text_pairs", adapter_sizes=(), max_tokens_per_example=None,
+            min_examples=1, recommended_min_examples=20, max_training_examples=None,
+            max_file_bytes=4 * 1024 * 1024, max_input_chars=40_000, max_output_chars=5_000,
+        ),
+    )
+}
+
+# Gemini API tuning defaults (tuned_model.proto; the tuning concepts page).
+GEMINI_API_DEFAULT_EPOCHS = 5
+GEMINI_API_DEFAULT_BATCH_SIZE = 4
+GEMINI_API_DEFAULT_LEARNING_RATE = 0.001
+
+
+class UnknownBaseModelError(ValueError):
+    """The base model is not one this backend can tune."""
+
+
+def normalize_model_id(model: str, backend: Backend = "vertex") -> str:
+    """`publishers/google/models/gemini-2.5-flash` and `gemini-2.5-flash` name the same model."""
+    model = model.strip()
+    if backend == "gemini-api":
+        return model if model.startswith("models/") else f"models/{model}"
+    return model.rsplit("/", 1)[-1]
+
+
+def supported_ids(backend: Backend) -> list[str]:
+    table = VERTEX_MODELS if backend == "vertex" else GEMINI_API_MODELS
+    return sorted(m.id for m in table.values() if not m.retired)
+
+
+def lookup(model: str, backend: Backend = "vertex", *, allow_retired: bool = False) -> BaseModel:
+    """The catalog entry for ``model``, or UnknownBaseModelError with what to use instead."""
+    table = VERTEX_MODELS if backend == "vertex" else GEMINI_API_MODELS
+    entry = table.get(normalize_model_id(model, backend))
+    if entry is None:
+        known = ", ".join(sorted(table))
+        raise UnknownBaseModelError(
+            f"base model {model!r} cannot be tuned on the {backend} backend; known models: {known}"
+        )
+    if entry.retired and not allow_retired:
+        current = ", ".join(supported_ids(backend)) or "none (use the vertex backend)"
+        raise UnknownBaseModelError(
+            f"base model {model!r} was retired for tuning in {entry.retired_on}; "
+            f"models that can be tuned now: {current}"
+        )
+    return entry
+
+
+def estimate_tokens(chars: int) -> int:
+    """Tokens billed for ``chars`` characters of text (chars / 4, rounded up) [I]."""
+    return math.ceil(chars / CHARS_PER_TOKEN)

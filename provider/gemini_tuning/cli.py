@@ -1,0 +1,42 @@
+"""The `gemini-tuning` command. Each feature registers its own subcommand group.
+
+Exit codes: 0 success, 1 the checked thing is invalid / the operation failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gemini-tuning",
+        description="Gemini supervised fine-tuning as declared state on Pulumi.",
+    )
+    groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+    # Imported here so that `import gemini_tuning` (done by the provider process) stays cheap.
+    from gemini_tuning.datasets import _cli as datasets_cli
+    from gemini_tuning.emulator import _cli as emulator_cli
+
+    datasets_cli.register(groups)
+    emulator_cli.register(groups)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

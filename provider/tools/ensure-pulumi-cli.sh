@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Make a Pulumi CLI + Python language host of exactly $PULUMI_VERSION available, offline.
+#
+# Order of preference:
+#   1. a `pulumi` on PATH whose version matches, with the Python language host and both
+#      runtime scripts next to it;
+#   2. the cached build in $GT_PULUMI_CACHE/pulumi-$VERSION/bin;
+#   3. a build from the Go module proxy (the official installer downloads from a host this
+#      project's machines cannot reach). See ../shared/design/pulumi-notes.md section A.
+#
+# Prints the bin directory on stdout (last line); progress goes to stderr.
+set -euo pipefail
+
+VERSION="${1:?usage: ensure-pulumi-cli.sh VERSION}"
+CACHE_ROOT="${GT_PULUMI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gemini-tuning}"
+DEST="$CACHE_ROOT/pulumi-$VERSION/bin"
+WORK="$CACHE_ROOT/build/pulumi-$VERSION"
+NEEDED=(pulumi pulumi-language-python pulumi-language-python-exec pulumi-resource-pulumi-python)
+
+log() { printf '[pulumi-cli] %s\n' "$*" >&2; }
+
+complete_in() {
+  local dir="$1" f
+  for f in "${NEEDED[@]}"; do [[ -x "$dir/$f" ]] || return 1; done
+  [[ "$("$dir/pulumi" version 2>/dev/null)" == "v$VERSION" ]]
+}
+
+on_path="$(command -v pulumi 2>/dev/null || true)"
+if [[ -n "$on_path" ]]; then
+  on_path_dir="$(dirname "$(readlink -f "$on_path")")"
+  if complete_in "$on_path_dir"; then
+    log "using pulumi v$VERSION found on PATH ($on_path_dir)"
+    echo "$on_path_dir"; exit 0
+  fi
+  log "pulumi on PATH ($on_path) is not v$VERSION with the Python host beside it; not using it"
+fi
+
+if complete_in "$DEST"; then
+  log "using cached pulumi v$VERSION ($DEST)"
+  echo "$DEST"; exit 0
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+  cat >&2 <<MSG
+[pulumi-cli] No Pulumi CLI v$VERSION was found and Go is not installed, so it cannot be built.
+  Either install Go 1.25 or newer (https://go.dev/doc/install) and run 'make setup' again,
+  or, on a machine that can reach Pulumi's download host, install the CLI with the official
+  installer:   curl -fsSL https://get.pulumi.com | sh -s -- --version $VERSION
+  and put it on PATH.
+MSG
+  exit 1
+fi
+
+# The language host has no tags: it is pinned to the commit of tag pkg/v$VERSION.
+case "$VERSION" in
+  3.259.0) LANGHOST_COMMIT=a05d88f24d05726fa3beae771bfdedb0c0c6a94a ;;
+  3.258.0) LANGHOST_COMMIT=0708f38c75259d11e287a03623571a68622f8371 ;;
+  3.257.0) LANGHOST_COMMIT=ac083796c11be6337d47d736e0594159485f1438 ;;
+  *) LANGHOST_COMMIT="" ;;
+esac
+
+log "building pulumi v$VERSION from the Go module proxy (first run only; about 10-20 min on 2 cores)"
+mkdir -p "$WORK" "$DEST"
+cd "$WORK"
+export GOFLAGS="-mod=mod" GOTOOLCHAIN=local
+[[ -f go.mod ]] || go mod init local/pulumi-cli-build >/dev/null 2>&1
+go mod edit -replace github.com/atotto/clipboard=github.com/tgummerer/clipboard@v0.0.0-20241001131231-d02d263e614e
+
+fetch() { log "go get $*"; go get "$@" 2>&1 | sed 's/^/[pulumi-cli]   /' >&2; }
+if ! fetch "github.com/pulumi/pulumi/pkg/v3@v$VERSION" "github.com/pulumi/pulumi/sdk/v3@v$VERSION"; then
+  log "could not fetch pulumi v$VERSION from the Go module proxy ($(go env GOPROXY))."
+  log "Check network access to the proxy, or install the CLI with the official installer (see above)."
+  exit 1
+fi
+if [[ -z "$LANGHOST_COMMIT" ]]; then
+  LANGHOST_COMMIT="$(go mod download -json "github.com/pulumi/pulumi/pkg/v3@v$VERSION" \
+    | sed -n 's/.*"Hash": "\([0-9a-f]*\)".*/\1/p' | head -n1)"
+fi
+fetch "github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3@$LANGHOST_COMMIT"
+# Re-pin: the language host requires an older pkg/v3 and relies on a local replace upstream.
+fetch "github.com/pulumi/pulumi/pkg/v3@v$VERSION" "github.com/pulumi/pulumi/sdk/v3@v$VERSION"
+
+LDF="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$VERSION"
+for pkg in github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
+           github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3; do
+  log "go build $pkg (this is the slow part)"
+  CGO_ENABLED=0 go build -trimpath -tags osusergo,grpcnotrace -ldflags "$LDF" -o "$DEST/" "$pkg" 2>&1 \
+    | sed 's/^/[pulumi-cli]   /' >&2
+done
+SDK_DIR="$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)"
+install -m 0755 "$SDK_DIR/python/cmd/pulumi-language-python-exec" \
+                "$SDK_DIR/python/dist/pulumi-resource-pulumi-python" "$DEST/"
+
+if ! complete_in "$DEST"; then
+  log "build finished but $DEST is incomplete or reports another version: $("$DEST/pulumi" version 2>&1 || true)"
+  exit 1
+fi
+log "built pulumi $("$DEST/pulumi" version) into $DEST"
+echo "$DEST"
