@@ -129,9 +129,10 @@ def lookup(model: str, backend: Backend = "vertex", *, allow_retired: bool = Fal
     table = VERTEX_MODELS if backend == "vertex" else GEMINI_API_MODELS
     entry = table.get(normalize_model_id(model, backend))
     if entry is None:
-        known = ", ".join(sorted(table))
+        known = ", ".join(supported_ids(backend) or sorted(table))
         raise UnknownBaseModelError(
-            f"base model {model!r} cannot be tuned on the {backend} backend; known models: {known}"
+            f"base model {model!r} cannot be tuned on the {backend} backend; "
+            f"models that can be tuned: {known}"
         )
     if entry.retired and not allow_retired:
         current = ", ".join(supported_ids(backend)) or "none (use the vertex backend)"

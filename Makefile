@@ -1,0 +1,41 @@
+# The README's commands. Every target runs `setup` first; setup is idempotent and cheap once done.
+PULUMI_VERSION := 3.259.0
+PYTHON ?= python3
+SHELL := /bin/bash
+ENV := source provider/tools/env.sh &&
+
+.PHONY: setup demo test lint unit integration bench clean
+
+setup: .venv/.installed
+	@mkdir -p .state
+	@set -o pipefail; bash provider/tools/ensure-pulumi-cli.sh $(PULUMI_VERSION) | tail -n1 > .state/pulumi-bin.tmp && mv .state/pulumi-bin.tmp .state/pulumi-bin
+
+.venv/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + ")")'
+	@echo "[setup] creating .venv and installing gemini-tuning with its dev extras"
+	@test -x .venv/bin/python || $(PYTHON) -m venv .venv
+	@.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+demo: setup
+	@$(ENV) bash provider/tools/demo.sh
+
+test: setup
+	@$(ENV) $(MAKE) --no-print-directory lint
+	@$(ENV) python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	@$(ENV) ruff check . && ruff format --check . && mypy
+
+unit: setup
+	@$(ENV) python -m pytest -m "not engine" $(PYTEST_ARGS)
+
+integration: setup
+	@$(ENV) python -m pytest -m engine $(PYTEST_ARGS)
+
+bench: setup
+	@$(ENV) for b in bench/*.py; do echo "== $$b"; python "$$b" || exit 1; done
+
+clean:
+	rm -rf .state .venv .pytest_cache .mypy_cache .ruff_cache

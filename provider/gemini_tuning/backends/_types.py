@@ -1,0 +1,120 @@
+"""What the resources need from a tuning service, independent of which service it is.
+
+Backends translate between these plain values and Google's APIs; resources never see a
+Google type, and backends never see Pulumi.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+ACTIVE_STATES = frozenset({"QUEUED", "PENDING", "RUNNING", "CANCELLING", "UPDATING"})
+FAILED_STATES = frozenset({"FAILED", "CANCELLED", "EXPIRED", "PAUSED"})
+
+
+class BackendError(Exception):
+    """The service refused a call; ``message`` is the service's own text."""
+
+
+class NotFoundError(BackendError):
+    """The named resource does not exist (any more)."""
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One tuning job to submit. Hyperparameters left None take the service's defaults."""
+
+    display_name: str | None
+    base_model: str | None
+    pre_tuned_model: str | None
+    training_uri: str
+    validation_uri: str | None
+    labels: Mapping[str, str]
+    description: str | None = None
+    epoch_count: int | None = None
+    learning_rate_multiplier: float | None = None
+    adapter_size: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    encryption_key: str | None = None
+    service_account: str | None = None
+    export_last_checkpoint_only: bool = False
+    # The Gemini API takes examples inline; Vertex reads training_uri.
+    inline_examples: Sequence[tuple[str, str]] = ()
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A job as the service reports it. ``state`` has no JOB_STATE_ prefix."""
+
+    name: str
+    state: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    error: str | None = None
+    tuned_model: str | None = None  # with @version
+    endpoint: str | None = None
+    create_time: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    epoch_count: int | None = None  # the effective value, after service defaults
+    epochs_done: int = 0
+    percent: float | None = None
+    loss_per_epoch: Sequence[float] = ()
+    data_stats: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "SUCCEEDED"
+
+    @property
+    def ended_badly(self) -> bool:
+        return self.state in FAILED_STATES
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    name: str  # with @version
+    display_name: str | None = None
+    description: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    version_aliases: Sequence[str] = ()
+    endpoints: Sequence[str] = ()
+
+
+class TuningBackend(Protocol):
+    """The calls TuningJob and TunedModel make. Every method raises BackendError subclasses."""
+
+    def find_jobs(self, labels: Mapping[str, str]) -> list[JobStatus]: ...
+
+    def submit_job(self, request: JobRequest) -> JobStatus: ...
+
+    def get_job(self, name: str) -> JobStatus: ...
+
+    def cancel_job(self, name: str) -> None: ...
+
+    def get_model(self, name: str) -> ModelStatus: ...
+
+    def update_model(
+        self,
+        name: str,
+        *,
+        display_name: str | None,
+        description: str | None,
+        labels: Mapping[str, str] | None,
+    ) -> ModelStatus: ...
+
+    def merge_aliases(
+        self, name: str, *, add: Sequence[str], remove: Sequence[str]
+    ) -> ModelStatus: ...
+
+    def delete_model(self, name: str, endpoint: str | None) -> list[str]:
+        """Undeploy, delete the endpoint, delete the model; returns what was done."""
+        ...
+
+    def generate(self, target: str, prompt: str, system_instruction: str | None) -> str: ...

@@ -1,0 +1,323 @@
+"""Vertex AI tuning through the official aiplatform_v1 GAPIC clients over REST.
+
+The Google libraries are imported inside the functions that use them: the dynamic-provider
+process imports this package on every preview, and importing aiplatform costs seconds.
+Clients are cached per process by settings, never stored on a provider instance (a pickled
+provider lands in Pulumi state).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from gemini_tuning.backends._settings import Settings
+from gemini_tuning.backends._types import (
+    BackendError,
+    JobRequest,
+    JobStatus,
+    ModelStatus,
+    NotFoundError,
+)
+
+if TYPE_CHECKING:
+    from google.api_core.retry import Retry
+
+T = TypeVar("T")
+
+_ADAPTER_SIZE_NAMES = {
+    1: "ADAPTER_SIZE_ONE",
+    2: "ADAPTER_SIZE_TWO",
+    4: "ADAPTER_SIZE_FOUR",
+    8: "ADAPTER_SIZE_EIGHT",
+    16: "ADAPTER_SIZE_SIXTEEN",
+    32: "ADAPTER_SIZE_THIRTY_TWO",
+}
+OPERATION_TIMEOUT_SECONDS = 600.0
+
+
+@functools.cache
+def _retry() -> Retry:
+    """Transient answers (429, 500, 503, deadline) are retried with backoff; others are not."""
+    from google.api_core import exceptions, retry
+
+    transient = retry.if_exception_type(
+        exceptions.TooManyRequests,
+        exceptions.ServiceUnavailable,
+        exceptions.InternalServerError,
+        exceptions.DeadlineExceeded,
+        exceptions.GatewayTimeout,
+    )
+    return retry.Retry(predicate=transient, initial=0.5, maximum=30.0, multiplier=2.0, timeout=300.0)
+
+
+@functools.cache
+def _clients(settings: Settings) -> dict[str, Any]:
+    from google.cloud import aiplatform_v1
+
+    options = {"api_endpoint": settings.api_endpoint}
+    credentials = settings.credentials()
+    kinds = {
+        "tuning": aiplatform_v1.GenAiTuningServiceClient,
+        "model": aiplatform_v1.ModelServiceClient,
+        "endpoint": aiplatform_v1.EndpointServiceClient,
+        "prediction": aiplatform_v1.PredictionServiceClient,
+    }
+    return {
+        kind: client(transport="rest", client_options=options, credentials=credentials)
+        for kind, client in kinds.items()
+    }
+
+
+@contextmanager
+def _service_errors() -> Iterator[None]:
+    """Turn google.api_core errors into BackendError, keeping the service's message."""
+    from google.api_core import exceptions
+
+    try:
+        yield
+    except exceptions.NotFound as err:
+        raise NotFoundError(err.message or str(err)) from err
+    except exceptions.GoogleAPICallError as err:
+        raise BackendError(f"{err.code} {err.message}") from err
+    except exceptions.RetryError as err:
+        raise BackendError(f"gave up retrying: {err.cause or err}") from err
+
+
+class VertexBackend:
+    """TuningBackend for Vertex AI (the real service, or the local emulator)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def _client(self, kind: str) -> Any:
+        return _clients(self._settings)[kind]
+
+    def _call(self, kind: str, method: str, /, **kwargs: Any) -> Any:
+        with _service_errors():
+            return getattr(self._client(kind), method)(retry=_retry(), **kwargs)
+
+    @property
+    def _parent(self) -> str:
+        return f"projects/{self._settings.project}/locations/{self._settings.location}"
+
+    # -- tuning jobs -------------------------------------------------------------------------
+
+    def find_jobs(self, labels: Mapping[str, str]) -> list[JobStatus]:
+        query = " AND ".join(f'labels.{k}="{v}"' for k, v in sorted(labels.items()))
+        pager = self._call("tuning", "list_tuning_jobs", request={"parent": self._parent, "filter": query})
+        with _service_errors():
+            return [_job_status(job) for job in pager]
+
+    def submit_job(self, request: JobRequest) -> JobStatus:
+        job = self._call("tuning", "create_tuning_job", parent=self._parent, tuning_job=_job_body(request))
+        return _job_status(job)
+
+    def get_job(self, name: str) -> JobStatus:
+        status = _job_status(self._call("tuning", "get_tuning_job", name=name))
+        if status.tuned_model and status.succeeded:
+            status = _with_model_metrics(status, self._model_metadata(status.tuned_model))
+        return status
+
+    def cancel_job(self, name: str) -> None:
+        self._call("tuning", "cancel_tuning_job", name=name)
+
+    def _model_metadata(self, name: str) -> Mapping[str, Any]:
+        try:
+            model = self._call("model", "get_model", name=name)
+        except NotFoundError:
+            return {}
+        from google.protobuf import json_format
+
+        metadata = json_format.MessageToDict(model._pb).get("metadata")
+        return metadata if isinstance(metadata, dict) else {}
+
+    # -- models ------------------------------------------------------------------------------
+
+    def get_model(self, name: str) -> ModelStatus:
+        return _model_status(self._call("model", "get_model", name=name))
+
+    def update_model(
+        self,
+        name: str,
+        *,
+        display_name: str | None,
+        description: str | None,
+        labels: Mapping[str, str] | None,
+    ) -> ModelStatus:
+        from google.cloud import aiplatform_v1
+        from google.protobuf import field_mask_pb2
+
+        fields = {"display_name": display_name, "description": description, "labels": labels}
+        present = {k: v for k, v in fields.items() if v is not None}
+        if not present:
+            return self.get_model(name)
+        model = aiplatform_v1.Model(name=_without_version(name), **present)
+        mask = field_mask_pb2.FieldMask(paths=sorted(present))
+        return _model_status(self._call("model", "update_model", model=model, update_mask=mask))
+
+    def merge_aliases(self, name: str, *, add: Sequence[str], remove: Sequence[str]) -> ModelStatus:
+        aliases = [*add, *(f"-{alias}" for alias in remove)]
+        if not aliases:
+            return self.get_model(name)
+        return _model_status(
+            self._call("model", "merge_version_aliases", name=name, version_aliases=aliases)
+        )
+
+    def delete_model(self, name: str, endpoint: str | None) -> list[str]:
+        """Undeploy from every endpoint, delete those endpoints, delete the model: each step
+        is skipped when what it removes is already gone, so a retried destroy finishes."""
+        done: list[str] = []
+        try:
+            model = self._call("model", "get_model", name=_without_version(name))
+        except NotFoundError:
+            model = None
+        endpoints = {ref.endpoint for ref in model.deployed_models} if model else set()
+        if endpoint:
+            endpoints.add(endpoint)
+        for endpoint_name in sorted(endpoints):
+            done += self._remove_endpoint(endpoint_name, _without_version(name))
+        if model is not None:
+            self._wait(lambda: self._call("model", "delete_model", name=_without_version(name)))
+            done.append(f"deleted model {_without_version(name)}")
+        return done
+
+    def _remove_endpoint(self, endpoint: str, model: str) -> list[str]:
+        done = []
+        try:
+            found = self._call("endpoint", "get_endpoint", name=endpoint)
+        except NotFoundError:
+            return []
+        ours = [d for d in found.deployed_models if _without_version(d.model) == model]
+        for deployed in ours:
+            self._wait_ignoring_not_found(
+                lambda d=deployed: self._call(
+                    "endpoint", "undeploy_model", endpoint=endpoint, deployed_model_id=d.id
+                )
+            )
+            done.append(f"undeployed {deployed.id} from {endpoint}")
+        if len(ours) == len(found.deployed_models):
+            self._wait_ignoring_not_found(
+                lambda: self._call("endpoint", "delete_endpoint", name=endpoint)
+            )
+            done.append(f"deleted endpoint {endpoint}")
+        return done
+
+    def _wait(self, start: Callable[[], Any]) -> None:
+        operation = start()
+        with _service_errors():
+            operation.result(timeout=OPERATION_TIMEOUT_SECONDS)
+
+    def _wait_ignoring_not_found(self, start: Callable[[], Any]) -> None:
+        try:
+            self._wait(start)
+        except NotFoundError:
+            pass
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def generate(self, target: str, prompt: str, system_instruction: str | None) -> str:
+        request: dict[str, Any] = {
+            "model": target if "/" in target else f"{self._parent}/publishers/google/models/{target}",
+            "contents": [{"role": "user", "parts": [{"text": prompt}]}],
+        }
+        if system_instruction:
+            request["system_instruction"] = {"parts": [{"text": system_instruction}]}
+        response = self._call("prediction", "generate_content", request=request)
+        if not response.candidates:
+            return ""
+        return "".join(part.text for part in response.candidates[0].content.parts)
+
+
+def _job_body(request: JobRequest) -> dict[str, Any]:
+    hyper: dict[str, Any] = {}
+    if request.epoch_count is not None:
+        hyper["epoch_count"] = request.epoch_count
+    if request.learning_rate_multiplier is not None:
+        hyper["learning_rate_multiplier"] = request.learning_rate_multiplier
+    if request.adapter_size is not None:
+        hyper["adapter_size"] = _ADAPTER_SIZE_NAMES[request.adapter_size]
+    spec: dict[str, Any] = {
+        "training_dataset_uri": request.training_uri,
+        "export_last_checkpoint_only": request.export_last_checkpoint_only,
+    }
+    if request.validation_uri:
+        spec["validation_dataset_uri"] = request.validation_uri
+    if hyper:
+        spec["hyper_parameters"] = hyper
+    body: dict[str, Any] = {"supervised_tuning_spec": spec, "labels": dict(request.labels)}
+    if request.base_model:
+        body["base_model"] = request.base_model
+    if request.pre_tuned_model:
+        body["pre_tuned_model"] = {"tuned_model_name": request.pre_tuned_model}
+    optional = {
+        "tuned_model_display_name": request.display_name,
+        "description": request.description,
+        "service_account": request.service_account,
+    }
+    body.update({k: v for k, v in optional.items() if v})
+    if request.encryption_key:
+        body["encryption_spec"] = {"kms_key_name": request.encryption_key}
+    return body
+
+
+def _job_status(job: Any) -> JobStatus:
+    from google.protobuf import json_format
+
+    raw = json_format.MessageToDict(job._pb)
+    state = str(raw.get("state", "JOB_STATE_UNSPECIFIED")).removeprefix("JOB_STATE_")
+    tuned = raw.get("tunedModel", {})
+    hyper = raw.get("supervisedTuningSpec", {}).get("hyperParameters", {})
+    epochs = {int(c.get("epoch", 0)) for c in tuned.get("checkpoints", [])}
+    return JobStatus(
+        name=raw["name"],
+        state=state,
+        labels=raw.get("labels", {}),
+        error=raw.get("error", {}).get("message") if raw.get("error") else None,
+        tuned_model=tuned.get("model"),
+        endpoint=tuned.get("endpoint"),
+        create_time=raw.get("createTime"),
+        start_time=raw.get("startTime"),
+        end_time=raw.get("endTime"),
+        epoch_count=int(hyper["epochCount"]) if "epochCount" in hyper else None,
+        epochs_done=max(epochs, default=0),
+        data_stats=_data_stats(raw.get("tuningDataStats", {}).get("supervisedTuningDataStats", {})),
+    )
+
+
+def _data_stats(stats: Mapping[str, Any]) -> dict[str, Any]:
+    wanted = {
+        "tuningDatasetExampleCount": "examples",
+        "totalTuningCharacterCount": "characters",
+        "totalBillableCharacterCount": "billable_characters",
+        "totalBillableTokenCount": "billable_tokens",
+        "tuningStepCount": "steps",
+    }
+    return {ours: int(stats[theirs]) for theirs, ours in wanted.items() if theirs in stats}
+
+
+def _with_model_metrics(status: JobStatus, metadata: Mapping[str, Any]) -> JobStatus:
+    """The emulator records per-epoch loss in the tuned Model's metadata; Vertex keeps it in
+    the tuning experiment, which this backend does not read yet (loss stays empty there)."""
+    import dataclasses
+
+    losses = metadata.get("tuningMetrics", {}).get("lossPerEpoch", [])
+    return dataclasses.replace(status, loss_per_epoch=tuple(float(x) for x in losses))
+
+
+def _model_status(model: Any) -> ModelStatus:
+    name = model.name if "@" in model.name else f"{model.name}@{model.version_id}"
+    return ModelStatus(
+        name=name,
+        display_name=model.display_name or None,
+        description=model.description or None,
+        labels=dict(model.labels),
+        version_aliases=tuple(model.version_aliases),
+        endpoints=tuple(ref.endpoint for ref in model.deployed_models),
+    )
+
+
+def _without_version(name: str) -> str:
+    return name.split("@", 1)[0]

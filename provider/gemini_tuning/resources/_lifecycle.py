@@ -1,0 +1,142 @@
+"""Pure lifecycle rules shared by the resources: which change replaces, updates or only stores,
+the labels that identify a job's declaring resource, and the spec hash. No I/O here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+RESOURCE_LABEL = "gemini-tuning-resource"
+SPEC_LABEL = "gemini-tuning-spec"
+NAME_LABEL = "gemini-tuning-name"
+
+# TuningJob: jobs are immutable, so these replace. Local datasets are compared by content
+# (their fingerprint), not by path: moving a file is no reason to pay for a new tuning.
+JOB_REPLACE_KEYS = (
+    "backend",
+    "base_model",
+    "pre_tuned_model",
+    "training_dataset_fingerprint",
+    "validation_dataset_fingerprint",
+    "epoch_count",
+    "learning_rate_multiplier",
+    "adapter_size",
+    "batch_size",
+    "learning_rate",
+    "tuned_model_display_name",
+    "encryption_key",
+    "service_account",
+    "export_last_checkpoint_only",
+)
+JOB_UPDATE_KEYS = ("description", "labels")
+
+MODEL_REPLACE_KEYS = ("backend", "model", "adopted")
+MODEL_UPDATE_KEYS = ("display_name", "description", "labels", "version_aliases")
+
+
+@dataclass(frozen=True)
+class DiffPlan:
+    replaces: list[str] = field(default_factory=list)
+    updates: list[str] = field(default_factory=list)
+    stored: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> list[str]:
+        return [*self.replaces, *self.updates, *self.stored]
+
+
+def plan_diff(
+    spec_type: type[BaseModel],
+    olds: Mapping[str, Any],
+    news: Mapping[str, Any],
+    *,
+    replace_keys: Sequence[str],
+    update_keys: Sequence[str],
+    extra_reasons: Mapping[str, str] | None = None,
+) -> DiffPlan:
+    """Compare recorded inputs (``olds``, from the last outputs) with new inputs.
+
+    A key missing on one side counts as its spec default, so state written before a new input
+    existed does not show a change. Keys that are neither replace nor update keys are stored only.
+    """
+    defaults = _defaults(spec_type)
+    keys = [*replace_keys, *update_keys, *(k for k in defaults if k not in (*replace_keys, *update_keys))]
+    plan = DiffPlan()
+    for key in keys:
+        default = defaults.get(key)
+        old, new = olds.get(key, default), news.get(key, default)
+        if _normal(old) == _normal(new):
+            continue
+        bucket = plan.replaces if key in replace_keys else plan.updates if key in update_keys else plan.stored
+        bucket.append(key)
+        reason = (extra_reasons or {}).get(key) or f"{key} changed ({_short(old)} -> {_short(new)})"
+        plan.reasons.append(reason)
+    return plan
+
+
+def _defaults(spec_type: type[BaseModel]) -> dict[str, Any]:
+    defaults: dict[str, Any] = {}
+    for name, info in spec_type.model_fields.items():
+        if name == "resource_name":
+            continue
+        defaults[name] = info.get_default(call_default_factory=True) if not info.is_required() else None
+    # Computed inputs added by check(); absent means "no dataset".
+    for computed in ("training_dataset_fingerprint", "validation_dataset_fingerprint"):
+        defaults.setdefault(computed, None)
+    return defaults
+
+
+def _normal(value: Any) -> Any:
+    """Pulumi hands numbers back as floats and empty collections as None; compare meaning."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value in ({}, []):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _normal(v) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [_normal(v) for v in value]
+    return value
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def spec_hash(inputs: Mapping[str, Any]) -> str:
+    """A stable hash of everything that makes a tuning job what it is (the replace keys)."""
+    identity = {key: _normal(inputs.get(key)) for key in JOB_REPLACE_KEYS}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def identity_labels(stack: str, resource_name: str, inputs: Mapping[str, Any]) -> dict[str, str]:
+    """Labels stamped on a submitted job so a retried `pulumi up` finds it instead of paying twice."""
+    owner = hashlib.sha256(f"{stack}/{resource_name}".encode()).hexdigest()[:20]
+    readable = re.sub(r"[^a-z0-9_-]+", "-", resource_name.lower()).strip("-")[:63]
+    return {RESOURCE_LABEL: owner, SPEC_LABEL: spec_hash(inputs), NAME_LABEL: readable}
+
+
+def dataset_change_reason(
+    which: str, old: Mapping[str, Any], new: Mapping[str, Any]
+) -> str:
+    """E.g. 'training dataset content changed (sha256 ab12.. -> cd34.., 480 -> 512 examples)'."""
+    old_fp, new_fp = old.get(f"{which}_dataset_fingerprint"), new.get(f"{which}_dataset_fingerprint")
+    if old_fp is None or new_fp is None:
+        return f"{which} dataset {'added' if old_fp is None else 'removed'}"
+    old_examples = old.get(f"{which}_dataset_examples")
+    new_examples = new.get(f"{which}_dataset_examples")
+    counts = f", {old_examples} -> {new_examples} examples" if old_examples != new_examples else ""
+    return f"{which} dataset content changed ({_fp(old_fp)} -> {_fp(new_fp)}{counts})"
+
+
+def _fp(fingerprint: str) -> str:
+    kind, _, value = fingerprint.partition(":")
+    return f"{kind} {value[:4]}.." if kind == "sha256" else fingerprint

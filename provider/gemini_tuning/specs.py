@@ -1,0 +1,246 @@
+"""Pydantic models of every resource input: the single source of truth.
+
+A spec is what the user declares. ``check`` validates the raw Pulumi inputs against these models
+(so at ``pulumi preview``, before any API call) and turns each pydantic error into a CheckFailure
+on the property it concerns. Outputs are plain dicts built by the resources; their keys are listed
+in ``TUNING_JOB_OUTPUTS`` / ``TUNED_MODEL_OUTPUTS`` so the Resource classes can declare them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gemini_tuning import catalog
+
+Backend = catalog.Backend
+DeletionPolicy = Literal["delete", "retain"]
+
+LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9-]$")
+# Labels this tool stamps on every job it submits; users may not set them.
+RESERVED_LABEL_PREFIX = "gemini-tuning-"
+VERTEX_DISPLAY_NAME_MAX = 128
+GEMINI_API_DISPLAY_NAME_MAX = 40
+VERTEX_ADAPTER_SIZES = (1, 2, 4, 8, 16, 32)
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _check_labels(labels: dict[str, str]) -> dict[str, str]:
+    for key, value in labels.items():
+        if not LABEL_KEY.match(key):
+            raise ValueError(
+                f"label key {key!r} must start with a lowercase letter and hold only lowercase "
+                "letters, digits, '_' and '-' (at most 63 characters)"
+            )
+        if key.startswith(RESERVED_LABEL_PREFIX):
+            raise ValueError(f"label key {key!r} is reserved for gemini-tuning's own labels")
+        if not LABEL_VALUE.match(value):
+            raise ValueError(
+                f"label {key}={value!r}: values hold only lowercase letters, digits, '_' and '-' "
+                "(at most 63 characters)"
+            )
+    return labels
+
+
+class TuningJobSpec(BaseModel):
+    """What a TuningJob declares. Every field but the wait/timeout/policy ones is immutable."""
+
+    model_config = _STRICT
+
+    resource_name: str = Field(description="Pulumi logical name of the declaring resource.")
+    backend: Backend = "vertex"
+    base_model: str | None = Field(None, description="e.g. gemini-2.5-flash")
+    pre_tuned_model: str | None = Field(
+        None, description="Continuous tuning: projects/P/locations/L/models/M[@version]"
+    )
+    training_dataset: str = Field(description="Local JSONL/CSV path or gs:// URI")
+    validation_dataset: str | None = None
+    epoch_count: Annotated[int, Field(ge=1, le=catalog.MAX_EPOCHS)] | None = None
+    learning_rate_multiplier: (
+        Annotated[float, Field(gt=0, le=catalog.MAX_LEARNING_RATE_MULTIPLIER)] | None
+    ) = None
+    adapter_size: int | None = None
+    batch_size: Annotated[int, Field(ge=1, le=1024)] | None = None  # Gemini API only
+    learning_rate: Annotated[float, Field(gt=0, le=1)] | None = None  # Gemini API only
+    tuned_model_display_name: str | None = None
+    description: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    encryption_key: str | None = Field(None, description="Cloud KMS key name (CMEK)")
+    service_account: str | None = None
+    export_last_checkpoint_only: bool = False
+    wait: bool = True
+    timeout_minutes: Annotated[float, Field(gt=0)] = 24 * 60.0
+    poll_interval_seconds: Annotated[float, Field(gt=0, le=600)] = 15.0
+    deletion_policy: DeletionPolicy = "delete"
+    dataset_bucket: str | None = Field(
+        None, description="Bucket for local datasets; defaults to config gemini-tuning:datasetBucket"
+    )
+    dataset_prefix: str = "gemini-tuning/datasets"
+
+    _labels = field_validator("labels")(_check_labels)
+
+    @field_validator("adapter_size")
+    @classmethod
+    def _adapter_size_exists(cls, value: int | None) -> int | None:
+        if value is not None and value not in VERTEX_ADAPTER_SIZES:
+            raise ValueError(f"adapter size {value} does not exist; sizes: {VERTEX_ADAPTER_SIZES}")
+        return value
+
+    @field_validator("training_dataset", "validation_dataset")
+    @classmethod
+    def _dataset_location(cls, value: str | None) -> str | None:
+        if value is not None and not value:
+            raise ValueError("dataset path must not be empty")
+        if value and value.startswith("gs://") and len(value.split("/", 3)) < 4:
+            raise ValueError(f"{value!r} is not a gs://BUCKET/OBJECT URI")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TuningJobSpec:
+        if (self.base_model is None) == (self.pre_tuned_model is None):
+            raise _field_error("base_model", "set exactly one of base_model and pre_tuned_model")
+        if self.base_model is not None:
+            self._check_base_model(self.base_model)
+        if self.backend == "vertex":
+            self._check_vertex_only_fields()
+        else:
+            self._check_gemini_api_only_fields()
+        return self
+
+    def _check_base_model(self, base_model: str) -> None:
+        try:
+            model = _lookup(base_model, self.backend)
+        except catalog.UnknownBaseModelError as err:
+            raise _field_error("base_model", str(err)) from err
+        if self.adapter_size is not None and self.adapter_size not in model.adapter_sizes:
+            raise _field_error(
+                "adapter_size",
+                f"adapter size {self.adapter_size} is not supported for {model.id}; "
+                f"allowed: {', '.join(map(str, model.adapter_sizes))}",
+            )
+        if self.encryption_key and not model.supports_cmek:
+            raise _field_error("encryption_key", f"{model.id} does not support CMEK")
+
+    def _check_vertex_only_fields(self) -> None:
+        for name in ("batch_size", "learning_rate"):
+            if getattr(self, name) is not None:
+                raise _field_error(name, f"{name} is a Gemini API setting; Vertex does not take it")
+        name = self.tuned_model_display_name
+        if name is not None and len(name) > VERTEX_DISPLAY_NAME_MAX:
+            raise _field_error(
+                "tuned_model_display_name", f"at most {VERTEX_DISPLAY_NAME_MAX} characters"
+            )
+
+    def _check_gemini_api_only_fields(self) -> None:
+        for name in ("adapter_size", "encryption_key", "service_account", "validation_dataset"):
+            if getattr(self, name):
+                raise _field_error(name, f"the Gemini API backend has no {name}")
+        if self.learning_rate is not None and self.learning_rate_multiplier is not None:
+            raise _field_error(
+                "learning_rate", "set learning_rate or learning_rate_multiplier, not both"
+            )
+        name = self.tuned_model_display_name
+        if name is not None and len(name) > GEMINI_API_DISPLAY_NAME_MAX:
+            raise _field_error(
+                "tuned_model_display_name", f"at most {GEMINI_API_DISPLAY_NAME_MAX} characters"
+            )
+
+    @property
+    def catalog_model(self) -> catalog.BaseModel | None:
+        if self.base_model is None:
+            return None
+        return _lookup(self.base_model, self.backend)
+
+
+def _lookup(base_model: str, backend: Backend) -> catalog.BaseModel:
+    # Google withdrew every Gemini API tunable model in 2025; the emulator still serves them,
+    # and at preview the resource warns that the real service offers none.
+    return catalog.lookup(base_model, backend, allow_retired=backend == "gemini-api")
+
+
+class TunedModelSpec(BaseModel):
+    """A tuned model this stack manages: produced by a TuningJob, or adopted (promotion)."""
+
+    model_config = _STRICT
+
+    resource_name: str
+    backend: Backend = "vertex"
+    model: str = Field(description="projects/P/locations/L/models/M[@version] (or tunedModels/X)")
+    endpoint: str | None = None
+    adopted: bool = Field(
+        False, description="True for a model another stack owns: never deleted, aliases removed"
+    )
+    display_name: str | None = None
+    description: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    version_aliases: list[str] = Field(default_factory=list)
+    deletion_policy: DeletionPolicy = "delete"
+
+    _labels = field_validator("labels")(_check_labels)
+
+    @field_validator("version_aliases")
+    @classmethod
+    def _aliases(cls, aliases: list[str]) -> list[str]:
+        for alias in aliases:
+            if alias == "default":
+                raise ValueError("the alias 'default' belongs to the service; choose another")
+            if not ALIAS.match(alias):
+                raise ValueError(
+                    f"alias {alias!r} must match [a-z][a-zA-Z0-9-]{{0,126}}[a-z0-9-]"
+                )
+        if len(set(aliases)) != len(aliases):
+            raise ValueError("version_aliases holds duplicates")
+        return aliases
+
+    @model_validator(mode="after")
+    def _adopted_models_keep_their_metadata(self) -> TunedModelSpec:
+        if self.adopted and (self.display_name or self.description):
+            raise _field_error(
+                "display_name",
+                "an adopted model belongs to the stack that tuned it: set aliases and labels only",
+            )
+        return self
+
+
+class SpecError(ValueError):
+    """A spec failed validation. ``failures`` maps property name -> reason (for CheckFailure)."""
+
+    def __init__(self, failures: list[tuple[str, str]]) -> None:
+        self.failures = failures
+        super().__init__("; ".join(f"{prop}: {reason}" for prop, reason in failures))
+
+
+def _field_error(prop: str, message: str) -> ValueError:
+    return ValueError(f"[{prop}] {message}")
+
+
+_FIELD_PREFIX = re.compile(r"^\[(\w+)\] ")
+
+
+SpecT = TypeVar("SpecT", bound=BaseModel)
+
+
+def parse(model: type[SpecT], raw: dict[str, Any]) -> SpecT:
+    """Validate raw inputs into ``model``; raise SpecError naming each failing property."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        raise SpecError([_failure(e) for e in err.errors()]) from None
+
+
+def _failure(error: Any) -> tuple[str, str]:
+    location = ".".join(str(part) for part in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    tagged = _FIELD_PREFIX.match(message)
+    if tagged:
+        return tagged.group(1), message[tagged.end() :]
+    if error["type"] == "extra_forbidden":
+        return location, f"unknown property {location!r}"
+    return location.split(".", 1)[0] or "inputs", (
+        f"{location}: {message}" if "." in location else message
+    )

@@ -1,0 +1,18 @@
+# Sourced by the Makefile (and usable by hand: `. provider/tools/env.sh`): the offline Pulumi
+# environment of this checkout. Nothing here is a secret: the passphrase only protects the
+# local dev stacks' state, and is documented in the README.
+GT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export GT_ROOT
+export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$GT_ROOT/.state/backend}"
+export PULUMI_HOME="${PULUMI_HOME:-$GT_ROOT/.state/pulumi-home}"
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-gemini-tuning-dev}"
+if [[ -f "$GT_ROOT/.state/pulumi-bin" ]]; then
+  GT_PULUMI_BIN="$(cat "$GT_ROOT/.state/pulumi-bin")"
+  export GT_PULUMI_BIN
+  export PATH="$GT_PULUMI_BIN:$GT_ROOT/.venv/bin:$PATH"
+else
+  export PATH="$GT_ROOT/.venv/bin:$PATH"
+fi
+mkdir -p "$GT_ROOT/.state/backend" "$PULUMI_HOME"
