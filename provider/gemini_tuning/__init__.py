@@ -1,8 +1,32 @@
 """gemini-tuning: Gemini supervised fine-tuning as declared state, on Pulumi.
 
-The public API is re-exported here; everything in a ``_module`` is private.
+The public API is re-exported here; everything in a ``_module`` is private. The resource classes
+import pulumi, so they load on first use: the CLI and the dataset tools stay fast to start.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from gemini_tuning.resources.probe import Probe
+    from gemini_tuning.resources.tuned_model import TunedModel
+    from gemini_tuning.resources.tuning_job import TuningJob
+
+__all__ = ["Probe", "TunedModel", "TuningJob", "__version__"]
+
+_LAZY = {
+    "Probe": "gemini_tuning.resources.probe",
+    "TunedModel": "gemini_tuning.resources.tuned_model",
+    "TuningJob": "gemini_tuning.resources.tuning_job",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'gemini_tuning' has no attribute {name!r}")

@@ -1,0 +1,108 @@
+"""Dataset inputs of a TuningJob: validated and fingerprinted in check (no tuning API call),
+uploaded content-addressed in create. Local paths are relative to the project directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from gemini_tuning import catalog
+from gemini_tuning.backends import Settings
+
+Role = Literal["training", "validation"]
+MAX_ERRORS_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class DatasetCheck:
+    """What check learned about one dataset input."""
+
+    fingerprint: str  # "sha256:<hex>" for a local file, "gs://...#generation=N" for an object
+    examples: int | None
+    errors: list[str]
+    warnings: list[str]
+    stats: Any = None
+
+
+def is_gcs(location: str) -> bool:
+    return location.startswith("gs://")
+
+
+def check_local(
+    location: str, model: catalog.BaseModel, role: Role, training_examples: int | None = None
+) -> DatasetCheck:
+    from gemini_tuning import datasets
+
+    report = datasets.validate_file(
+        Path(location), model=model, role=role, training_examples=training_examples
+    )
+    errors = [str(issue) for issue in report.errors[:MAX_ERRORS_SHOWN]]
+    hidden = len(report.errors) - len(errors) + getattr(report, "errors_omitted", 0)
+    if hidden > 0:
+        errors.append(f"... and {hidden} more errors (run `gemini-tuning dataset validate {location}`)")
+    return DatasetCheck(
+        fingerprint=f"sha256:{report.stats.sha256}",
+        examples=report.stats.examples,
+        errors=errors,
+        warnings=[str(issue) for issue in report.warnings[:MAX_ERRORS_SHOWN]],
+        stats=report.stats,
+    )
+
+
+def check_gcs(location: str, settings: Settings) -> DatasetCheck:
+    from gemini_tuning import datasets
+
+    try:
+        found = datasets.gcs_fingerprint(location, storage_client(settings))
+    except Exception as err:  # noqa: BLE001 - any storage failure is reported on the property
+        return DatasetCheck(fingerprint="", examples=None, errors=[f"{location}: {err}"], warnings=[])
+    return DatasetCheck(
+        fingerprint=f"{location}#generation={found.generation},{found.checksum}",
+        examples=None,
+        errors=[],
+        warnings=[],
+    )
+
+
+def upload_uri(location: str, fingerprint: str, bucket: str | None, prefix: str) -> str:
+    """Where the job reads the dataset: the gs:// input itself, or the content-addressed copy."""
+    if is_gcs(location):
+        return location
+    if not bucket:
+        raise ValueError(
+            "local datasets need a bucket to upload to: set `pulumi config set "
+            "gemini-tuning:datasetBucket NAME` or the dataset_bucket input"
+        )
+    digest = fingerprint.removeprefix("sha256:")
+    suffix = ".csv" if Path(location).suffix.lower() == ".csv" else ".jsonl"
+    return f"gs://{bucket}/{prefix.strip('/')}/{digest}{suffix}"
+
+
+def upload(location: str, bucket: str, prefix: str, settings: Settings) -> str:
+    from gemini_tuning import datasets
+
+    return str(
+        datasets.upload_content_addressed(
+            Path(location), bucket=bucket, prefix=prefix, client=storage_client(settings)
+        )
+    )
+
+
+def storage_client(settings: Settings) -> Any:
+    from google.cloud import storage
+
+    if settings.storage_endpoint:
+        return storage.Client(
+            project=settings.project,
+            credentials=settings.credentials() if settings.local else None,
+            client_options={"api_endpoint": settings.storage_endpoint},
+        )
+    return storage.Client(project=settings.project, credentials=settings.credentials())
+
+
+def text_pairs(location: str) -> list[tuple[str, str]]:
+    """The examples of a local file as (input, output) pairs, for backends that take them inline."""
+    from gemini_tuning import datasets
+
+    return list(datasets.iter_file_text_pairs(location))

@@ -1,0 +1,168 @@
+"""TunedModel: a tuned model this stack manages. Docs: tuned_model.md.
+
+Either *owned* (the model a TuningJob of this stack produced: this resource sets its display name,
+description, labels and aliases, and deletes it on destroy unless retained) or *adopted*
+(``adopted=True``, a model another stack tuned — promotion: this resource only adds its aliases,
+and on destroy removes them and leaves the model in place).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, TypedDict
+
+import pulumi
+import pulumi.dynamic as dyn
+
+from gemini_tuning import backends
+from gemini_tuning.resources._concurrency import widen_if_provider_process
+from gemini_tuning.resources._lifecycle import MODEL_REPLACE_KEYS, MODEL_UPDATE_KEYS, plan_diff
+from gemini_tuning.resources._wait import say
+from gemini_tuning.specs import SpecError, TunedModelSpec, parse
+
+widen_if_provider_process()
+
+OUTPUTS = ("model_name", "version_id", "current_aliases", "endpoints")
+INPUT_KEYS = tuple(TunedModelSpec.model_fields)
+
+
+class TunedModelArgs(TypedDict, total=False):
+    backend: pulumi.Input[str]
+    model: pulumi.Input[str]
+    endpoint: pulumi.Input[str]
+    adopted: pulumi.Input[bool]
+    display_name: pulumi.Input[str]
+    description: pulumi.Input[str]
+    labels: pulumi.Input[dict[str, str]]
+    version_aliases: pulumi.Input[list[str]]
+    deletion_policy: pulumi.Input[str]
+
+
+class TunedModelProvider(dyn.ResourceProvider):
+    serialize_as_secret_always = False  # holds nothing; a unit test asserts vars(self) == {}
+
+    def configure(self, req: dyn.ConfigureRequest) -> None:
+        backends.configure(req.config.get)
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
+        raw = {k: v for k, v in news.items() if k in TunedModelSpec.model_fields}
+        from pulumi.runtime import rpc
+
+        known = {k: ("projects/p/locations/l/models/unknown" if v == rpc.UNKNOWN else v) for k, v in raw.items()}
+        try:
+            parse(TunedModelSpec, known)
+        except SpecError as err:
+            return dyn.CheckResult(news, [dyn.CheckFailure(p, r) for p, r in err.failures])
+        return dyn.CheckResult(news, [])
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
+        plan = plan_diff(
+            TunedModelSpec, olds, news, replace_keys=MODEL_REPLACE_KEYS, update_keys=MODEL_UPDATE_KEYS
+        )
+        for key, reason in zip(plan.changed, plan.reasons, strict=True):
+            verb = "replace" if key in plan.replaces else "update"
+            say(str(news.get("resource_name")), f"{verb}: {reason}")
+        return dyn.DiffResult(changes=bool(plan.changed), replaces=plan.replaces, delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> dyn.CreateResult:
+        spec = parse(TunedModelSpec, _spec_inputs(props))
+        backend = backends.backend_for(spec.backend)
+        try:
+            backend.get_model(spec.model)
+        except backends.NotFoundError as err:
+            raise RuntimeError(f"model {spec.model} does not exist: {err}") from err
+        if not spec.adopted:
+            _apply_metadata(backend, spec, previous_labels={})
+        status = backend.merge_aliases(spec.model, add=spec.version_aliases, remove=[])
+        verb = "adopted" if spec.adopted else "manages"
+        say(spec.resource_name, f"{verb} {status.name}, aliases {list(status.version_aliases)}")
+        return dyn.CreateResult(status.name, _outputs(props, status))
+
+    def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
+        backend = backends.backend_for(str(props.get("backend") or "vertex"))
+        try:
+            status = backend.get_model(id_)
+        except backends.NotFoundError:
+            say(str(props.get("resource_name")), f"model {id_} is gone")
+            return dyn.ReadResult("", {})
+        outs = _outputs(props, status)
+        # Record what is really there, so an alias removed behind our back shows as an update.
+        declared = props.get("version_aliases") or []
+        outs["version_aliases"] = [a for a in declared if a in status.version_aliases]
+        return dyn.ReadResult(id_, outs, {k: props[k] for k in INPUT_KEYS if k in props})
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
+        spec = parse(TunedModelSpec, _spec_inputs(news))
+        backend = backends.backend_for(spec.backend)
+        if not spec.adopted:
+            _apply_metadata(backend, spec, previous_labels=olds.get("labels") or {})
+        old_aliases = set(olds.get("version_aliases") or [])
+        status = backend.merge_aliases(
+            id_,
+            add=[a for a in spec.version_aliases if a not in old_aliases],
+            remove=sorted(old_aliases - set(spec.version_aliases)),
+        )
+        return dyn.UpdateResult(_outputs(news, status))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        resource = str(props.get("resource_name"))
+        backend = backends.backend_for(str(props.get("backend") or "vertex"))
+        aliases = list(props.get("version_aliases") or [])
+        if props.get("adopted") or props.get("deletion_policy") == "retain":
+            try:
+                if aliases:
+                    backend.merge_aliases(id_, add=[], remove=aliases)
+            except backends.NotFoundError:
+                return
+            why = "adopted: another stack owns it" if props.get("adopted") else "deletion_policy: retain"
+            say(resource, f"left model {id_} in place ({why}); removed aliases {aliases}")
+            return
+        for step in backend.delete_model(id_, props.get("endpoint")):
+            say(resource, step)
+
+
+class TunedModel(dyn.Resource, module="vertex", name="TunedModel"):
+    """A tuned model's metadata and aliases; adopting one is how a model is promoted."""
+
+    model_name: pulumi.Output[str]
+    version_id: pulumi.Output[str]
+    current_aliases: pulumi.Output[list[str]]
+    endpoints: pulumi.Output[list[str]]
+
+    _provider: ClassVar[TunedModelProvider] = TunedModelProvider()
+
+    def __init__(self, resource_name: str, opts: pulumi.ResourceOptions | None = None, **args: Any) -> None:
+        unknown = set(args) - set(TunedModelArgs.__annotations__)
+        if unknown:
+            raise TypeError(f"TunedModel {resource_name}: unknown inputs {sorted(unknown)}")
+        props: dict[str, Any] = dict.fromkeys(OUTPUTS)
+        props.update(args)
+        props["resource_name"] = resource_name
+        super().__init__(self._provider, resource_name, props, opts)
+
+
+def _spec_inputs(props: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in props.items() if k in TunedModelSpec.model_fields}
+
+
+def _apply_metadata(
+    backend: backends.TuningBackend, spec: TunedModelSpec, previous_labels: dict[str, str]
+) -> None:
+    current = backend.get_model(spec.model)
+    labels = {k: v for k, v in current.labels.items() if k not in previous_labels}
+    backend.update_model(
+        spec.model,
+        display_name=spec.display_name,
+        description=spec.description,
+        labels={**labels, **spec.labels},
+    )
+
+
+def _outputs(props: dict[str, Any], status: backends.ModelStatus) -> dict[str, Any]:
+    outs = {k: props.get(k) for k in INPUT_KEYS}
+    outs.update(
+        model_name=status.name,
+        version_id=status.name.rsplit("@", 1)[-1] if "@" in status.name else None,
+        current_aliases=list(status.version_aliases),
+        endpoints=list(status.endpoints),
+    )
+    return outs

@@ -1,0 +1,426 @@
+"""TuningJob: one supervised tuning job and the tuned model it produces. Docs: tuning_job.md.
+
+The provider is pickled *by reference* into state (this module must stay importable under this
+name); it holds no attributes, so no client or credential can reach state.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, TypedDict
+
+import pulumi
+import pulumi.dynamic as dyn
+from pulumi.runtime import rpc
+
+from gemini_tuning import backends, catalog
+from gemini_tuning.resources import _dataset_inputs as ds
+from gemini_tuning.resources._concurrency import widen_if_provider_process
+from gemini_tuning.resources._lifecycle import (
+    JOB_REPLACE_KEYS,
+    JOB_UPDATE_KEYS,
+    RESOURCE_LABEL,
+    SPEC_LABEL,
+    dataset_change_reason,
+    identity_labels,
+    plan_diff,
+    spec_hash,
+)
+from gemini_tuning.resources._wait import say, wait_for_job
+from gemini_tuning.specs import SpecError, TuningJobSpec, parse
+
+widen_if_provider_process()
+
+COMPUTED_INPUTS = (
+    "stack",
+    "training_dataset_fingerprint",
+    "training_dataset_examples",
+    "validation_dataset_fingerprint",
+    "validation_dataset_examples",
+)
+OUTPUTS = (
+    "job_name",
+    "job_state",
+    "tuned_model",
+    "tuned_model_endpoint",
+    "tuned_model_version",
+    "tuned_model_missing",
+    "effective_epoch_count",
+    "epochs_completed",
+    "loss_per_epoch",
+    "data_stats",
+    "create_time",
+    "start_time",
+    "end_time",
+    "error",
+    "training_dataset_uri",
+    "validation_dataset_uri",
+    "spec_hash",
+)
+INPUT_KEYS = (*TuningJobSpec.model_fields, *COMPUTED_INPUTS)
+
+
+class TuningJobArgs(TypedDict, total=False):
+    """Inputs of a TuningJob; see TuningJobSpec for meanings, defaults and limits."""
+
+    backend: pulumi.Input[str]
+    base_model: pulumi.Input[str]
+    pre_tuned_model: pulumi.Input[str]
+    training_dataset: pulumi.Input[str]
+    validation_dataset: pulumi.Input[str]
+    epoch_count: pulumi.Input[int]
+    learning_rate_multiplier: pulumi.Input[float]
+    adapter_size: pulumi.Input[int]
+    batch_size: pulumi.Input[int]
+    learning_rate: pulumi.Input[float]
+    tuned_model_display_name: pulumi.Input[str]
+    description: pulumi.Input[str]
+    labels: pulumi.Input[dict[str, str]]
+    encryption_key: pulumi.Input[str]
+    service_account: pulumi.Input[str]
+    export_last_checkpoint_only: pulumi.Input[bool]
+    wait: pulumi.Input[bool]
+    timeout_minutes: pulumi.Input[float]
+    poll_interval_seconds: pulumi.Input[float]
+    deletion_policy: pulumi.Input[str]
+    dataset_bucket: pulumi.Input[str]
+    dataset_prefix: pulumi.Input[str]
+
+
+class TuningJobProvider(dyn.ResourceProvider):
+    serialize_as_secret_always = False  # holds nothing; a unit test asserts vars(self) == {}
+
+    def configure(self, req: dyn.ConfigureRequest) -> None:
+        backends.configure(req.config.get)
+
+    # -- preview -----------------------------------------------------------------------------
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
+        raw = {k: v for k, v in news.items() if k in TuningJobSpec.model_fields}
+        known = {k: v for k, v in raw.items() if not _unknown(v)}
+        try:
+            spec = parse(TuningJobSpec, {**known, **_placeholders(raw)})
+        except SpecError as err:
+            return dyn.CheckResult(news, [dyn.CheckFailure(p, r) for p, r in err.failures])
+        computed, failures = _check_datasets(spec, raw)
+        if not failures:
+            _announce(spec, computed)
+        return dyn.CheckResult({**news, **computed}, failures)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
+        reasons = {
+            f"{role}_dataset_fingerprint": dataset_change_reason(role, olds, news)
+            for role in ("training", "validation")
+        }
+        plan = plan_diff(
+            TuningJobSpec,
+            olds,
+            news,
+            replace_keys=JOB_REPLACE_KEYS,
+            update_keys=JOB_UPDATE_KEYS,
+            extra_reasons=reasons,
+        )
+        replaces = list(plan.replaces)
+        messages = [
+            f"{'replace' if key in plan.replaces else 'update' if key in plan.updates else 'store'}"
+            f": {reason}"
+            for key, reason in zip(plan.changed, plan.reasons, strict=True)
+        ]
+        if olds.get("tuned_model_missing"):
+            replaces.append("tuned_model")
+            messages.append(f"replace: tuned model {olds.get('tuned_model')} was deleted outside Pulumi")
+        for message in messages:
+            say(str(news.get("resource_name")), message)
+        return dyn.DiffResult(
+            changes=bool(plan.changed or replaces), replaces=replaces, delete_before_replace=False
+        )
+
+    # -- apply -------------------------------------------------------------------------------
+
+    def create(self, props: dict[str, Any]) -> dyn.CreateResult:
+        spec = parse(TuningJobSpec, _spec_inputs(props))
+        backend = backends.backend_for(spec.backend)
+        labels = {**spec.labels, **identity_labels(props["stack"], spec.resource_name, props)}
+        uris = _dataset_uris(spec, props)
+        status = _reusable_job(backend, labels, spec.resource_name)
+        if status is None:
+            uris = _upload_datasets(spec, props)
+            status = backend.submit_job(_job_request(spec, labels, uris))
+            say(spec.resource_name, f"submitted tuning job {status.name}")
+        if spec.wait:
+            status = wait_for_job(
+                backend,
+                status.name,
+                resource=spec.resource_name,
+                timeout_seconds=spec.timeout_minutes * 60,
+                poll_seconds=spec.poll_interval_seconds,
+            )
+        if status.ended_badly:
+            raise RuntimeError(
+                f"tuning job {status.name} ended {status.state}: {status.error or 'no message'}"
+            )
+        return dyn.CreateResult(status.name, _outputs(props, status, uris))
+
+    def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
+        backend = backends.backend_for(str(props.get("backend") or "vertex"))
+        try:
+            status = backend.get_job(id_)
+        except backends.NotFoundError:
+            return dyn.ReadResult("", {})
+        missing = False
+        if status.succeeded and status.tuned_model:
+            try:
+                backend.get_model(status.tuned_model)
+            except backends.NotFoundError:
+                missing = True
+                say(str(props.get("resource_name")), f"tuned model {status.tuned_model} is gone")
+        uris = {k: props.get(k) for k in ("training_dataset_uri", "validation_dataset_uri")}
+        outs = {**_outputs(props, status, uris), "tuned_model_missing": missing}
+        return dyn.ReadResult(id_, outs, {k: props[k] for k in INPUT_KEYS if k in props})
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
+        plan = plan_diff(
+            TuningJobSpec, olds, news, replace_keys=JOB_REPLACE_KEYS, update_keys=JOB_UPDATE_KEYS
+        )
+        model = olds.get("tuned_model")
+        if model and set(plan.updates):
+            backend = backends.backend_for(str(news.get("backend") or "vertex"))
+            current = backend.get_model(model)
+            old_user, new_user = olds.get("labels") or {}, news.get("labels") or {}
+            labels = {k: v for k, v in current.labels.items() if k not in old_user}
+            backend.update_model(
+                model,
+                display_name=None,
+                description=news.get("description"),
+                labels={**labels, **new_user},
+            )
+            say(str(news["resource_name"]), f"updated {', '.join(plan.updates)} of {model}")
+        outs = {k: v for k, v in olds.items() if k != dyn.PROVIDER_KEY}
+        outs.update({k: news.get(k) for k in INPUT_KEYS})
+        return dyn.UpdateResult(outs)
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        resource = str(props.get("resource_name"))
+        backend = backends.backend_for(str(props.get("backend") or "vertex"))
+        try:
+            status = backend.get_job(id_)
+        except backends.NotFoundError:
+            status = None
+        if status is not None and status.active:
+            try:
+                backend.cancel_job(id_)
+                say(resource, f"cancelled running tuning job {id_}")
+            except backends.NotFoundError:
+                pass
+        model = props.get("tuned_model") or (status.tuned_model if status else None)
+        if not model:
+            return
+        if props.get("deletion_policy") == "retain":
+            say(resource, f"retained tuned model {model} (deletion_policy: retain)")
+            return
+        for step in backend.delete_model(model, props.get("tuned_model_endpoint")):
+            say(resource, step)
+
+
+class TuningJob(dyn.Resource, module="vertex", name="TuningJob"):
+    """A supervised tuning job: created and waited for, replaced when what it tunes changes."""
+
+    job_name: pulumi.Output[str]
+    job_state: pulumi.Output[str]
+    tuned_model: pulumi.Output[str]
+    tuned_model_endpoint: pulumi.Output[str]
+    tuned_model_version: pulumi.Output[str]
+    tuned_model_missing: pulumi.Output[bool]
+    effective_epoch_count: pulumi.Output[int]
+    epochs_completed: pulumi.Output[int]
+    loss_per_epoch: pulumi.Output[list[float]]
+    data_stats: pulumi.Output[dict[str, Any]]
+    create_time: pulumi.Output[str]
+    start_time: pulumi.Output[str]
+    end_time: pulumi.Output[str]
+    error: pulumi.Output[str]
+    training_dataset_uri: pulumi.Output[str]
+    validation_dataset_uri: pulumi.Output[str]
+    spec_hash: pulumi.Output[str]
+    training_dataset_fingerprint: pulumi.Output[str]
+    training_dataset_examples: pulumi.Output[int]
+
+    _provider: ClassVar[TuningJobProvider] = TuningJobProvider()
+
+    def __init__(
+        self,
+        resource_name: str,
+        opts: pulumi.ResourceOptions | None = None,
+        **args: Any,
+    ) -> None:
+        unknown = set(args) - set(TuningJobArgs.__annotations__)
+        if unknown:
+            raise TypeError(f"TuningJob {resource_name}: unknown inputs {sorted(unknown)}")
+        props: dict[str, Any] = {key: None for key in (*OUTPUTS, *COMPUTED_INPUTS)}
+        props.update(args)
+        props["resource_name"] = resource_name
+        props["stack"] = f"{pulumi.get_project()}/{pulumi.get_stack()}"
+        super().__init__(self._provider, resource_name, props, opts)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _unknown(value: Any) -> bool:
+    return isinstance(value, str) and value == rpc.UNKNOWN
+
+
+def _placeholders(raw: dict[str, Any]) -> dict[str, Any]:
+    """Inputs that are not known at preview (outputs of other resources) validate as plausible
+    values; the real value is checked again at `up`, when it is known."""
+    stand_ins = {"pre_tuned_model": "projects/p/locations/l/models/unknown", "training_dataset": "gs://unknown/x"}
+    return {k: stand_ins.get(k) for k, v in raw.items() if _unknown(v)}
+
+
+def _spec_inputs(props: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in props.items() if k in TuningJobSpec.model_fields}
+
+
+def _check_datasets(
+    spec: TuningJobSpec, raw: dict[str, Any]
+) -> tuple[dict[str, Any], list[dyn.CheckFailure]]:
+    computed: dict[str, Any] = {}
+    failures: list[dyn.CheckFailure] = []
+    model = spec.catalog_model
+    for role, location in (("training", spec.training_dataset), ("validation", spec.validation_dataset)):
+        prop = f"{role}_dataset"
+        if location is None or _unknown(raw.get(prop)):
+            continue
+        result = _check_one_dataset(location, role, model, computed.get("training_dataset_examples"))  # type: ignore[arg-type]
+        if isinstance(result, str):
+            failures.append(dyn.CheckFailure(prop, result))
+            continue
+        if result.errors:
+            failures.append(dyn.CheckFailure(prop, "\n".join(result.errors)))
+        for warning in result.warnings:
+            say(spec.resource_name, f"warning: {warning}")
+        computed[f"{prop}_fingerprint"] = result.fingerprint
+        computed[f"{prop}_examples"] = result.examples
+    return computed, failures
+
+
+def _check_one_dataset(
+    location: str, role: ds.Role, model: catalog.BaseModel | None, training_examples: int | None
+) -> ds.DatasetCheck | str:
+    if ds.is_gcs(location):
+        try:
+            return ds.check_gcs(location, backends.settings())
+        except backends.SettingsError as err:
+            return str(err)
+    path = Path(location)
+    if not path.is_file():
+        return f"{location}: file not found (looked in {path.resolve()})"
+    if model is None:  # continuous tuning: the pre-tuned model's base is not known before apply
+        model = catalog.lookup("gemini-2.5-flash")
+    return ds.check_local(location, model, role, training_examples)
+
+
+def _announce(spec: TuningJobSpec, computed: dict[str, Any]) -> None:
+    if spec.backend == "gemini-api" and not backends.settings().local:
+        say(
+            spec.resource_name,
+            "note: Google has offered no tunable base model in the Gemini API since May 2025; "
+            "Vertex AI (backend: vertex) is the supported path. The service will refuse this job "
+            "unless that has changed.",
+        )
+    examples = computed.get("training_dataset_examples")
+    if examples is not None:
+        say(spec.resource_name, f"training data: {examples} examples ({computed['training_dataset_fingerprint'][:19]}..)")
+
+
+def _dataset_uris(spec: TuningJobSpec, props: dict[str, Any]) -> dict[str, str | None]:
+    bucket = spec.dataset_bucket or backends.settings().dataset_bucket
+    uris: dict[str, str | None] = {}
+    for role, location in (("training", spec.training_dataset), ("validation", spec.validation_dataset)):
+        fingerprint = props.get(f"{role}_dataset_fingerprint")
+        uris[f"{role}_dataset_uri"] = (
+            None
+            if location is None or spec.backend == "gemini-api"
+            else ds.upload_uri(location, str(fingerprint), bucket, spec.dataset_prefix)
+        )
+    return uris
+
+
+def _upload_datasets(spec: TuningJobSpec, props: dict[str, Any]) -> dict[str, str | None]:
+    uris = _dataset_uris(spec, props)
+    bucket = spec.dataset_bucket or backends.settings().dataset_bucket
+    for role, location in (("training", spec.training_dataset), ("validation", spec.validation_dataset)):
+        if location and not ds.is_gcs(location) and spec.backend == "vertex" and bucket:
+            uris[f"{role}_dataset_uri"] = ds.upload(location, bucket, spec.dataset_prefix, backends.settings())
+            say(spec.resource_name, f"{role} data at {uris[f'{role}_dataset_uri']}")
+    return uris
+
+
+def _reusable_job(
+    backend: backends.TuningBackend, labels: dict[str, str], resource: str
+) -> backends.JobStatus | None:
+    """A job this resource already submitted with the same spec, still useful: adopt it."""
+    wanted = {RESOURCE_LABEL: labels[RESOURCE_LABEL], SPEC_LABEL: labels[SPEC_LABEL]}
+    for job in sorted(backend.find_jobs(wanted), key=lambda j: j.create_time or "", reverse=True):
+        if job.active or (job.succeeded and job.tuned_model and _model_exists(backend, job.tuned_model)):
+            say(resource, f"adopting tuning job {job.name} ({job.state}) instead of submitting another")
+            return job
+    return None
+
+
+def _model_exists(backend: backends.TuningBackend, name: str) -> bool:
+    try:
+        backend.get_model(name)
+    except backends.NotFoundError:
+        return False
+    return True
+
+
+def _job_request(
+    spec: TuningJobSpec, labels: dict[str, str], uris: dict[str, str | None]
+) -> backends.JobRequest:
+    inline = ds.text_pairs(spec.training_dataset) if spec.backend == "gemini-api" else ()
+    return backends.JobRequest(
+        display_name=spec.tuned_model_display_name,
+        base_model=spec.base_model,
+        pre_tuned_model=spec.pre_tuned_model,
+        training_uri=uris.get("training_dataset_uri") or spec.training_dataset,
+        validation_uri=uris.get("validation_dataset_uri"),
+        labels=labels,
+        description=spec.description,
+        epoch_count=spec.epoch_count,
+        learning_rate_multiplier=spec.learning_rate_multiplier,
+        adapter_size=spec.adapter_size,
+        batch_size=spec.batch_size,
+        learning_rate=spec.learning_rate,
+        encryption_key=spec.encryption_key,
+        service_account=spec.service_account,
+        export_last_checkpoint_only=spec.export_last_checkpoint_only,
+        inline_examples=inline,
+    )
+
+
+def _outputs(
+    props: dict[str, Any], status: backends.JobStatus, uris: dict[str, str | None]
+) -> dict[str, Any]:
+    outs = {k: props.get(k) for k in INPUT_KEYS}
+    version = status.tuned_model.rsplit("@", 1)[1] if status.tuned_model and "@" in status.tuned_model else None
+    outs.update(
+        job_name=status.name,
+        job_state=status.state,
+        tuned_model=status.tuned_model,
+        tuned_model_endpoint=status.endpoint,
+        tuned_model_version=version,
+        tuned_model_missing=False,
+        effective_epoch_count=status.epoch_count,
+        epochs_completed=status.epochs_done,
+        loss_per_epoch=list(status.loss_per_epoch),
+        data_stats=dict(status.data_stats),
+        create_time=status.create_time,
+        start_time=status.start_time,
+        end_time=status.end_time,
+        error=status.error,
+        spec_hash=spec_hash(props),
+        **uris,
+    )
+    return outs

@@ -1,0 +1,37 @@
+"""Shared fixtures. Engine tests need the Pulumi CLI that `make setup` builds; without it they
+skip, unless GT_REQUIRE_ENGINE=1 (CI), where a missing engine is a failure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pulumi_bin_dir() -> Path | None:
+    candidates = [os.environ.get("GT_PULUMI_BIN")]
+    state = REPO / ".state" / "pulumi-bin"
+    if state.is_file():
+        candidates.append(state.read_text().strip())
+    on_path = shutil.which("pulumi")
+    if on_path:
+        candidates.append(str(Path(on_path).resolve().parent))
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "pulumi").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def pulumi_bin() -> Path:
+    found = pulumi_bin_dir()
+    if found is None:
+        message = "the Pulumi CLI is missing: run `make setup` (it builds one)"
+        if os.environ.get("GT_REQUIRE_ENGINE") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
