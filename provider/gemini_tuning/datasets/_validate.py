@@ -92,6 +92,7 @@ class _Validator:
         self.errors = IssueLog()
         self.warnings = IssueLog()
         self._seen = SeenFilter()
+        self.records = 0  # lines or rows that hold a record, valid or not
         self._line_has_error = False
         self.stats = DatasetStats(format=fmt)
         self._input_tokens = DistributionBuilder()
@@ -123,6 +124,7 @@ class _Validator:
         if not body.strip():
             self.report(lineno, "$", "blank line; JSONL holds one JSON object on every line")
             return
+        self.records += 1
         try:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -234,10 +236,14 @@ class _Validator:
         stats.output_tokens = self._output_tokens.build()
         stats.turns_per_example = self._turns.build()
         self._check_file_size(nbytes)
-        if self.role == "training":
-            self._check_training_count(stats.examples)
-        else:
-            self._check_validation_count(stats.examples)
+        # Counted over every record, valid or not: an invalid line is reported on its own and
+        # need not also make the count short. An empty file whose lines all failed to parse
+        # has its reason reported already.
+        if self.records or not self.errors.total:
+            if self.role == "training":
+                self._check_training_count(self.records)
+            else:
+                self._check_validation_count(self.records)
         return ValidationReport(
             errors=self.errors.kept,
             warnings=self.warnings.kept,
@@ -287,7 +293,7 @@ class _Validator:
             self.report(None, "file", "the Gemini API takes no validation set")
             return
         if examples == 0:
-            self.report(None, "file", "the validation set holds no valid example")
+            self.report(None, "file", "the validation set holds no example")
         if examples > model.max_validation_examples:
             self.report(
                 None,
@@ -387,6 +393,7 @@ def _validate_csv(
     )
     hashing = _HashingLines(lines)
     for lineno, record in read_csv_records(hashing, validator.report):
+        validator.records += 1
         validator.record(lineno, record)
     validator.stats.total_chars = hashing.chars
     return validator.finish(sha256=hashing.hexdigest(), nbytes=hashing.nbytes, lines=hashing.lines)
