@@ -103,8 +103,18 @@ def test_each_malformed_file_fails_with_its_line_and_field(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(CASES)[::4])
 def test_the_cli_reports_the_same_line_and_field(name: str) -> None:
     (model_id, backend), role, line, field = CASES[name]
-    code, out = run_cli("dataset", "validate", str(CORPUS / name), "--base-model", model_id,
-                        "--backend", backend, "--role", role, "--json")
+    code, out = run_cli(
+        "dataset",
+        "validate",
+        str(CORPUS / name),
+        "--base-model",
+        model_id,
+        "--backend",
+        backend,
+        "--role",
+        role,
+        "--json",
+    )
     assert code == 1
     errors = json.loads(out)["errors"]
     assert [(e["line"], e["field"]) for e in errors] == [(line, field)]

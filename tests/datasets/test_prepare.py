@@ -22,11 +22,18 @@ from gemini_tuning.datasets import (
     validate_file,
 )
 
-SQUAD = Path(__file__).resolve().parents[3] / "shared" / "data" / "squad" / (
-    "squad-v2.0-dev-5-articles.json")
+SQUAD = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "data"
+    / "squad"
+    / ("squad-v2.0-dev-5-articles.json")
+)
 FLASH = lookup("gemini-2.5-flash")
 
-pytestmark = pytest.mark.skipif(not SQUAD.exists(), reason="shared/data/squad is not beside the repo")
+pytestmark = pytest.mark.skipif(
+    not SQUAD.exists(), reason="shared/data/squad is not beside the repo"
+)
 
 
 def _sha(path: Path) -> str:
@@ -49,11 +56,14 @@ def test_squad_slice_converts_and_validates(tmp_path: Path) -> None:
 
 def test_unanswerable_questions_can_be_answered_with_a_text(tmp_path: Path) -> None:
     out = tmp_path / "squad.jsonl"
-    result = convert_squad_file(SQUAD, out, unanswerable="answer-text",
-                                system_instruction="Answer from the context only.")
+    result = convert_squad_file(
+        SQUAD, out, unanswerable="answer-text", system_instruction="Answer from the context only."
+    )
     assert result.written == 1407
-    answers = [json.loads(line)["contents"][1]["parts"][0]["text"] for line in
-               out.read_bytes().splitlines()]
+    answers = [
+        json.loads(line)["contents"][1]["parts"][0]["text"]
+        for line in out.read_bytes().splitlines()
+    ]
     assert answers.count("unanswerable") == result.unanswerable_written > 0
     assert validate_file(out, model=FLASH).ok
 
@@ -70,8 +80,12 @@ def test_split_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
     assert digests[0] == digests[1]
     assert 30 < result.validation < 120
     assert result.training + result.validation + result.duplicates == result.read
-    other = prepare_file(source, tmp_path / "t.jsonl", tmp_path / "v.jsonl",
-                         PrepareOptions(validation_fraction=0.1, seed=43))
+    other = prepare_file(
+        source,
+        tmp_path / "t.jsonl",
+        tmp_path / "v.jsonl",
+        PrepareOptions(validation_fraction=0.1, seed=43),
+    )
     assert (_sha(tmp_path / "t.jsonl"), _sha(tmp_path / "v.jsonl")) != digests[0]
     assert other.read == result.read
     assert validate_file(tmp_path / "val-a.jsonl", model=FLASH, role="validation").ok
@@ -79,8 +93,12 @@ def test_split_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
 
 def test_max_validation_caps_the_validation_split() -> None:
     lines = [json.dumps({"text_input": str(i), "output": "x"}).encode() for i in range(200)]
-    splits = [split for split, _ in prepare_lines(lines, PrepareOptions(
-        validation_fraction=0.5, seed=1, max_validation=10))]
+    splits = [
+        split
+        for split, _ in prepare_lines(
+            lines, PrepareOptions(validation_fraction=0.5, seed=1, max_validation=10)
+        )
+    ]
     assert splits.count("validation") == 10
 
 
@@ -108,8 +126,9 @@ def test_squad_answer_is_the_most_frequent_reference() -> None:
     squad = json.loads(SQUAD.read_text())
     question = next(q for q in squad_questions(squad) if len(set(q.answers)) > 1)
     chosen = squad_answer(question)
-    assert question.answers.count(chosen) == max(question.answers.count(a) for a in
-                                                  question.answers)
+    assert question.answers.count(chosen) == max(
+        question.answers.count(a) for a in question.answers
+    )
 
 
 @pytest.mark.parametrize(
@@ -123,8 +142,9 @@ def test_squad_answer_is_the_most_frequent_reference() -> None:
         ("William", "William the Conqueror", 0.0, 2 / 3),  # "the" is dropped
     ],
 )
-def test_exact_match_and_token_f1(prediction: str, references: list[str] | str, em: float,
-                                  f1: float) -> None:
+def test_exact_match_and_token_f1(
+    prediction: str, references: list[str] | str, em: float, f1: float
+) -> None:
     assert exact_match(prediction, references) == em
     assert token_f1(prediction, references) == pytest.approx(f1)
 

@@ -18,21 +18,28 @@ def _example(question: str, answer: str, system: str | None = None) -> bytes:
     obj: dict[str, object] = {}
     if system:
         obj["systemInstruction"] = {"parts": [{"text": system}]}
-    obj["contents"] = [{"role": "user", "parts": [{"text": question}]},
-                       {"role": "model", "parts": [{"text": answer}]}]
+    obj["contents"] = [
+        {"role": "user", "parts": [{"text": question}]},
+        {"role": "model", "parts": [{"text": answer}]},
+    ]
     return json.dumps(obj).encode() + b"\n"
 
 
 def test_issue_string_names_file_line_and_field() -> None:
     assert str(DatasetIssue("a.jsonl", 3, "contents[1].role", "bad")) == (
-        "a.jsonl:3: contents[1].role: bad")
+        "a.jsonl:3: contents[1].role: bad"
+    )
     assert str(DatasetIssue("gs://b/a.jsonl", None, "file", "too big")) == (
-        "gs://b/a.jsonl: file: too big")
+        "gs://b/a.jsonl: file: too big"
+    )
 
 
 def test_stats_of_a_valid_file(tmp_path: Path) -> None:
-    lines = [_example("q" * 8, "a" * 4), _example("q" * 40, "a" * 8, system="s" * 4),
-             _example("q" * 100, "a")]
+    lines = [
+        _example("q" * 8, "a" * 4),
+        _example("q" * 40, "a" * 8, system="s" * 4),
+        _example("q" * 100, "a"),
+    ]
     path = tmp_path / "train.jsonl"
     path.write_bytes(b"".join(lines))
     report = validate_file(path, model=FLASH)
@@ -60,10 +67,20 @@ def test_duplicates_are_warnings_that_name_the_line() -> None:
 
 
 def test_file_data_is_a_warning_on_vertex_and_an_error_on_the_gemini_api() -> None:
-    media = json.dumps({"contents": [
-        {"role": "user", "parts": [{"text": "what?"},
-                                   {"fileData": {"mimeType": "image/png", "fileUri": "gs://b/c"}}]},
-        {"role": "model", "parts": [{"text": "a cat"}]}]}).encode()
+    media = json.dumps(
+        {
+            "contents": [
+                {
+                    "role": "user",
+                    "parts": [
+                        {"text": "what?"},
+                        {"fileData": {"mimeType": "image/png", "fileUri": "gs://b/c"}},
+                    ],
+                },
+                {"role": "model", "parts": [{"text": "a cat"}]},
+            ]
+        }
+    ).encode()
     vertex = validate_lines([media], source="m.jsonl", model=FLASH)
     assert vertex.ok
     assert vertex.warnings[0].field == "contents[0].parts[1].fileData"
@@ -82,11 +99,13 @@ def test_gemini_api_file_size_limit(tmp_path: Path) -> None:
 
 def test_validation_set_over_1000_may_hold_at_most_30_percent_of_training() -> None:
     lines = [_example(f"q{i}", f"a{i}") for i in range(1001)]
-    fits = validate_lines(lines, source="v.jsonl", model=FLASH, role="validation",
-                          training_examples=3400)
+    fits = validate_lines(
+        lines, source="v.jsonl", model=FLASH, role="validation", training_examples=3400
+    )
     assert fits.ok
-    too_many = validate_lines(lines, source="v.jsonl", model=FLASH, role="validation",
-                              training_examples=3000)
+    too_many = validate_lines(
+        lines, source="v.jsonl", model=FLASH, role="validation", training_examples=3000
+    )
     assert [(e.line, e.field) for e in too_many.errors] == [(None, "file")]
     assert "30%" in too_many.errors[0].message
 
