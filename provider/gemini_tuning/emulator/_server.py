@@ -1,0 +1,143 @@
+"""Running the emulator: the Vertex app on uvicorn and gcp-storage-emulator beside it, both on
+loopback only. `serve()` blocks until SIGINT/SIGTERM; it writes `emulator.json` in the state
+directory once both answer, and removes it on the way out."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gemini_tuning.emulator._app import Emulator, create_app
+from gemini_tuning.emulator._config import EmulatorConfig
+
+log = logging.getLogger("gemini_tuning.emulator")
+
+LOOPBACK = "127.0.0.1"
+ENV_HOME = "GEMINI_TUNING_EMULATOR_HOME"
+DEFAULT_STATE_DIR = Path(".state/emulator")
+INFO_FILE = "emulator.json"
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get(ENV_HOME) or DEFAULT_STATE_DIR)
+
+
+def check_host(host: str) -> str:
+    if host not in (LOOPBACK, "localhost"):
+        raise ValueError(
+            f"the emulator only listens on {LOOPBACK} (it has no authentication); got {host!r}"
+        )
+    return LOOPBACK
+
+
+def bind(port: int) -> socket.socket:
+    """A listening loopback socket (port 0 = a free port)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((LOOPBACK, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServeOptions:
+    state_dir: Path
+    port: int = 0
+    gcs_port: int = 0
+    host: str = LOOPBACK
+
+
+class GcsEmulator:
+    """gcp-storage-emulator (its own thread), with its data under the state directory."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        from gcp_storage_emulator.server import create_server
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # Its HTTPServer binds itself; with port 0 we pick one first.
+        self.port = port or free_port()
+        self._server: Any = create_server(
+            LOOPBACK, self.port, in_memory=False, data_dir=str(data_dir)
+        )
+
+    @property
+    def host(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def wipe(self) -> None:
+        self._server.wipe()
+
+
+def serve(options: ServeOptions, config: EmulatorConfig) -> int:
+    """Run in the foreground until interrupted. Returns an exit code."""
+    import uvicorn
+
+    check_host(options.host)
+    state_dir = options.state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    sock = bind(options.port)
+    port = int(sock.getsockname()[1])
+    gcs = GcsEmulator(state_dir / "gcs", options.gcs_port)
+    gcs.start()
+    emu = Emulator(state_dir, config, gcs.host)
+    emu.url = f"http://{LOOPBACK}:{port}"
+    emu.on_reset_gcs = gcs.wipe
+    emu.start()
+    app = create_app(emu)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    )
+    info = state_dir / INFO_FILE
+
+    async def announce() -> None:
+        import asyncio
+
+        while not server.started:
+            await asyncio.sleep(0.02)
+        data = {"url": emu.url, "gcs_host": gcs.host, "pid": os.getpid()}
+        tmp = info.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(info)
+        print(f"emulator listening on {emu.url} (GCS emulator on {gcs.host})", flush=True)
+
+    async def main() -> None:
+        import asyncio
+
+        task = asyncio.create_task(announce())
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            task.cancel()
+
+    import asyncio
+
+    try:
+        asyncio.run(main())
+    finally:
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            current = json.loads(info.read_text())
+            if current.get("pid") == os.getpid():
+                info.unlink()
+        emu.stop()
+        gcs.stop()
+        sock.close()
+    return 0

@@ -1,0 +1,280 @@
+"""The simulated trainer. A job's state is a function of its timestamps, so a restarted emulator
+picks up where it stopped: only dataset reading (GCS) happens on a worker thread, and a job whose
+dataset was not read yet is re-queued on start.
+
+Timeline of a job (all times stored in the job's internal record):
+    created --pending--> start (RUNNING) --E x spe--> end (SUCCEEDED)
+where spe is the job's seconds per epoch (emulator setting, or the job label
+`emulator-seconds-per-epoch`) and E its epoch count. `start` is set once the datasets are read
+and valid: start = max(read time, create time + pending seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from gemini_tuning import catalog
+from gemini_tuning.emulator import _datasets
+from gemini_tuning.emulator._config import EmulatorConfig
+from gemini_tuning.emulator._errors import rpc_status
+from gemini_tuning.emulator._store import Resource, Store
+from gemini_tuning.emulator._wire import TERMINAL_STATES, timestamp
+
+log = logging.getLogger("gemini_tuning.emulator")
+
+BATCH_SIZE = 8  # [I] examples per step: tuningStepCount = epochs * ceil(examples / 8)
+
+FAIL_LABEL = "emulator-fail"
+SPE_LABEL = "emulator-seconds-per-epoch"
+
+
+def default_epochs(examples: int) -> int:
+    """[I] Epochs when the request sets none ("auto-adjusted to dataset size"):
+    fewer than 100 examples -> 10, fewer than 500 -> 5, fewer than 1000 -> 4, else 3."""
+    if examples < 100:
+        return 10
+    if examples < 500:
+        return 5
+    if examples < 1000:
+        return 4
+    return 3
+
+
+def losses(job_name: str, epochs: int, multiplier: float) -> list[float]:
+    """A falling training loss per epoch: 0.05 + 2.4 * exp(-0.45 * e * sqrt(lrm)), with a small
+    deterministic per-job jitter, strictly decreasing."""
+    seed = zlib.crc32(job_name.encode())
+    out: list[float] = []
+    for e in range(1, epochs + 1):
+        jitter = 1 + 0.04 * (((seed >> (e % 24)) & 0xFF) / 255 - 0.5)
+        value = 0.05 + 2.4 * math.exp(-0.45 * e * math.sqrt(max(multiplier, 1e-3))) * jitter
+        if out:
+            value = min(value, out[-1] * 0.995)
+        out.append(round(value, 6))
+    return out
+
+
+def _distribution(d: dict[str, float]) -> dict[str, Any]:
+    if not d:
+        return {}
+    total = d.get("sum", 0.0)
+    out: dict[str, Any] = {"sum": str(int(total)), "billableSum": str(int(total))}
+    for key, wire in (("min", "min"), ("max", "max"), ("mean", "mean"), ("median", "median")):
+        if key in d:
+            out[wire] = d[key]
+    for key in ("p5", "p95"):
+        if key in d:
+            out[key] = d[key]
+    return out
+
+
+class Trainer:
+    def __init__(
+        self,
+        store: Store,
+        config: EmulatorConfig,
+        gcs_host: Callable[[], str],
+        on_success: Callable[[Resource, float], dict[str, Any]],
+    ) -> None:
+        self.store = store
+        self.config = config
+        self._gcs_host = gcs_host
+        self._on_success = on_success
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    # --- worker -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="emulator-trainer", daemon=True)
+        self._thread.start()
+        for res in self.store.find("tuningJob"):
+            i = res.internal
+            if res.data.get("state") == "JOB_STATE_PENDING" and not i.get("start"):
+                if not i.get("failed") and not i.get("cancel_at"):
+                    self.enqueue(res.name)
+
+    def stop(self) -> None:
+        if self._thread:
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+
+    def enqueue(self, name: str) -> None:
+        self._queue.put(name)
+
+    def _run(self) -> None:
+        while True:
+            name = self._queue.get()
+            if name is None:
+                return
+            try:
+                self._read_datasets(name)
+            except Exception:
+                log.exception("reading the datasets of %s failed", name)
+
+    def _read_datasets(self, name: str) -> None:
+        res = self.store.get(name)
+        if res is None or res.internal.get("start") or res.internal.get("cancel_at"):
+            return
+        i = res.internal
+        model = catalog.lookup(i["base_model"], "vertex", allow_retired=True)
+        spec = res.data.get("supervisedTuningSpec", {})
+        try:
+            host = self._gcs_host()
+            train_uri = spec["trainingDatasetUri"]
+            train = _datasets.validate(
+                _datasets.read_gcs(host, train_uri), uri=train_uri, model=model, role="training"
+            )
+            val_uri = spec.get("validationDatasetUri")
+            if val_uri:
+                _datasets.validate(
+                    _datasets.read_gcs(host, val_uri),
+                    uri=val_uri,
+                    model=model,
+                    role="validation",
+                    training_examples=train.examples,
+                )
+        except _datasets.DatasetError as exc:
+            self._fail(name, str(exc), "INVALID_ARGUMENT")
+            return
+        except Exception as exc:  # GCS unreachable, ... : the job fails, the emulator lives on
+            log.exception("job %s: dataset read failed", name)
+            self._fail(name, f"Could not read the datasets: {exc}", "INTERNAL")
+            return
+        with self.store.tx():
+            res = self.store.get(name)
+            if res is None or res.internal.get("cancel_at"):
+                return
+            i = res.internal
+            now = time.time()
+            epochs = int(i.get("epochs") or default_epochs(train.examples))
+            steps = math.ceil(train.examples / BATCH_SIZE)
+            i["epochs"] = epochs
+            i["steps_per_epoch"] = steps
+            i["losses"] = losses(name, epochs, float(i.get("multiplier", 1.0)))
+            i["start"] = max(now, i["created"] + self.config.pending_for(float(i["spe"])))
+            hp = res.data["supervisedTuningSpec"].setdefault("hyperParameters", {})
+            hp["epochCount"] = str(epochs)
+            stats: dict[str, Any] = {
+                "tuningDatasetExampleCount": str(train.examples),
+                "totalTuningCharacterCount": str(train.total_chars),
+                "totalBillableCharacterCount": str(train.billable_chars),
+                "totalBillableTokenCount": str(train.estimated_tokens),
+                "tuningStepCount": str(epochs * steps),
+            }
+            if train.input_tokens:
+                stats["userInputTokenDistribution"] = _distribution(train.input_tokens)
+            if train.output_tokens:
+                stats["userOutputTokenDistribution"] = _distribution(train.output_tokens)
+            if train.turns:
+                stats["userMessagePerExampleDistribution"] = _distribution(train.turns)
+            res.data["tuningDataStats"] = {"supervisedTuningDataStats": stats}
+            self.store.put(res)
+            self.store.put_blob(f"examples/{name}", train.pairs)
+
+    def _fail(self, name: str, message: str, status: str) -> None:
+        with self.store.tx():
+            res = self.store.get(name)
+            if res is None or res.internal.get("cancel_at"):
+                return
+            res.internal["failed"] = {"at": time.time(), **rpc_status(status, message)}
+            self.store.put(res)
+            self.advance(res, time.time())
+
+    # --- state as a function of time ----------------------------------------------------------
+
+    def advance_all(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self.store.tx():
+            for res in self.store.find("tuningJob"):
+                if res.data.get("state") not in TERMINAL_STATES:
+                    self.advance(res, now)
+
+    def _set(self, res: Resource, state: str, at: float) -> None:
+        if res.data.get("state") != state:
+            res.data["state"] = state
+            res.data["updateTime"] = timestamp(at)
+            if state in TERMINAL_STATES:
+                res.data["endTime"] = timestamp(at)
+
+    def _checkpoints(self, res: Resource, until: float) -> list[dict[str, Any]]:
+        i = res.internal
+        start, spe = i.get("start"), float(i["spe"])
+        if not start or until <= start:
+            return []
+        done = min(int(i["epochs"]), int((until - start) / spe + 1e-9))
+        steps = int(i["steps_per_epoch"])
+        return [
+            {"checkpointId": str(e), "epoch": str(e), "step": str(e * steps)}
+            for e in range(1, done + 1)
+        ]
+
+    def current_epoch(self, res: Resource, now: float) -> int:
+        return len(self._checkpoints(res, now))
+
+    def advance(self, res: Resource, now: float) -> None:
+        """Bring a non-terminal job to its state at ``now`` (and persist it)."""
+        before = (res.data.get("state"), len(res.data.get("tunedModel", {}).get("checkpoints", [])))
+        self._advance(res, now)
+        after = (res.data.get("state"), len(res.data.get("tunedModel", {}).get("checkpoints", [])))
+        if before != after:
+            self.store.put(res)
+
+    def _advance(self, res: Resource, now: float) -> None:
+        i = res.internal
+        start = i.get("start")
+        spe = float(i["spe"])
+        cancel_at = i.get("cancel_at")
+        if cancel_at:
+            end = cancel_at + self.config.cancelling_for(spe)
+            if start and cancel_at >= start:
+                res.data["startTime"] = timestamp(start)
+            cps = self._checkpoints(res, cancel_at)
+            if cps:
+                res.data["tunedModel"] = {"checkpoints": cps}
+            if now >= end:
+                self._set(res, "JOB_STATE_CANCELLED", end)
+                res.data["error"] = rpc_status("CANCELLED", "The tuning job was cancelled.")
+            else:
+                self._set(res, "JOB_STATE_CANCELLING", cancel_at)
+            return
+        failed = i.get("failed")
+        if failed:
+            self._set(res, "JOB_STATE_FAILED", failed["at"])
+            res.data["error"] = {"code": failed["code"], "message": failed["message"]}
+            return
+        if not start or now < start:
+            return  # PENDING
+        res.data["startTime"] = timestamp(start)
+        epochs = int(i["epochs"])
+        fail_message = i.get("fail_message")
+        if fail_message is not None:
+            fail_at = start + spe / 2
+            if now >= fail_at:
+                self._set(res, "JOB_STATE_FAILED", fail_at)
+                res.data["error"] = rpc_status("INTERNAL", fail_message)
+                return
+        end = start + epochs * spe
+        if now >= end:
+            cps = self._checkpoints(res, end)
+            if res.data.get("supervisedTuningSpec", {}).get("exportLastCheckpointOnly"):
+                cps = cps[-1:]
+            tuned = self._on_success(res, end)
+            for cp in cps[-1:]:
+                cp["endpoint"] = tuned["endpoint"]
+            res.data["tunedModel"] = {**tuned, "checkpoints": cps}
+            self._set(res, "JOB_STATE_SUCCEEDED", end)
+            return
+        if res.data.get("state") != "JOB_STATE_RUNNING":
+            self._set(res, "JOB_STATE_RUNNING", start)
+        cps = self._checkpoints(res, now)
+        if cps:
+            res.data["tunedModel"] = {"checkpoints": cps}
+            res.data["updateTime"] = timestamp(start + len(cps) * spe)

@@ -1,0 +1,868 @@
+"""Vertex AI handlers: GenAiTuningService, ModelService, EndpointService, PredictionService
+(generateContent) and long-running operations. Transport-free: each handler takes a `Call` and
+returns a JSON-able dict (or a list of chunks for streaming); `_app` does HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gemini_tuning import catalog
+from gemini_tuning.emulator import _answers, _listing, _ops
+from gemini_tuning.emulator._config import EmulatorConfig, project_number
+from gemini_tuning.emulator._errors import ApiError, invalid, not_found, precondition
+from gemini_tuning.emulator._store import Resource, Store
+from gemini_tuning.emulator._trainer import FAIL_LABEL, SPE_LABEL, Trainer
+from gemini_tuning.emulator._wire import (
+    ADAPTER_SIZE_NAME,
+    ADAPTER_SIZE_VALUE,
+    ADAPTER_SIZES,
+    JOB_STATES,
+    normalize_keys,
+    parse_double,
+    parse_enum,
+    parse_int64,
+    prune,
+    timestamp,
+)
+
+_LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+_LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
+_ALIAS = re.compile(r"[a-z][a-zA-Z0-9-]{0,126}[a-z0-9-]")
+_LOCATION = re.compile(r"[a-z0-9-]+")
+MAX_DISPLAY_NAME = 128
+TUNING_LABELS = (
+    "google-vertex-llm-tuning-base-model-id",
+    "google-vertex-llm-tuning-job-id",
+    "tune-type",
+)
+
+
+@dataclass
+class Call:
+    """One request, transport-free."""
+
+    http_method: str
+    api: str  # "v1", "v1beta1" or "ui"
+    params: list[str]  # the '*' segments of the matched route, URL-decoded
+    query: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def check_labels(labels: Any) -> dict[str, str]:
+    if labels is None:
+        return {}
+    if not isinstance(labels, dict):
+        raise invalid("labels must be a map of strings")
+    for key, value in labels.items():
+        if not isinstance(value, str):
+            raise invalid(f"Label {key!r}: the value must be a string")
+        if not _LABEL_KEY.fullmatch(key):
+            raise invalid(
+                f"Label key {key!r} is invalid: keys are 1-63 characters, start with a lowercase "
+                "letter and contain only lowercase letters, digits, '_' and '-'."
+            )
+        # Values of emulator-* control labels are free text (they never reach Google).
+        if not key.startswith("emulator-") and not _LABEL_VALUE.fullmatch(value):
+            raise invalid(
+                f"Label value {value!r} (key {key!r}) is invalid: values are at most 63 "
+                "characters of lowercase letters, digits, '_' and '-'."
+            )
+    return dict(labels)
+
+
+def _etag(data: dict[str, Any]) -> str:
+    return hashlib.sha256(repr(sorted(data.items())).encode()).hexdigest()[:16]
+
+
+class VertexService:
+    def __init__(self, store: Store, config: EmulatorConfig, gcs_host: Callable[[], str]) -> None:
+        self.store = store
+        self.config = config
+        self.trainer = Trainer(store, config, gcs_host, self._materialize)
+
+    # --- names --------------------------------------------------------------------------------
+
+    @staticmethod
+    def location(project: str, location: str) -> str:
+        if not _LOCATION.fullmatch(location):
+            raise invalid(f"Invalid location {location!r}")
+        return f"projects/{project_number(project)}/locations/{location}"
+
+    # --- tuning jobs ----------------------------------------------------------------------------
+
+    def create_tuning_job(self, call: Call) -> dict[str, Any]:
+        parent = self.location(call.params[0], call.params[1])
+        body = normalize_keys(call.body)
+        data, internal = self._validate_job(body, call.api)
+        now = time.time()
+        job_id = _ops.new_id()
+        name = f"{parent}/tuningJobs/{job_id}"
+        data.update(
+            name=name,
+            state="JOB_STATE_PENDING",
+            createTime=timestamp(now),
+            updateTime=timestamp(now),
+        )
+        internal["created"] = now
+        res = self.store.put(Resource(name, "tuningJob", parent, data, internal))
+        self.trainer.enqueue(name)
+        return prune(res.data)  # type: ignore[no-any-return]
+
+    def _validate_job(
+        self, body: dict[str, Any], api: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        base = body.get("baseModel")
+        pre = body.get("preTunedModel")
+        if bool(base) == bool(pre):
+            raise invalid("Exactly one of base_model or pre_tuned_model must be set.")
+        if pre:
+            raise ApiError(
+                "UNIMPLEMENTED",
+                "Continuous tuning (pre_tuned_model) is not supported by the emulator.",
+            )
+        if not isinstance(base, str):
+            raise invalid("base_model must be a string")
+        try:
+            model = catalog.lookup(base, "vertex")
+        except catalog.UnknownBaseModelError as exc:
+            raise invalid(f"Base model {base} is not supported for tuning: {exc}") from exc
+        spec = body.get("supervisedTuningSpec")
+        if not isinstance(spec, dict):
+            raise invalid("supervised_tuning_spec is required.")
+        train = spec.get("trainingDatasetUri")
+        if not isinstance(train, str) or not train:
+            raise invalid("supervised_tuning_spec.training_dataset_uri is required.")
+        if re.fullmatch(r"projects/[^/]+/locations/[^/]+/datasets/[^/]+", train):
+            raise ApiError(
+                "UNIMPLEMENTED",
+                "Vertex multimodal datasets are not supported by the emulator; use a gs:// URI.",
+            )
+        if not train.startswith("gs://"):
+            raise invalid(
+                f"Training dataset URI {train!r} is invalid: it must be a Cloud Storage URI "
+                "(gs://bucket/path.jsonl)."
+            )
+        val = spec.get("validationDatasetUri") or ""
+        if val and not (isinstance(val, str) and val.startswith("gs://")):
+            raise invalid(
+                f"Validation dataset URI {val!r} is invalid: it must be a Cloud Storage URI."
+            )
+        hp = spec.get("hyperParameters") or {}
+        if not isinstance(hp, dict):
+            raise invalid("hyper_parameters must be an object")
+        out_hp: dict[str, Any] = {}
+        internal: dict[str, Any] = {"api": api, "base_model": model.id}
+        if hp.get("epochCount") not in (None, "", 0, "0"):
+            epochs = parse_int64(hp["epochCount"], "epoch_count")
+            if not 1 <= epochs <= catalog.MAX_EPOCHS:
+                raise invalid(
+                    f"epoch_count must be between 1 and {catalog.MAX_EPOCHS}, got {epochs}."
+                )
+            out_hp["epochCount"] = str(epochs)
+            internal["epochs"] = epochs
+        multiplier = 1.0
+        if hp.get("learningRateMultiplier") not in (None, 0, 0.0):
+            multiplier = parse_double(hp["learningRateMultiplier"], "learning_rate_multiplier")
+            if not 0 < multiplier <= catalog.MAX_LEARNING_RATE_MULTIPLIER:
+                raise invalid(
+                    "learning_rate_multiplier must be in (0, "
+                    f"{catalog.MAX_LEARNING_RATE_MULTIPLIER:g}], got {multiplier:g}."
+                )
+        out_hp["learningRateMultiplier"] = multiplier
+        internal["multiplier"] = multiplier
+        size_name = "ADAPTER_SIZE_UNSPECIFIED"
+        if hp.get("adapterSize") is not None:
+            size_name = parse_enum(hp["adapterSize"], ADAPTER_SIZES, "adapter_size")
+        size = ADAPTER_SIZE_VALUE[size_name]
+        if size and size not in model.adapter_sizes:
+            raise invalid("The adapter size is not supported for this base model.")
+        size = size or model.default_adapter_size or 0
+        if size:
+            out_hp["adapterSize"] = ADAPTER_SIZE_NAME[size]
+        display = body.get("tunedModelDisplayName") or ""
+        if not isinstance(display, str):
+            raise invalid("tuned_model_display_name must be a string")
+        if len(display) > MAX_DISPLAY_NAME:
+            raise invalid(
+                f"tuned_model_display_name is {len(display)} characters long; "
+                f"at most {MAX_DISPLAY_NAME} are allowed."
+            )
+        if not display:
+            display = f"{model.id}-tuned-{uuid.uuid4().hex[:8]}"
+        labels = check_labels(body.get("labels"))
+        spe = self.config.seconds_per_epoch
+        if SPE_LABEL in labels:
+            try:
+                spe = float(labels[SPE_LABEL].replace("_", "."))
+            except ValueError as exc:
+                raise invalid(f"Label {SPE_LABEL} must be a number of seconds") from exc
+            if spe <= 0:
+                raise invalid(f"Label {SPE_LABEL} must be > 0")
+        internal["spe"] = spe
+        if FAIL_LABEL in labels:
+            internal["fail_message"] = labels[FAIL_LABEL] or "Injected failure (emulator-fail)."
+        out_spec: dict[str, Any] = {"trainingDatasetUri": train, "hyperParameters": out_hp}
+        if val:
+            out_spec["validationDatasetUri"] = val
+        if spec.get("exportLastCheckpointOnly"):
+            out_spec["exportLastCheckpointOnly"] = True
+        if spec.get("evaluationConfig"):
+            out_spec["evaluationConfig"] = spec["evaluationConfig"]
+        data: dict[str, Any] = {
+            "baseModel": base,
+            "supervisedTuningSpec": out_spec,
+            "tunedModelDisplayName": display,
+            "description": body.get("description") or "",
+            "labels": labels,
+        }
+        for passthrough in ("encryptionSpec", "serviceAccount"):
+            if body.get(passthrough):
+                data[passthrough] = body[passthrough]
+        return data, internal
+
+    def _job(self, call: Call) -> Resource:
+        name = f"{self.location(call.params[0], call.params[1])}/tuningJobs/{call.params[2]}"
+        res = self.store.get(name)
+        if res is None or res.kind != "tuningJob":
+            raise not_found(f"TuningJob {name} not found.")
+        return res
+
+    def get_tuning_job(self, call: Call) -> dict[str, Any]:
+        return prune(self._job(call).data)  # type: ignore[no-any-return]
+
+    def list_tuning_jobs(self, call: Call) -> dict[str, Any]:
+        parent = self.location(call.params[0], call.params[1])
+        getters: dict[str, _listing.Getter] = {
+            "state": lambda d: [d.get("state"), str(JOB_STATES.get(d.get("state", ""), ""))],
+            "base_model": lambda d: [
+                d.get("baseModel"),
+                catalog.normalize_model_id(d.get("baseModel", "")),
+            ],
+            "create_time": lambda d: d.get("createTime"),
+            "update_time": lambda d: d.get("updateTime"),
+            "tuned_model_display_name": lambda d: d.get("tunedModelDisplayName"),
+        }
+        docs = [r.data for r in self.store.find("tuningJob", parent)]
+        return self._list(call, parent, docs, getters, "tuningJobs", order_fields=())
+
+    def _list(
+        self,
+        call: Call,
+        parent: str,
+        docs: list[dict[str, Any]],
+        getters: dict[str, _listing.Getter],
+        key: str,
+        order_fields: tuple[str, ...],
+        render: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        flt = call.query.get("filter", "")
+        terms = _listing.parse_filter(flt, list(getters))
+        docs = [d for d in docs if _listing.matches(d, terms, getters)]
+        order_by = call.query.get("orderBy") or call.query.get("order_by")
+        if order_by and not order_fields:
+            raise invalid("order_by is not supported for this list method.")
+        docs = _listing.order(docs, order_by, order_fields)
+        page, token = _listing.paginate(
+            docs,
+            call.query.get("pageSize") or call.query.get("page_size"),
+            call.query.get("pageToken") or call.query.get("page_token"),
+            f"{key}|{parent}|{flt}|{order_by or ''}",
+        )
+        out: dict[str, Any] = {}
+        if page:
+            out[key] = [prune(render(d) if render else d) for d in page]
+        if token:
+            out["nextPageToken"] = token
+        return out
+
+    def cancel_tuning_job(self, call: Call) -> dict[str, Any]:
+        with self.store.tx():
+            res = self._job(call)
+            state = res.data.get("state", "")
+            if state in ("JOB_STATE_CANCELLING",):
+                return {}
+            if state not in ("JOB_STATE_PENDING", "JOB_STATE_QUEUED", "JOB_STATE_RUNNING"):
+                raise precondition(
+                    f"Tuning job {res.name} is not cancellable: it is already in state {state}."
+                )
+            res.internal["cancel_at"] = time.time()
+            self.trainer.advance(res, time.time())
+            self.store.put(res)
+        return {}
+
+    def _materialize(self, job: Resource, at: float) -> dict[str, Any]:
+        """On success: the Model (@1, alias default) deployed to an Endpoint."""
+        if job.internal.get("tuned"):
+            return dict(job.internal["tuned"])
+        parent = job.parent
+        model_id, endpoint_id, deployed_id = _ops.new_id(), _ops.new_id(), _ops.new_id()
+        model_name = f"{parent}/models/{model_id}"
+        endpoint_name = f"{parent}/endpoints/{endpoint_id}"
+        base = job.internal["base_model"]
+        labels = {
+            "google-vertex-llm-tuning-base-model-id": base.replace(".", "-"),
+            "google-vertex-llm-tuning-job-id": job.name.rsplit("/", 1)[-1],
+            "tune-type": "sft",
+            **job.data.get("labels", {}),
+        }
+        ts = timestamp(at)
+        display = job.data.get("tunedModelDisplayName", "")
+        epochs, steps = int(job.internal["epochs"]), int(job.internal["steps_per_epoch"])
+        first = (
+            1 if not job.data["supervisedTuningSpec"].get("exportLastCheckpointOnly") else epochs
+        )
+        checkpoints = [
+            {"checkpointId": str(e), "epoch": str(e), "step": str(e * steps)}
+            for e in range(first, epochs + 1)
+        ]
+        model = {
+            "name": model_name,
+            "versionId": "1",
+            "versionAliases": ["default"],
+            "versionCreateTime": ts,
+            "versionUpdateTime": ts,
+            "displayName": display,
+            "description": job.data.get("description", ""),
+            "createTime": ts,
+            "updateTime": ts,
+            "labels": labels,
+            "deployedModels": [{"endpoint": endpoint_name, "deployedModelId": deployed_id}],
+            "modelSourceInfo": {"sourceType": "GENIE"},
+            "baseModelSource": {
+                "genieSource": {"baseModelUri": f"publishers/google/models/{base}"}
+            },
+            "checkpoints": checkpoints,
+            "defaultCheckpointId": str(epochs),
+        }
+        model["etag"] = _etag(model)
+        self.store.put(
+            Resource(
+                f"{model_name}@1",
+                "model",
+                parent,
+                model,
+                {"model": model_name, "version": 1, "job": job.name, "base_model": base},
+            )
+        )
+        endpoint = {
+            "name": endpoint_name,
+            "displayName": display,
+            "deployedModels": [
+                {
+                    "id": deployed_id,
+                    "model": model_name,
+                    "modelVersionId": "1",
+                    "displayName": display,
+                    "createTime": ts,
+                    "checkpointId": str(epochs),
+                }
+            ],
+            "trafficSplit": {deployed_id: 100},
+            "labels": labels,
+            "createTime": ts,
+            "updateTime": ts,
+        }
+        endpoint["etag"] = _etag(endpoint)
+        self.store.put(Resource(endpoint_name, "endpoint", parent, endpoint, {"base_model": base}))
+        tuned = {"model": f"{model_name}@1", "endpoint": endpoint_name}
+        job.internal["tuned"] = tuned
+        return dict(tuned)
+
+    def job_metrics(self, job_id: str) -> dict[str, Any]:
+        """Admin view (not a Google API): epoch progress and the loss curve of one job."""
+        for res in self.store.find("tuningJob"):
+            if res.name.rsplit("/", 1)[-1] == job_id or res.name == job_id:
+                i = res.internal
+                now = time.time()
+                epoch = self.trainer.current_epoch(res, now) if i.get("start") else 0
+                points = [
+                    {"epoch": e, "step": e * int(i["steps_per_epoch"]), "trainLoss": loss}
+                    for e, loss in enumerate(i.get("losses", [])[:epoch], 1)
+                ]
+                return {
+                    "name": res.name,
+                    "state": res.data.get("state"),
+                    "epoch": epoch,
+                    "epochs": i.get("epochs"),
+                    "secondsPerEpoch": i["spe"],
+                    "metrics": points,
+                }
+        raise not_found(f"TuningJob {job_id} not found.")
+
+    # --- models ---------------------------------------------------------------------------------
+
+    def _versions(self, model_name: str) -> list[Resource]:
+        parent = model_name.rsplit("/models/", 1)[0]
+        found = [r for r in self.store.find("model", parent) if r.internal["model"] == model_name]
+        return sorted(found, key=lambda r: int(r.internal["version"]))
+
+    def _model_ref(self, call: Call) -> tuple[str, str | None]:
+        loc = self.location(call.params[0], call.params[1])
+        raw = call.params[2]
+        model_id, _, version = raw.partition("@")
+        return f"{loc}/models/{model_id}", (version or None)
+
+    def _resolve(self, call: Call) -> tuple[Resource, list[Resource]]:
+        model_name, version = self._model_ref(call)
+        versions = self._versions(model_name)
+        if not versions:
+            raise not_found(f"Model {model_name} not found.")
+        want = version or "default"
+        for r in versions:
+            if str(r.internal["version"]) == want or want in r.data.get("versionAliases", []):
+                return r, versions
+        raise not_found(f"Model {model_name}@{want} not found.")
+
+    @staticmethod
+    def _render_model(doc: dict[str, Any], with_version: bool = False) -> dict[str, Any]:
+        out = dict(doc)
+        if with_version:
+            out["name"] = f"{doc['name']}@{doc['versionId']}"
+        return out
+
+    def get_model(self, call: Call) -> dict[str, Any]:
+        res, _ = self._resolve(call)
+        return prune(self._render_model(res.data))  # type: ignore[no-any-return]
+
+    _MODEL_FILTERS: dict[str, _listing.Getter] = {
+        "model": lambda d: d["name"].rsplit("/", 1)[-1],
+        "display_name": lambda d: d.get("displayName"),
+        "base_model_name": lambda d: [
+            d.get("baseModelSource", {}).get("genieSource", {}).get("baseModelUri"),
+            catalog.normalize_model_id(
+                d.get("baseModelSource", {}).get("genieSource", {}).get("baseModelUri", "")
+            ),
+        ],
+        "create_time": lambda d: d.get("createTime"),
+        "update_time": lambda d: d.get("updateTime"),
+    }
+    _ORDER = ("display_name", "create_time", "update_time")
+
+    def list_models(self, call: Call) -> dict[str, Any]:
+        parent = self.location(call.params[0], call.params[1])
+        docs = [
+            r.data
+            for r in self.store.find("model", parent)
+            if "default" in r.data.get("versionAliases", [])
+        ]
+        return self._list(call, parent, docs, self._MODEL_FILTERS, "models", self._ORDER)
+
+    def list_model_versions(self, call: Call) -> dict[str, Any]:
+        model_name, _ = self._model_ref(call)
+        versions = self._versions(model_name)
+        if not versions:
+            raise not_found(f"Model {model_name} not found.")
+        docs = [r.data for r in reversed(versions)]
+        return self._list(
+            call,
+            model_name,
+            docs,
+            self._MODEL_FILTERS,
+            "models",
+            self._ORDER,
+            render=lambda d: self._render_model(d, with_version=True),
+        )
+
+    def update_model(self, call: Call) -> dict[str, Any]:
+        body = normalize_keys(call.body)
+        mask_raw = call.query.get("updateMask") or call.query.get("update_mask") or ""
+        with self.store.tx():
+            res, versions = self._resolve(call)
+            model_name, version = self._model_ref(call)
+            body_name = body.get("name")
+            if (
+                body_name
+                and str(body_name).partition("@")[0].rsplit("/", 1)[-1]
+                != (model_name.rsplit("/", 1)[-1])
+            ):
+                raise precondition(
+                    f"The model name in the request body ({body_name}) does not match the "
+                    f"resource name ({model_name})."
+                )
+            if mask_raw:
+                mask = [normalize_keys({m.strip(): None}).popitem()[0] for m in mask_raw.split(",")]
+            else:
+                mask = [k for k in body if k not in ("name", "versionId", "etag")]
+            model_level = {"displayName", "description"}
+            version_level = {"versionDescription"}
+            allowed = model_level | version_level | {"labels"}
+            bad = [m for m in mask if m not in allowed]
+            if bad:
+                raise invalid(
+                    f"Field(s) {', '.join(bad)} cannot be updated; updatable fields: "
+                    "displayName, description, versionDescription, labels."
+                )
+            if "versionDescription" in mask and version is None:
+                raise invalid("version_description can only be updated on a model version (@N).")
+            if "labels" in mask:
+                check_labels(body.get("labels") or {})
+            if "displayName" in mask and not body.get("displayName"):
+                raise invalid("display_name must not be empty.")
+            if len(body.get("displayName") or "") > MAX_DISPLAY_NAME:
+                raise invalid(f"display_name may be at most {MAX_DISPLAY_NAME} characters.")
+            now = timestamp(time.time())
+            for r in versions:
+                changed = False
+                for f in mask:
+                    if f in model_level or (f == "labels" and (version is None or r is res)):
+                        r.data[f] = body.get(f) or ("" if f != "labels" else {})
+                        changed = True
+                    elif f in version_level and r is res:
+                        r.data[f] = body.get(f) or ""
+                        changed = True
+                if changed:
+                    r.data["updateTime"] = now
+                    if r is res:
+                        r.data["versionUpdateTime"] = now
+                    r.data["etag"] = _etag({k: v for k, v in r.data.items() if k != "etag"})
+                    self.store.put(r)
+        return prune(self._render_model(res.data))  # type: ignore[no-any-return]
+
+    def merge_version_aliases(self, call: Call) -> dict[str, Any]:
+        body = normalize_keys(call.body)
+        aliases = body.get("versionAliases") or []
+        if not isinstance(aliases, list):
+            raise invalid("version_aliases must be a list")
+        with self.store.tx():
+            res, versions = self._resolve(call)
+            current = list(res.data.get("versionAliases", []))
+            adds = {a for a in aliases if not str(a).startswith("-")}
+            removes = {str(a)[1:] for a in aliases if str(a).startswith("-")}
+            both = adds & removes
+            adds, removes = adds - both, removes - both
+            for alias in adds | removes:
+                if not _ALIAS.fullmatch(alias):
+                    raise invalid(
+                        f"Alias {alias!r} is invalid: it must match [a-z][a-zA-Z0-9-]{{0,126}}[a-z0-9-]."
+                    )
+            if "default" in removes:
+                raise invalid(
+                    "The alias 'default' cannot be removed; add it to another version instead."
+                )
+            for alias in adds:
+                for other in versions:
+                    if other is not res and alias in other.data.get("versionAliases", []):
+                        raise invalid(
+                            f"Alias {alias!r} is already used by version "
+                            f"{other.data['versionId']} of {other.internal['model']}."
+                        )
+            merged = [a for a in current if a not in removes]
+            merged += sorted(a for a in adds if a not in merged)
+            res.data["versionAliases"] = merged
+            res.data["versionUpdateTime"] = timestamp(time.time())
+            self.store.put(res)
+        return prune(self._render_model(res.data))  # type: ignore[no-any-return]
+
+    def delete_model(self, call: Call) -> dict[str, Any]:
+        with self.store.tx():
+            model_name, version = self._model_ref(call)
+            if version is not None:
+                raise invalid(
+                    "DeleteModel takes a model name without a version; use :deleteVersion."
+                )
+            versions = self._versions(model_name)
+            if not versions:
+                raise not_found(f"Model {model_name} not found.")
+            deployed = sorted(
+                {d["endpoint"] for r in versions for d in r.data.get("deployedModels", [])}
+            )
+            if deployed:
+                raise precondition(
+                    f"The model \"{model_name}\" can't be deleted because it's deployed or being "
+                    f"deployed at the following endpoint(s): {', '.join(deployed)}. "
+                    "Please undeploy the model before retry."
+                )
+            for r in versions:
+                self.store.delete(r.name)
+            op = _ops.create(
+                self.store,
+                model_name.rsplit("/models/", 1)[0],
+                api=call.api,
+                metadata_type="DeleteOperationMetadata",
+                response_type=_ops.EMPTY,
+            )
+        return _ops.render(op)
+
+    def delete_model_version(self, call: Call) -> dict[str, Any]:
+        with self.store.tx():
+            res, versions = self._resolve(call)
+            if self._model_ref(call)[1] is None:
+                raise invalid("DeleteModelVersion needs a version (@N) in the name.")
+            if len(versions) == 1:
+                raise precondition(
+                    "The only version of a model cannot be deleted; use DeleteModel instead."
+                )
+            if res.data.get("deployedModels"):
+                raise precondition(
+                    f"Version {res.data['versionId']} of {res.internal['model']} is deployed; "
+                    "undeploy it first."
+                )
+            if "default" in res.data.get("versionAliases", []):
+                raise precondition(
+                    "The version holding the 'default' alias cannot be deleted; move the alias."
+                )
+            self.store.delete(res.name)
+            op = _ops.create(
+                self.store,
+                res.parent,
+                api=call.api,
+                metadata_type="DeleteOperationMetadata",
+                response_type=_ops.EMPTY,
+            )
+        return _ops.render(op)
+
+    # --- endpoints ------------------------------------------------------------------------------
+
+    def _endpoint(self, call: Call) -> Resource:
+        name = f"{self.location(call.params[0], call.params[1])}/endpoints/{call.params[2]}"
+        res = self.store.get(name)
+        if res is None or res.kind != "endpoint":
+            raise not_found(f"Endpoint {name} not found.")
+        return res
+
+    def get_endpoint(self, call: Call) -> dict[str, Any]:
+        return prune(self._endpoint(call).data)  # type: ignore[no-any-return]
+
+    def list_endpoints(self, call: Call) -> dict[str, Any]:
+        parent = self.location(call.params[0], call.params[1])
+        found = self.store.find("endpoint", parent)
+        docs = [{**r.data, "__base": r.internal.get("base_model")} for r in found]
+        getters: dict[str, _listing.Getter] = {
+            "endpoint": lambda d: d["name"].rsplit("/", 1)[-1],
+            "display_name": lambda d: d.get("displayName"),
+            "base_model_name": lambda d: [
+                d.get("__base"),
+                f"publishers/google/models/{d.get('__base')}",
+            ],
+            "create_time": lambda d: d.get("createTime"),
+            "update_time": lambda d: d.get("updateTime"),
+        }
+        out = self._list(
+            call,
+            parent,
+            docs,
+            getters,
+            "endpoints",
+            self._ORDER,
+            render=lambda d: {k: v for k, v in d.items() if k != "__base"},
+        )
+        return out
+
+    def delete_endpoint(self, call: Call) -> dict[str, Any]:
+        with self.store.tx():
+            res = self._endpoint(call)
+            if res.data.get("deployedModels"):
+                ids = ", ".join(d["id"] for d in res.data["deployedModels"])
+                raise precondition(
+                    f"Endpoint {res.name} still has deployed models ({ids}). You can only delete "
+                    "the endpoint after all models have been undeployed from it."
+                )
+            self.store.delete(res.name)
+            op = _ops.create(
+                self.store,
+                res.parent,
+                api=call.api,
+                metadata_type="DeleteOperationMetadata",
+                response_type=_ops.EMPTY,
+            )
+        return _ops.render(op)
+
+    def undeploy_model(self, call: Call) -> dict[str, Any]:
+        body = normalize_keys(call.body)
+        deployed_id = str(body.get("deployedModelId") or "")
+        if not deployed_id:
+            raise invalid("deployed_model_id is required.")
+        split_in = body.get("trafficSplit")
+        with self.store.tx():
+            res = self._endpoint(call)
+            models = res.data.get("deployedModels", [])
+            target = next((d for d in models if d["id"] == deployed_id), None)
+            if target is None:
+                raise not_found(f"DeployedModel {deployed_id} not found on endpoint {res.name}.")
+            split = {k: int(v) for k, v in (res.data.get("trafficSplit") or {}).items()}
+            if split_in is not None:
+                split = {str(k): int(v) for k, v in split_in.items()}
+            elif len(models) == 1:
+                split = {}
+            if split.get(deployed_id, 0) > 0:
+                raise precondition(
+                    f"DeployedModel {deployed_id} receives {split[deployed_id]}% of the traffic; "
+                    "pass a traffic_split that moves it to the other deployed models."
+                )
+            split.pop(deployed_id, None)
+            res.data["deployedModels"] = [d for d in models if d["id"] != deployed_id]
+            res.data["trafficSplit"] = split
+            res.data["updateTime"] = timestamp(time.time())
+            self.store.put(res)
+            version = target.get("modelVersionId", "1")
+            mres = self.store.get(f"{target['model']}@{version}")
+            if mres is not None:
+                mres.data["deployedModels"] = [
+                    d
+                    for d in mres.data.get("deployedModels", [])
+                    if not (d["endpoint"] == res.name and d["deployedModelId"] == deployed_id)
+                ]
+                self.store.put(mres)
+            op = _ops.create(
+                self.store,
+                res.name,
+                api=call.api,
+                metadata_type="UndeployModelOperationMetadata",
+                response_type="UndeployModelResponse",
+            )
+        return _ops.render(op)
+
+    # --- generateContent ------------------------------------------------------------------------
+
+    def generate_endpoint(self, call: Call) -> list[dict[str, Any]]:
+        res = self._endpoint(call)
+        models = res.data.get("deployedModels", [])
+        if not models:
+            raise precondition(f"Endpoint {res.name} has no deployed model.")
+        split = res.data.get("trafficSplit") or {}
+        chosen = max(models, key=lambda d: int(split.get(d["id"], 0)))
+        mres = self.store.get(f"{chosen['model']}@{chosen.get('modelVersionId', '1')}")
+        examples: list[tuple[str, str]] = []
+        base = res.internal.get("base_model") or "gemini"
+        if mres is not None:
+            base = mres.internal.get("base_model", base)
+            pairs = self.store.get_blob(f"examples/{mres.internal.get('job')}") or []
+            examples = [(str(p), str(a)) for p, a in pairs]
+        prompt = self._prompt(call.body)
+        return self._respond(call.body, prompt, _answers.tuned_answer(prompt, examples), base)
+
+    def generate_publisher(self, call: Call) -> list[dict[str, Any]]:
+        publisher, model = call.params[2], call.params[3]
+        name = f"projects/{call.params[0]}/locations/{call.params[1]}/publishers/{publisher}/models/{model}"
+        known = catalog.normalize_model_id(model) in catalog.VERTEX_MODELS
+        if publisher != "google" or not (known or model.startswith("gemini-")):
+            raise not_found(
+                f"Publisher Model `{name}` was not found or your project does not have access "
+                "to it."
+            )
+        prompt = self._prompt(call.body)
+        return self._respond(call.body, prompt, _answers.base_answer(prompt), model)
+
+    def generate_model_path(self, call: Call) -> list[dict[str, Any]]:
+        name = f"projects/{call.params[0]}/locations/{call.params[1]}/models/{call.params[2]}"
+        raise invalid(
+            f"The Model name {name} is malformed and it should be in form of "
+            "projects/{project}/locations/{location}/publishers/google/models/{model}"
+        )
+
+    @staticmethod
+    def _prompt(body: dict[str, Any]) -> str:
+        body = normalize_keys(body)
+        contents = body.get("contents")
+        if not contents or not isinstance(contents, list):
+            raise invalid("contents is required and must not be empty.")
+        user = [c for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
+        turn = user[-1] if user else contents[-1]
+        parts = turn.get("parts") or []
+        return "".join(str(p.get("text", "")) for p in parts if isinstance(p, dict))
+
+    @staticmethod
+    def _respond(
+        body: dict[str, Any], prompt: str, answer: str, model: str
+    ) -> list[dict[str, Any]]:
+        """The response as chunks (one for generateContent, several for streaming)."""
+        cfg = normalize_keys(body).get("generationConfig") or {}
+        finish = "STOP"
+        for stop in cfg.get("stopSequences") or []:
+            if stop and stop in answer:
+                answer = answer[: answer.index(stop)]
+        max_tokens = cfg.get("maxOutputTokens")
+        if max_tokens:
+            limit = int(max_tokens) * catalog.CHARS_PER_TOKEN
+            if len(answer) > limit:
+                answer, finish = answer[:limit], "MAX_TOKENS"
+        count = max(1, int(cfg.get("candidateCount") or 1))
+        p_tokens = catalog.estimate_tokens(len(prompt))
+        c_tokens = catalog.estimate_tokens(len(answer)) * count
+        created = timestamp(time.time())
+        response_id = uuid.uuid4().hex[:22]
+        words = answer.split(" ")
+        size = max(1, len(words) // 3 + (len(words) % 3 > 0))
+        pieces = [" ".join(words[i : i + size]) for i in range(0, len(words), size)] or [""]
+        pieces = [p + (" " if i < len(pieces) - 1 else "") for i, p in enumerate(pieces)]
+        chunks: list[dict[str, Any]] = []
+        for i, piece in enumerate(pieces):
+            last = i == len(pieces) - 1
+            cands = []
+            for n in range(count):
+                cand: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": piece}]}}
+                if n:
+                    cand["index"] = n
+                if last:
+                    cand["finishReason"] = finish
+                    cand["avgLogprobs"] = -0.1
+                cands.append(cand)
+            chunk: dict[str, Any] = {
+                "candidates": cands,
+                "modelVersion": model,
+                "createTime": created,
+                "responseId": response_id,
+            }
+            usage: dict[str, Any] = {"promptTokenCount": p_tokens}
+            if last:
+                usage.update(candidatesTokenCount=c_tokens, totalTokenCount=p_tokens + c_tokens)
+            chunk["usageMetadata"] = usage
+            chunks.append(chunk)
+        return chunks
+
+    # --- operations -----------------------------------------------------------------------------
+
+    def _op(self, name: str) -> Resource:
+        res = self.store.get(name)
+        if res is None or res.kind != "operation":
+            raise not_found(f"Operation {name} not found.")
+        return res
+
+    @staticmethod
+    def op_name(call: Call, with_id: bool = True) -> str:
+        project, location, *rest = call.params
+        parts = [f"projects/{project_number(project)}/locations/{location}", *rest]
+        name = "/".join(parts[:-1] if with_id else parts)
+        return f"{name}/operations/{parts[-1]}" if with_id else f"{name}"
+
+    def get_operation(self, call: Call) -> dict[str, Any]:
+        with self.store.tx():
+            res = _ops.poll(self.store, self._op(self.op_name(call)))
+        return _ops.render(res)
+
+    def list_operations(self, call: Call) -> dict[str, Any]:
+        parent = self.op_name(call, with_id=False)
+        docs = [_ops.render(r) for r in self.store.find("operation", parent)]
+        page, token = _listing.paginate(
+            docs,
+            call.query.get("pageSize"),
+            call.query.get("pageToken"),
+            f"operations|{parent}",
+        )
+        out: dict[str, Any] = {}
+        if page:
+            out["operations"] = page
+        if token:
+            out["nextPageToken"] = token
+        return out
+
+    def cancel_operation(self, call: Call) -> dict[str, Any]:
+        with self.store.tx():
+            _ops.finish(self.store, self._op(self.op_name(call)), cancelled=True)
+        return {}
+
+    def delete_operation(self, call: Call) -> dict[str, Any]:
+        with self.store.tx():
+            self.store.delete(self._op(self.op_name(call)).name)
+        return {}
+
+    def wait_operation(self, call: Call) -> dict[str, Any]:
+        with self.store.tx():
+            res = _ops.finish(self.store, self._op(self.op_name(call)))
+        return _ops.render(res)
