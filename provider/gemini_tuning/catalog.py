@@ -1,4 +1,4 @@
-"""Base models that can be tuned, and their limits: one table shared by specs, datasets and emulator.
+"""Base models that can be tuned and their limits: one table for specs, datasets and emulator.
 
 Sources: ../shared/design/vertex-api.md sections 6-7 (Google's supervised-tuning pages as of
 2026-09 and the Gemini API tuning docs). Values marked [I] there are our documented choices:
@@ -66,16 +66,31 @@ VERTEX_MODELS: dict[str, BaseModel] = {
         BaseModel("gemini-2.0-flash-001", "vertex", retired_on="2026-02"),
         BaseModel("gemini-2.0-flash-lite-001", "vertex", retired_on="2026-02"),
         BaseModel(
-            "gemini-1.5-pro-002", "vertex", retired_on="2025-09", adapter_sizes=(1, 4),
-            default_adapter_size=4, max_tokens_per_example=32_000, max_validation_examples=256,
+            "gemini-1.5-pro-002",
+            "vertex",
+            retired_on="2025-09",
+            adapter_sizes=(1, 4),
+            default_adapter_size=4,
+            max_tokens_per_example=32_000,
+            max_validation_examples=256,
         ),
         BaseModel(
-            "gemini-1.5-flash-002", "vertex", retired_on="2025-09", adapter_sizes=(1, 4, 8, 16),
-            default_adapter_size=8, max_tokens_per_example=32_000, max_validation_examples=256,
+            "gemini-1.5-flash-002",
+            "vertex",
+            retired_on="2025-09",
+            adapter_sizes=(1, 4, 8, 16),
+            default_adapter_size=8,
+            max_tokens_per_example=32_000,
+            max_validation_examples=256,
         ),
         BaseModel(
-            "gemini-1.0-pro-002", "vertex", retired_on="2025-04", dataset_format="messages",
-            adapter_sizes=(1, 4), max_tokens_per_example=None, max_validation_examples=256,
+            "gemini-1.0-pro-002",
+            "vertex",
+            retired_on="2025-04",
+            dataset_format="messages",
+            adapter_sizes=(1, 4),
+            max_tokens_per_example=None,
+            max_validation_examples=256,
             min_examples=16,
         ),
     )
@@ -87,16 +102,32 @@ GEMINI_API_MODELS: dict[str, BaseModel] = {
     m.id: m
     for m in (
         BaseModel(
-            "models/gemini-1.5-flash-001-tuning", "gemini-api", retired_on="2025-05",
-            dataset_format="text_pairs", adapter_sizes=(), max_tokens_per_example=None,
-            min_examples=1, recommended_min_examples=20, max_training_examples=None,
-            max_file_bytes=4 * 1024 * 1024, max_input_chars=40_000, max_output_chars=5_000,
+            "models/gemini-1.5-flash-001-tuning",
+            "gemini-api",
+            retired_on="2025-05",
+            dataset_format="text_pairs",
+            adapter_sizes=(),
+            max_tokens_per_example=None,
+            min_examples=1,
+            recommended_min_examples=20,
+            max_training_examples=None,
+            max_file_bytes=4 * 1024 * 1024,
+            max_input_chars=40_000,
+            max_output_chars=5_000,
         ),
         BaseModel(
-            "models/gemini-1.0-pro-001", "gemini-api", retired_on="2025-05",
-            dataset_format="text_pairs", adapter_sizes=(), max_tokens_per_example=None,
-            min_examples=1, recommended_min_examples=20, max_training_examples=None,
-            max_file_bytes=4 * 1024 * 1024, max_input_chars=40_000, max_output_chars=5_000,
+            "models/gemini-1.0-pro-001",
+            "gemini-api",
+            retired_on="2025-05",
+            dataset_format="text_pairs",
+            adapter_sizes=(),
+            max_tokens_per_example=None,
+            min_examples=1,
+            recommended_min_examples=20,
+            max_training_examples=None,
+            max_file_bytes=4 * 1024 * 1024,
+            max_input_chars=40_000,
+            max_output_chars=5_000,
         ),
     )
 }

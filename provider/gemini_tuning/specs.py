@@ -78,7 +78,8 @@ class TuningJobSpec(BaseModel):
     poll_interval_seconds: Annotated[float, Field(gt=0, le=600)] = 15.0
     deletion_policy: DeletionPolicy = "delete"
     dataset_bucket: str | None = Field(
-        None, description="Bucket for local datasets; defaults to config gemini-tuning:datasetBucket"
+        None,
+        description="Bucket for local datasets; defaults to config gemini-tuning:datasetBucket",
     )
     dataset_prefix: str = "gemini-tuning/datasets"
 
@@ -130,8 +131,8 @@ class TuningJobSpec(BaseModel):
         for name in ("batch_size", "learning_rate"):
             if getattr(self, name) is not None:
                 raise _field_error(name, f"{name} is a Gemini API setting; Vertex does not take it")
-        name = self.tuned_model_display_name
-        if name is not None and len(name) > VERTEX_DISPLAY_NAME_MAX:
+        display_name = self.tuned_model_display_name
+        if display_name is not None and len(display_name) > VERTEX_DISPLAY_NAME_MAX:
             raise _field_error(
                 "tuned_model_display_name", f"at most {VERTEX_DISPLAY_NAME_MAX} characters"
             )
@@ -144,8 +145,8 @@ class TuningJobSpec(BaseModel):
             raise _field_error(
                 "learning_rate", "set learning_rate or learning_rate_multiplier, not both"
             )
-        name = self.tuned_model_display_name
-        if name is not None and len(name) > GEMINI_API_DISPLAY_NAME_MAX:
+        display_name = self.tuned_model_display_name
+        if display_name is not None and len(display_name) > GEMINI_API_DISPLAY_NAME_MAX:
             raise _field_error(
                 "tuned_model_display_name", f"at most {GEMINI_API_DISPLAY_NAME_MAX} characters"
             )
@@ -190,9 +191,7 @@ class TunedModelSpec(BaseModel):
             if alias == "default":
                 raise ValueError("the alias 'default' belongs to the service; choose another")
             if not ALIAS.match(alias):
-                raise ValueError(
-                    f"alias {alias!r} must match [a-z][a-zA-Z0-9-]{{0,126}}[a-z0-9-]"
-                )
+                raise ValueError(f"alias {alias!r} must match [a-z][a-zA-Z0-9-]{{0,126}}[a-z0-9-]")
         if len(set(aliases)) != len(aliases):
             raise ValueError("version_aliases holds duplicates")
         return aliases

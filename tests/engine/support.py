@@ -25,7 +25,9 @@ def engine_env(root: Path, pulumi_bin: Path, extra: dict[str, str] | None = None
         "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-        "PATH": f"{pulumi_bin}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PATH": os.pathsep.join(
+            [str(pulumi_bin), str(Path(sys.executable).parent), os.environ["PATH"]]
+        ),
     }
     env.update(extra or {})
     return env
@@ -39,7 +41,11 @@ def copy_project(dest: Path) -> Path:
     """The repo's Pulumi project (Pulumi.yaml + stacks/) in ``dest``, using the repo's venv."""
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "Pulumi.yaml", dest / "Pulumi.yaml")
-    shutil.copytree(REPO / "stacks", dest / "stacks", ignore=shutil.ignore_patterns("Pulumi.*.yaml", "__pycache__"))
+    shutil.copytree(
+        REPO / "stacks",
+        dest / "stacks",
+        ignore=shutil.ignore_patterns("Pulumi.*.yaml", "__pycache__"),
+    )
     (dest / ".venv").symlink_to(Path(sys.prefix))
     return dest
 
@@ -61,15 +67,22 @@ class Run:
 
 @contextmanager
 def inline_stack(
-    tmp: Path, pulumi_bin: Path, program: Callable[[], None], *, project: str = "gt-it",
-    stack: str = "it", env: dict[str, str] | None = None, config: dict[str, str] | None = None,
+    tmp: Path,
+    pulumi_bin: Path,
+    program: Callable[[], None],
+    *,
+    project: str = "gt-it",
+    stack: str = "it",
+    env: dict[str, str] | None = None,
+    config: dict[str, str] | None = None,
 ) -> Iterator[auto.Stack]:
     opts = auto.LocalWorkspaceOptions(
         work_dir=str(tmp),
         env_vars=engine_env(tmp, pulumi_bin, env),
         pulumi_command=command(pulumi_bin),
         project_settings=auto.ProjectSettings(
-            name=project, runtime=auto.ProjectRuntimeInfo(name="python", options={"virtualenv": sys.prefix})
+            name=project,
+            runtime=auto.ProjectRuntimeInfo(name="python", options={"virtualenv": sys.prefix}),
         ),
     )
     created = auto.create_or_select_stack(stack, project_name=project, program=program, opts=opts)
@@ -80,7 +93,11 @@ def inline_stack(
 
 @contextmanager
 def project_stack(
-    tmp: Path, pulumi_bin: Path, *, stack: str = "it", env: dict[str, str] | None = None,
+    tmp: Path,
+    pulumi_bin: Path,
+    *,
+    stack: str = "it",
+    env: dict[str, str] | None = None,
     config: dict[str, str] | None = None,
 ) -> Iterator[auto.Stack]:
     work_dir = copy_project(tmp / "project")
@@ -95,4 +112,6 @@ def project_stack(
 
 def resources_of(stack: auto.Stack, type_suffix: str) -> list[dict[str, Any]]:
     deployment = stack.export_stack().deployment or {}
-    return [r for r in deployment.get("resources", []) if str(r.get("type", "")).endswith(type_suffix)]
+    return [
+        r for r in deployment.get("resources", []) if str(r.get("type", "")).endswith(type_suffix)
+    ]

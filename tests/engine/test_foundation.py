@@ -29,7 +29,9 @@ def _assert_small_clean_provider(resources: list[dict]) -> None:
     assert resources, "no Probe resource in the exported state"
     for resource in resources:
         serialized = resource["inputs"]["__provider"]
-        assert isinstance(serialized, str), "provider should be stored in plain text (holds nothing)"
+        assert isinstance(serialized, str), (
+            "provider should be stored in plain text (holds nothing)"
+        )
         assert len(serialized) < MAX_PROVIDER_CHARS
         decoded = base64.b64decode(serialized)
         assert b"gemini_tuning.resources.probe" in decoded
@@ -63,8 +65,12 @@ def test_inline_program_lifecycle(tmp_path: Path, pulumi_bin: Path) -> None:
 
 def test_project_directory_lifecycle(tmp_path: Path, pulumi_bin: Path) -> None:
     """`pulumi up` of the real project: the language host runs stacks/__main__.py."""
-    with project_stack(tmp_path, pulumi_bin, config={"gemini-tuning:probes": '["alpha", "beta"]'}) as stack:
-        stack.set_config("gemini-tuning:probes", __import__("pulumi").automation.ConfigValue('["alpha","beta"]'))
+    with project_stack(
+        tmp_path, pulumi_bin, config={"gemini-tuning:probes": '["alpha", "beta"]'}
+    ) as stack:
+        stack.set_config(
+            "gemini-tuning:probes", __import__("pulumi").automation.ConfigValue('["alpha","beta"]')
+        )
         up = stack.up(color="never")
         assert up.summary.result == "succeeded"
         assert up.outputs["alpha"].value["echo"] == "it:alpha"

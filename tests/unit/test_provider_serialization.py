@@ -33,7 +33,13 @@ def test_serialized_provider_is_small_deterministic_and_loads_elsewhere(
     assert len(first) < 200
     assert b"sk-should-never-appear" not in base64.b64decode(first)
     loaded = subprocess.run(
-        [sys.executable, "-c", f"import base64, dill; print(type(dill.loads(base64.b64decode('{first}'))).__name__)"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            f"import base64, dill; print(type(dill.loads(base64.b64decode('{first}'))).__name__)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert loaded.stdout.strip() == provider_class.__name__

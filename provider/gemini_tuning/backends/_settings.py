@@ -53,7 +53,7 @@ class Settings:
         if self.local:
             from google.auth.credentials import AnonymousCredentials
 
-            return AnonymousCredentials()
+            return AnonymousCredentials()  # type: ignore[no-untyped-call]
         import google.auth
 
         credentials, _ = google.auth.default(

@@ -9,9 +9,9 @@ provider lands in Pulumi state).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from gemini_tuning.backends._settings import Settings
 from gemini_tuning.backends._types import (
@@ -24,8 +24,6 @@ from gemini_tuning.backends._types import (
 
 if TYPE_CHECKING:
     from google.api_core.retry import Retry
-
-T = TypeVar("T")
 
 _ADAPTER_SIZE_NAMES = {
     1: "ADAPTER_SIZE_ONE",
@@ -50,7 +48,9 @@ def _retry() -> Retry:
         exceptions.DeadlineExceeded,
         exceptions.GatewayTimeout,
     )
-    return retry.Retry(predicate=transient, initial=0.5, maximum=30.0, multiplier=2.0, timeout=300.0)
+    return retry.Retry(
+        predicate=transient, initial=0.5, maximum=30.0, multiplier=2.0, timeout=300.0
+    )
 
 
 @functools.cache
@@ -107,12 +107,16 @@ class VertexBackend:
 
     def find_jobs(self, labels: Mapping[str, str]) -> list[JobStatus]:
         query = " AND ".join(f'labels.{k}="{v}"' for k, v in sorted(labels.items()))
-        pager = self._call("tuning", "list_tuning_jobs", request={"parent": self._parent, "filter": query})
+        pager = self._call(
+            "tuning", "list_tuning_jobs", request={"parent": self._parent, "filter": query}
+        )
         with _service_errors():
             return [_job_status(job) for job in pager]
 
     def submit_job(self, request: JobRequest) -> JobStatus:
-        job = self._call("tuning", "create_tuning_job", parent=self._parent, tuning_job=_job_body(request))
+        job = self._call(
+            "tuning", "create_tuning_job", parent=self._parent, tuning_job=_job_body(request)
+        )
         return _job_status(job)
 
     def get_job(self, name: str) -> JobStatus:
@@ -180,7 +184,7 @@ class VertexBackend:
         for endpoint_name in sorted(endpoints):
             done += self._remove_endpoint(endpoint_name, _without_version(name))
         if model is not None:
-            self._wait(lambda: self._call("model", "delete_model", name=_without_version(name)))
+            self._operation("model", "delete_model", name=_without_version(name))
             done.append(f"deleted model {_without_version(name)}")
         return done
 
@@ -192,35 +196,38 @@ class VertexBackend:
             return []
         ours = [d for d in found.deployed_models if _without_version(d.model) == model]
         for deployed in ours:
-            self._wait_ignoring_not_found(
-                lambda d=deployed: self._call(
-                    "endpoint", "undeploy_model", endpoint=endpoint, deployed_model_id=d.id
-                )
+            self._operation(
+                "endpoint",
+                "undeploy_model",
+                missing_ok=True,
+                endpoint=endpoint,
+                deployed_model_id=deployed.id,
             )
             done.append(f"undeployed {deployed.id} from {endpoint}")
         if len(ours) == len(found.deployed_models):
-            self._wait_ignoring_not_found(
-                lambda: self._call("endpoint", "delete_endpoint", name=endpoint)
-            )
+            self._operation("endpoint", "delete_endpoint", missing_ok=True, name=endpoint)
             done.append(f"deleted endpoint {endpoint}")
         return done
 
-    def _wait(self, start: Callable[[], Any]) -> None:
-        operation = start()
-        with _service_errors():
-            operation.result(timeout=OPERATION_TIMEOUT_SECONDS)
-
-    def _wait_ignoring_not_found(self, start: Callable[[], Any]) -> None:
+    def _operation(
+        self, kind: str, method: str, /, *, missing_ok: bool = False, **kwargs: Any
+    ) -> None:
+        """Start a long-running operation and wait for it; NOT_FOUND is success if missing_ok."""
         try:
-            self._wait(start)
+            operation = self._call(kind, method, **kwargs)
+            with _service_errors():
+                operation.result(timeout=OPERATION_TIMEOUT_SECONDS)
         except NotFoundError:
-            pass
+            if not missing_ok:
+                raise
 
     # -- serving -----------------------------------------------------------------------------
 
     def generate(self, target: str, prompt: str, system_instruction: str | None) -> str:
         request: dict[str, Any] = {
-            "model": target if "/" in target else f"{self._parent}/publishers/google/models/{target}",
+            "model": target
+            if "/" in target
+            else f"{self._parent}/publishers/google/models/{target}",
             "contents": [{"role": "user", "parts": [{"text": prompt}]}],
         }
         if system_instruction:

@@ -40,7 +40,9 @@ def check_local(
     errors = [str(issue) for issue in report.errors[:MAX_ERRORS_SHOWN]]
     hidden = len(report.errors) - len(errors) + getattr(report, "errors_omitted", 0)
     if hidden > 0:
-        errors.append(f"... and {hidden} more errors (run `gemini-tuning dataset validate {location}`)")
+        errors.append(
+            f"... and {hidden} more errors (run `gemini-tuning dataset validate {location}`)"
+        )
     return DatasetCheck(
         fingerprint=f"sha256:{report.stats.sha256}",
         examples=report.stats.examples,
@@ -56,7 +58,9 @@ def check_gcs(location: str, settings: Settings) -> DatasetCheck:
     try:
         found = datasets.gcs_fingerprint(location, storage_client(settings))
     except Exception as err:  # noqa: BLE001 - any storage failure is reported on the property
-        return DatasetCheck(fingerprint="", examples=None, errors=[f"{location}: {err}"], warnings=[])
+        return DatasetCheck(
+            fingerprint="", examples=None, errors=[f"{location}: {err}"], warnings=[]
+        )
     return DatasetCheck(
         fingerprint=f"{location}#generation={found.generation},{found.checksum}",
         examples=None,
@@ -90,7 +94,7 @@ def upload(location: str, bucket: str, prefix: str, settings: Settings) -> str:
 
 
 def storage_client(settings: Settings) -> Any:
-    from google.cloud import storage
+    from google.cloud import storage  # type: ignore[attr-defined]
 
     if settings.storage_endpoint:
         return storage.Client(

@@ -67,14 +67,24 @@ def plan_diff(
     existed does not show a change. Keys that are neither replace nor update keys are stored only.
     """
     defaults = _defaults(spec_type)
-    keys = [*replace_keys, *update_keys, *(k for k in defaults if k not in (*replace_keys, *update_keys))]
+    keys = [
+        *replace_keys,
+        *update_keys,
+        *(k for k in defaults if k not in (*replace_keys, *update_keys)),
+    ]
     plan = DiffPlan()
     for key in keys:
         default = defaults.get(key)
         old, new = olds.get(key, default), news.get(key, default)
         if _normal(old) == _normal(new):
             continue
-        bucket = plan.replaces if key in replace_keys else plan.updates if key in update_keys else plan.stored
+        bucket = (
+            plan.replaces
+            if key in replace_keys
+            else plan.updates
+            if key in update_keys
+            else plan.stored
+        )
         bucket.append(key)
         reason = (extra_reasons or {}).get(key) or f"{key} changed ({_short(old)} -> {_short(new)})"
         plan.reasons.append(reason)
@@ -86,7 +96,9 @@ def _defaults(spec_type: type[BaseModel]) -> dict[str, Any]:
     for name, info in spec_type.model_fields.items():
         if name == "resource_name":
             continue
-        defaults[name] = info.get_default(call_default_factory=True) if not info.is_required() else None
+        defaults[name] = (
+            info.get_default(call_default_factory=True) if not info.is_required() else None
+        )
     # Computed inputs added by check(); absent means "no dataset".
     for computed in ("training_dataset_fingerprint", "validation_dataset_fingerprint"):
         defaults.setdefault(computed, None)
@@ -118,17 +130,18 @@ def spec_hash(inputs: Mapping[str, Any]) -> str:
 
 
 def identity_labels(stack: str, resource_name: str, inputs: Mapping[str, Any]) -> dict[str, str]:
-    """Labels stamped on a submitted job so a retried `pulumi up` finds it instead of paying twice."""
+    """Labels stamped on each submitted job, so a retried `pulumi up` finds it (never pays twice)."""
     owner = hashlib.sha256(f"{stack}/{resource_name}".encode()).hexdigest()[:20]
     readable = re.sub(r"[^a-z0-9_-]+", "-", resource_name.lower()).strip("-")[:63]
     return {RESOURCE_LABEL: owner, SPEC_LABEL: spec_hash(inputs), NAME_LABEL: readable}
 
 
-def dataset_change_reason(
-    which: str, old: Mapping[str, Any], new: Mapping[str, Any]
-) -> str:
+def dataset_change_reason(which: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     """E.g. 'training dataset content changed (sha256 ab12.. -> cd34.., 480 -> 512 examples)'."""
-    old_fp, new_fp = old.get(f"{which}_dataset_fingerprint"), new.get(f"{which}_dataset_fingerprint")
+    old_fp, new_fp = (
+        old.get(f"{which}_dataset_fingerprint"),
+        new.get(f"{which}_dataset_fingerprint"),
+    )
     if old_fp is None or new_fp is None:
         return f"{which} dataset {'added' if old_fp is None else 'removed'}"
     old_examples = old.get(f"{which}_dataset_examples")

@@ -7,7 +7,7 @@ Its ``value`` is echoed as ``echo``; the id is a digest of it. Changing ``value`
 from __future__ import annotations
 
 import hashlib
-from typing import Any, ClassVar
+from typing import Any
 
 import pulumi
 import pulumi.dynamic as dyn
@@ -20,7 +20,9 @@ class ProbeProvider(dyn.ResourceProvider):
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         if not isinstance(news.get("value"), str) or not news["value"]:
-            return dyn.CheckResult(news, [dyn.CheckFailure("value", "value must be a non-empty string")])
+            return dyn.CheckResult(
+                news, [dyn.CheckFailure("value", "value must be a non-empty string")]
+            )
         return dyn.CheckResult(news, [])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
@@ -32,21 +34,29 @@ class ProbeProvider(dyn.ResourceProvider):
         return dyn.CreateResult(_digest(props["value"]), _outputs(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
-        return dyn.ReadResult(id_, _outputs(props), {"value": props["value"], "resource_name": props.get("resource_name")})
+        return dyn.ReadResult(
+            id_,
+            _outputs(props),
+            {"value": props["value"], "resource_name": props.get("resource_name")},
+        )
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
         return dyn.UpdateResult(_outputs(news))
+
+
+# One instance per process; pickled by reference into each resource's state.
+_PROVIDER = ProbeProvider()
 
 
 class Probe(dyn.Resource, module="testing", name="Probe"):
     echo: pulumi.Output[str]
     digest: pulumi.Output[str]
 
-    _provider: ClassVar[ProbeProvider] = ProbeProvider()
-
-    def __init__(self, name: str, value: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, value: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         props = {"value": value, "resource_name": name, "echo": None, "digest": None}
-        super().__init__(self._provider, name, props, opts)
+        super().__init__(_PROVIDER, name, props, opts)
 
 
 def _digest(value: str) -> str:
@@ -55,4 +65,9 @@ def _digest(value: str) -> str:
 
 def _outputs(props: dict[str, Any]) -> dict[str, Any]:
     value = props["value"]
-    return {"value": value, "resource_name": props.get("resource_name"), "echo": value, "digest": _digest(value)}
+    return {
+        "value": value,
+        "resource_name": props.get("resource_name"),
+        "echo": value,
+        "digest": _digest(value),
+    }

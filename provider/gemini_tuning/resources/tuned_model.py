@@ -8,7 +8,7 @@ and on destroy removes them and leaves the model in place).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypedDict
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi.dynamic as dyn
@@ -47,7 +47,10 @@ class TunedModelProvider(dyn.ResourceProvider):
         raw = {k: v for k, v in news.items() if k in TunedModelSpec.model_fields}
         from pulumi.runtime import rpc
 
-        known = {k: ("projects/p/locations/l/models/unknown" if v == rpc.UNKNOWN else v) for k, v in raw.items()}
+        known = {
+            k: ("projects/p/locations/l/models/unknown" if v == rpc.UNKNOWN else v)
+            for k, v in raw.items()
+        }
         try:
             parse(TunedModelSpec, known)
         except SpecError as err:
@@ -56,12 +59,18 @@ class TunedModelProvider(dyn.ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         plan = plan_diff(
-            TunedModelSpec, olds, news, replace_keys=MODEL_REPLACE_KEYS, update_keys=MODEL_UPDATE_KEYS
+            TunedModelSpec,
+            olds,
+            news,
+            replace_keys=MODEL_REPLACE_KEYS,
+            update_keys=MODEL_UPDATE_KEYS,
         )
         for key, reason in zip(plan.changed, plan.reasons, strict=True):
             verb = "replace" if key in plan.replaces else "update"
             say(str(news.get("resource_name")), f"{verb}: {reason}")
-        return dyn.DiffResult(changes=bool(plan.changed), replaces=plan.replaces, delete_before_replace=False)
+        return dyn.DiffResult(
+            changes=bool(plan.changed), replaces=plan.replaces, delete_before_replace=False
+        )
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         spec = parse(TunedModelSpec, _spec_inputs(props))
@@ -113,11 +122,19 @@ class TunedModelProvider(dyn.ResourceProvider):
                     backend.merge_aliases(id_, add=[], remove=aliases)
             except backends.NotFoundError:
                 return
-            why = "adopted: another stack owns it" if props.get("adopted") else "deletion_policy: retain"
+            why = (
+                "adopted: another stack owns it"
+                if props.get("adopted")
+                else "deletion_policy: retain"
+            )
             say(resource, f"left model {id_} in place ({why}); removed aliases {aliases}")
             return
         for step in backend.delete_model(id_, props.get("endpoint")):
             say(resource, step)
+
+
+# One instance per process; pickled by reference into each resource's state.
+_PROVIDER = TunedModelProvider()
 
 
 class TunedModel(dyn.Resource, module="vertex", name="TunedModel"):
@@ -128,16 +145,16 @@ class TunedModel(dyn.Resource, module="vertex", name="TunedModel"):
     current_aliases: pulumi.Output[list[str]]
     endpoints: pulumi.Output[list[str]]
 
-    _provider: ClassVar[TunedModelProvider] = TunedModelProvider()
-
-    def __init__(self, resource_name: str, opts: pulumi.ResourceOptions | None = None, **args: Any) -> None:
+    def __init__(
+        self, resource_name: str, opts: pulumi.ResourceOptions | None = None, **args: Any
+    ) -> None:
         unknown = set(args) - set(TunedModelArgs.__annotations__)
         if unknown:
             raise TypeError(f"TunedModel {resource_name}: unknown inputs {sorted(unknown)}")
         props: dict[str, Any] = dict.fromkeys(OUTPUTS)
         props.update(args)
         props["resource_name"] = resource_name
-        super().__init__(self._provider, resource_name, props, opts)
+        super().__init__(_PROVIDER, resource_name, props, opts)
 
 
 def _spec_inputs(props: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ name); it holds no attributes, so no client or credential can reach state.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, TypedDict
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi.dynamic as dyn
@@ -128,7 +128,9 @@ class TuningJobProvider(dyn.ResourceProvider):
         ]
         if olds.get("tuned_model_missing"):
             replaces.append("tuned_model")
-            messages.append(f"replace: tuned model {olds.get('tuned_model')} was deleted outside Pulumi")
+            messages.append(
+                f"replace: tuned model {olds.get('tuned_model')} was deleted outside Pulumi"
+            )
         for message in messages:
             say(str(news.get("resource_name")), message)
         return dyn.DiffResult(
@@ -195,7 +197,7 @@ class TuningJobProvider(dyn.ResourceProvider):
                 labels={**labels, **new_user},
             )
             say(str(news["resource_name"]), f"updated {', '.join(plan.updates)} of {model}")
-        outs = {k: v for k, v in olds.items() if k != dyn.PROVIDER_KEY}
+        outs = {k: v for k, v in olds.items() if k != "__provider"}
         outs.update({k: news.get(k) for k in INPUT_KEYS})
         return dyn.UpdateResult(outs)
 
@@ -222,6 +224,10 @@ class TuningJobProvider(dyn.ResourceProvider):
             say(resource, step)
 
 
+# One instance per process; pickled by reference into each resource's state.
+_PROVIDER = TuningJobProvider()
+
+
 class TuningJob(dyn.Resource, module="vertex", name="TuningJob"):
     """A supervised tuning job: created and waited for, replaced when what it tunes changes."""
 
@@ -245,8 +251,6 @@ class TuningJob(dyn.Resource, module="vertex", name="TuningJob"):
     training_dataset_fingerprint: pulumi.Output[str]
     training_dataset_examples: pulumi.Output[int]
 
-    _provider: ClassVar[TuningJobProvider] = TuningJobProvider()
-
     def __init__(
         self,
         resource_name: str,
@@ -256,14 +260,18 @@ class TuningJob(dyn.Resource, module="vertex", name="TuningJob"):
         unknown = set(args) - set(TuningJobArgs.__annotations__)
         if unknown:
             raise TypeError(f"TuningJob {resource_name}: unknown inputs {sorted(unknown)}")
-        props: dict[str, Any] = {key: None for key in (*OUTPUTS, *COMPUTED_INPUTS)}
+        props: dict[str, Any] = dict.fromkeys((*OUTPUTS, *COMPUTED_INPUTS))
         props.update(args)
         props["resource_name"] = resource_name
         props["stack"] = f"{pulumi.get_project()}/{pulumi.get_stack()}"
-        super().__init__(self._provider, resource_name, props, opts)
+        super().__init__(_PROVIDER, resource_name, props, opts)
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _datasets_of(spec: TuningJobSpec) -> list[tuple[ds.Role, str | None]]:
+    return [("training", spec.training_dataset), ("validation", spec.validation_dataset)]
 
 
 def _unknown(value: Any) -> bool:
@@ -273,7 +281,10 @@ def _unknown(value: Any) -> bool:
 def _placeholders(raw: dict[str, Any]) -> dict[str, Any]:
     """Inputs that are not known at preview (outputs of other resources) validate as plausible
     values; the real value is checked again at `up`, when it is known."""
-    stand_ins = {"pre_tuned_model": "projects/p/locations/l/models/unknown", "training_dataset": "gs://unknown/x"}
+    stand_ins = {
+        "pre_tuned_model": "projects/p/locations/l/models/unknown",
+        "training_dataset": "gs://unknown/x",
+    }
     return {k: stand_ins.get(k) for k, v in raw.items() if _unknown(v)}
 
 
@@ -287,11 +298,13 @@ def _check_datasets(
     computed: dict[str, Any] = {}
     failures: list[dyn.CheckFailure] = []
     model = spec.catalog_model
-    for role, location in (("training", spec.training_dataset), ("validation", spec.validation_dataset)):
+    for role, location in _datasets_of(spec):
         prop = f"{role}_dataset"
         if location is None or _unknown(raw.get(prop)):
             continue
-        result = _check_one_dataset(location, role, model, computed.get("training_dataset_examples"))  # type: ignore[arg-type]
+        result = _check_one_dataset(
+            location, role, model, computed.get("training_dataset_examples")
+        )
         if isinstance(result, str):
             failures.append(dyn.CheckFailure(prop, result))
             continue
@@ -330,13 +343,14 @@ def _announce(spec: TuningJobSpec, computed: dict[str, Any]) -> None:
         )
     examples = computed.get("training_dataset_examples")
     if examples is not None:
-        say(spec.resource_name, f"training data: {examples} examples ({computed['training_dataset_fingerprint'][:19]}..)")
+        fingerprint = str(computed["training_dataset_fingerprint"])[:19]
+        say(spec.resource_name, f"training data: {examples} examples ({fingerprint}..)")
 
 
 def _dataset_uris(spec: TuningJobSpec, props: dict[str, Any]) -> dict[str, str | None]:
     bucket = spec.dataset_bucket or backends.settings().dataset_bucket
     uris: dict[str, str | None] = {}
-    for role, location in (("training", spec.training_dataset), ("validation", spec.validation_dataset)):
+    for role, location in _datasets_of(spec):
         fingerprint = props.get(f"{role}_dataset_fingerprint")
         uris[f"{role}_dataset_uri"] = (
             None
@@ -349,9 +363,11 @@ def _dataset_uris(spec: TuningJobSpec, props: dict[str, Any]) -> dict[str, str |
 def _upload_datasets(spec: TuningJobSpec, props: dict[str, Any]) -> dict[str, str | None]:
     uris = _dataset_uris(spec, props)
     bucket = spec.dataset_bucket or backends.settings().dataset_bucket
-    for role, location in (("training", spec.training_dataset), ("validation", spec.validation_dataset)):
+    for role, location in _datasets_of(spec):
         if location and not ds.is_gcs(location) and spec.backend == "vertex" and bucket:
-            uris[f"{role}_dataset_uri"] = ds.upload(location, bucket, spec.dataset_prefix, backends.settings())
+            uris[f"{role}_dataset_uri"] = ds.upload(
+                location, bucket, spec.dataset_prefix, backends.settings()
+            )
             say(spec.resource_name, f"{role} data at {uris[f'{role}_dataset_uri']}")
     return uris
 
@@ -362,8 +378,13 @@ def _reusable_job(
     """A job this resource already submitted with the same spec, still useful: adopt it."""
     wanted = {RESOURCE_LABEL: labels[RESOURCE_LABEL], SPEC_LABEL: labels[SPEC_LABEL]}
     for job in sorted(backend.find_jobs(wanted), key=lambda j: j.create_time or "", reverse=True):
-        if job.active or (job.succeeded and job.tuned_model and _model_exists(backend, job.tuned_model)):
-            say(resource, f"adopting tuning job {job.name} ({job.state}) instead of submitting another")
+        if job.active or (
+            job.succeeded and job.tuned_model and _model_exists(backend, job.tuned_model)
+        ):
+            say(
+                resource,
+                f"adopting tuning job {job.name} ({job.state}) instead of submitting another",
+            )
             return job
     return None
 
@@ -404,7 +425,11 @@ def _outputs(
     props: dict[str, Any], status: backends.JobStatus, uris: dict[str, str | None]
 ) -> dict[str, Any]:
     outs = {k: props.get(k) for k in INPUT_KEYS}
-    version = status.tuned_model.rsplit("@", 1)[1] if status.tuned_model and "@" in status.tuned_model else None
+    version = (
+        status.tuned_model.rsplit("@", 1)[1]
+        if status.tuned_model and "@" in status.tuned_model
+        else None
+    )
     outs.update(
         job_name=status.name,
         job_state=status.state,
