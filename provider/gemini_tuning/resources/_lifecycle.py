@@ -147,9 +147,13 @@ def dataset_change_reason(which: str, old: Mapping[str, Any], new: Mapping[str, 
     old_examples = old.get(f"{which}_dataset_examples")
     new_examples = new.get(f"{which}_dataset_examples")
     counts = f", {old_examples} -> {new_examples} examples" if old_examples != new_examples else ""
-    return f"{which} dataset content changed ({_fp(old_fp)} -> {_fp(new_fp)}{counts})"
+    return f"{which} dataset content changed ({_fingerprints(old_fp, new_fp)}{counts})"
 
 
-def _fp(fingerprint: str) -> str:
-    kind, _, value = fingerprint.partition(":")
-    return f"{kind} {value[:4]}.." if kind == "sha256" else fingerprint
+def _fingerprints(old: str, new: str) -> str:
+    """'sha256 ab12.. -> cd34..' for local files; the object versions for gs:// inputs."""
+    old_kind, _, old_digest = old.partition(":")
+    new_kind, _, new_digest = new.partition(":")
+    if old_kind == new_kind == "sha256":
+        return f"sha256 {old_digest[:4]}.. -> {new_digest[:4]}.."
+    return f"{old} -> {new}"
