@@ -2,39 +2,39 @@
 
 from __future__ import annotations
 
-import hashlib
-import mmap
-
-_BITS_LOG2 = 28  # 2**28 bits = 32 MiB of anonymous memory, touched only where bits are set
+_BITS_LOG2 = 28  # 2**28 bits = 32 MiB
 _MASK = (1 << _BITS_LOG2) - 1
 
 
 class SeenFilter:
-    """A Bloom filter with 3 probes over 2**28 bits.
+    """A Bloom filter with 3 probes over 2**28 bits (32 MiB, whatever the file's size).
 
     A repeated line is always recognised; a new line is wrongly taken for a repeat with
     probability about (1 - e^(-3n/2**28))**3: about 1e-6 after a million lines, 1e-4 after four
-    million. That is acceptable for a warning, and memory stays flat whatever the file's size.
-    The hash is BLAKE2b, so the answer is the same in every process.
+    million. That is acceptable for a warning. The hash is Python's own (salted per process, and
+    several times faster than a cryptographic one), so *which* rare false repeat shows up may
+    differ between runs; true repeats are found every time.
     """
 
     def __init__(self) -> None:
-        self._bits = mmap.mmap(-1, 1 << (_BITS_LOG2 - 3))
+        self._bits = bytearray(1 << (_BITS_LOG2 - 3))
 
     def add(self, data: bytes) -> bool:
-        """Record ``data``; True if it was (probably) recorded before."""
-        h = int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
-        first = h & _MASK
-        step = ((h >> 32) & _MASK) | 1
+        """Record ``data``; True if it was (probably) seen before. Unrolled: it runs per line."""
+        h = hash(data)
         bits = self._bits
-        seen = True
-        for index in (first, (first + step) & _MASK, (first + 2 * step) & _MASK):
-            byte, bit = index >> 3, 1 << (index & 7)
-            value = bits[byte]
-            if not value & bit:
-                seen = False
-                bits[byte] = value | bit
-        return seen
+        i1 = h & _MASK
+        step = ((h >> 32) & _MASK) | 1
+        i2 = (i1 + step) & _MASK
+        i3 = (i2 + step) & _MASK
+        b1, b2, b3 = 1 << (i1 & 7), 1 << (i2 & 7), 1 << (i3 & 7)
+        i1, i2, i3 = i1 >> 3, i2 >> 3, i3 >> 3
+        if bits[i1] & b1 and bits[i2] & b2 and bits[i3] & b3:
+            return True
+        bits[i1] |= b1
+        bits[i2] |= b2
+        bits[i3] |= b3
+        return False
 
     def close(self) -> None:
-        self._bits.close()
+        self._bits = bytearray()

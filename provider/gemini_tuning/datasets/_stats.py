@@ -29,17 +29,17 @@ class DistributionBuilder:
     number of examples (distinct token counts are few: k distinct values need k*(k+1)/2 tokens)."""
 
     def __init__(self) -> None:
-        self._counts: Counter[int] = Counter()
+        self.counts: Counter[int] = Counter()  # value -> examples; callers may add to it directly
 
     def add(self, value: int) -> None:
-        self._counts[value] += 1
+        self.counts[value] += 1
 
     def build(self) -> Distribution:
-        count = self._counts.total()
+        count = self.counts.total()
         if count == 0:
             return Distribution()
-        values = sorted(self._counts)
-        total = sum(v * n for v, n in self._counts.items())
+        values = sorted(self.counts)
+        total = sum(v * n for v, n in self.counts.items())
         return Distribution(
             count=count,
             min=values[0],
@@ -55,7 +55,7 @@ class DistributionBuilder:
         rank = max(1, math.ceil(round(fraction * count, 9)))  # round: 0.95 * 20 is 19, not 19.0..1
         seen = 0
         for value in values:
-            seen += self._counts[value]
+            seen += self.counts[value]
             if seen >= rank:
                 return value
         return values[-1]

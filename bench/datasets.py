@@ -1,0 +1,221 @@
+"""Benchmark: dataset validation and fingerprint throughput and peak memory.
+
+Generates a JSONL training file (1 GB by default; ``--mb 50`` for a quick run) in a temporary
+directory, then runs each phase in its own subprocess so that each peak RSS is its own:
+
+- baseline:    read every line and parse it with orjson (the parser validation uses), nothing else
+- validate:    gemini_tuning.datasets.validate_file (all rules, stats, sha256, duplicates)
+- fingerprint: gemini_tuning.datasets.fingerprint_file (sha256 + example count)
+
+Prints MB/s, peak RSS, and validate's throughput as a fraction of the baseline's.
+Targets: validate >= 0.5 x baseline throughput; peak RSS < 150 MB. Figures are printed, never
+asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MB = 1_000_000
+WORDS = [
+    "the",
+    "normans",
+    "were",
+    "people",
+    "who",
+    "in",
+    "10th",
+    "and",
+    "11th",
+    "centuries",
+    "gave",
+    "their",
+    "name",
+    "to",
+    "normandy",
+    "region",
+    "france",
+    "they",
+    "descended",
+    "from",
+    "norse",
+    "raiders",
+    "pirates",
+    "denmark",
+    "iceland",
+    "norway",
+    "under",
+    "leader",
+    "rollo",
+    "agreed",
+    "swear",
+    "fealty",
+    "king",
+    "west",
+    "francia",
+    "through",
+    "generations",
+    "assimilation",
+    "mixing",
+    "with",
+    "native",
+    "frankish",
+    "roman",
+    "gaulish",
+    "populations",
+    "descendants",
+    "would",
+    "gradually",
+    "merge",
+    "carolingian",
+    "based",
+    "cultures",
+    "distinct",
+    "cultural",
+    "ethnic",
+    "identity",
+    "emerged",
+    "initially",
+    "first",
+    "half",
+    "century",
+    "continued",
+]
+
+
+def _paragraphs(count: int, rng: random.Random) -> list[str]:
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(120, 220))) for _ in range(count)]
+
+
+def generate(path: Path, megabytes: int, seed: int = 0) -> int:
+    """Write about ``megabytes`` MB of distinct single-turn examples; the number written."""
+    import orjson
+
+    rng = random.Random(seed)
+    contexts = _paragraphs(256, rng)
+    target = megabytes * MB
+    written = count = 0
+    with path.open("wb", buffering=1 << 20) as out:
+        while written < target:
+            context = contexts[count % len(contexts)]
+            question = f"Question {count}: who was {rng.choice(WORDS)} {rng.choice(WORDS)}?"
+            example = {
+                "systemInstruction": {"parts": [{"text": "Answer from the context only."}]},
+                "contents": [
+                    {"role": "user", "parts": [{"text": f"Context: {context}\n\n{question}"}]},
+                    {"role": "model", "parts": [{"text": f"{rng.choice(WORDS)} {count}"}]},
+                ],
+            }
+            line = orjson.dumps(example) + b"\n"
+            out.write(line)
+            written += len(line)
+            count += 1
+    return count
+
+
+# --- phases (each runs in a fresh subprocess) --------------------------------------------------
+
+
+def phase_baseline(path: Path) -> dict[str, int]:
+    import orjson
+
+    lines = 0
+    with path.open("rb") as handle:
+        for line in handle:
+            orjson.loads(line)
+            lines += 1
+    return {"lines": lines}
+
+
+def phase_validate(path: Path) -> dict[str, int]:
+    from gemini_tuning.catalog import lookup
+    from gemini_tuning.datasets import validate_file
+
+    report = validate_file(path, model=lookup("gemini-2.5-flash"))
+    return {
+        "examples": report.stats.examples,
+        "errors": report.error_count,
+        "warnings": report.warning_count,
+    }
+
+
+def phase_fingerprint(path: Path) -> dict[str, int]:
+    from gemini_tuning.datasets import fingerprint_file
+
+    return {"examples": fingerprint_file(path).examples}
+
+
+PHASES = {"baseline": phase_baseline, "validate": phase_validate, "fingerprint": phase_fingerprint}
+
+
+def run_phase_here(name: str, path: Path) -> None:
+    start = time.perf_counter()
+    result = PHASES[name](path)
+    seconds = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps(result | {"seconds": seconds, "peak_rss_mb": peak_kib * 1024 / MB}))
+
+
+def run_phase_in_subprocess(name: str, path: Path) -> dict[str, float]:
+    completed = subprocess.run(
+        [sys.executable, __file__, "--phase", name, "--path", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, float] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=int, default=1000, help="size of the generated file in MB")
+    parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
+    parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        run_phase_here(args.phase, args.path)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-datasets-") as scratch:
+        path = Path(scratch) / "train.jsonl"
+        started = time.perf_counter()
+        examples = generate(path, args.mb)
+        size = path.stat().st_size
+        print(
+            f"generated {size / MB:,.0f} MB, {examples:,} examples in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        results = {name: run_phase_in_subprocess(name, path) for name in PHASES}
+    _print_table(results, size)
+    return 0
+
+
+def _print_table(results: dict[str, dict[str, float]], size: int) -> None:
+    baseline = size / MB / results["baseline"]["seconds"]
+    print(f"{'phase':<13}{'seconds':>9}{'MB/s':>9}{'peak RSS MB':>13}{'x baseline':>12}")
+    for name, result in results.items():
+        rate = size / MB / result["seconds"]
+        print(
+            f"{name:<13}{result['seconds']:>9.1f}{rate:>9.1f}{result['peak_rss_mb']:>13.1f}"
+            f"{rate / baseline:>12.2f}"
+        )
+    validate = results["validate"]
+    ratio = size / MB / validate["seconds"] / baseline
+    print(
+        f"validate: {ratio:.2f} x baseline throughput (target >= 0.50), peak RSS "
+        f"{validate['peak_rss_mb']:.0f} MB (target < 150); "
+        f"{int(validate['examples']):,} examples, {int(validate['errors'])} errors, "
+        f"{int(validate['warnings'])} warnings"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
