@@ -146,3 +146,9 @@ def test_declared_format_reports_missing_fields() -> None:
 def test_crlf_line_endings_are_accepted() -> None:
     report = validate_lines([_example("a", "b").replace(b"\n", b"\r\n")], source="x", model=FLASH)
     assert report.ok
+
+
+def test_a_last_line_without_newline_is_still_seen_as_a_duplicate() -> None:
+    line = _example("a", "b")
+    report = validate_lines([line, line.rstrip(b"\n")], source="x", model=FLASH)
+    assert [w.line for w in report.warnings if "duplicate" in w.message] == [2]
