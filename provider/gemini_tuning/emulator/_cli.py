@@ -15,15 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from gemini_tuning.emulator._config import DEFAULT_SECONDS_PER_EPOCH, EmulatorConfig
-from gemini_tuning.emulator._server import (
-    ENV_HOME,
-    INFO_FILE,
-    LOOPBACK,
-    ServeOptions,
-    check_host,
-    default_state_dir,
-    serve,
-)
+
+# Kept in step with _server (imported lazily: it pulls in starlette, uvicorn and the GCS emulator).
+ENV_HOME = "GEMINI_TUNING_EMULATOR_HOME"
+INFO_FILE = "emulator.json"
+LOOPBACK = "127.0.0.1"
+DEFAULT_STATE_DIR = Path(".state/emulator")
 
 PID_FILE = "emulator.pid"
 LOG_FILE = "emulator.log"
@@ -76,6 +73,18 @@ def register(groups: Any) -> None:
     status.set_defaults(handler=_status)
 
 
+def default_state_dir() -> Path:
+    return Path(os.environ.get(ENV_HOME) or DEFAULT_STATE_DIR)
+
+
+def check_host(host: str) -> str:
+    if host not in (LOOPBACK, "localhost"):
+        raise ValueError(
+            f"the emulator only listens on {LOOPBACK} (it has no authentication); got {host!r}"
+        )
+    return LOOPBACK
+
+
 def _state_dir(args: argparse.Namespace) -> Path:
     return Path(args.state_dir) if args.state_dir else default_state_dir()
 
@@ -98,6 +107,8 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from gemini_tuning.emulator._server import ServeOptions, serve
+
     opts = ServeOptions(_state_dir(args), port=args.port, gcs_port=args.gcs_port, host=args.host)
     return serve(opts, config)
 

@@ -14,26 +14,29 @@ from pathlib import Path
 from typing import Any
 
 from gemini_tuning.emulator._app import Emulator, create_app
+from gemini_tuning.emulator._cli import (
+    DEFAULT_STATE_DIR,
+    ENV_HOME,
+    INFO_FILE,
+    LOOPBACK,
+    check_host,
+    default_state_dir,
+)
 from gemini_tuning.emulator._config import EmulatorConfig
 
 log = logging.getLogger("gemini_tuning.emulator")
 
-LOOPBACK = "127.0.0.1"
-ENV_HOME = "GEMINI_TUNING_EMULATOR_HOME"
-DEFAULT_STATE_DIR = Path(".state/emulator")
-INFO_FILE = "emulator.json"
-
-
-def default_state_dir() -> Path:
-    return Path(os.environ.get(ENV_HOME) or DEFAULT_STATE_DIR)
-
-
-def check_host(host: str) -> str:
-    if host not in (LOOPBACK, "localhost"):
-        raise ValueError(
-            f"the emulator only listens on {LOOPBACK} (it has no authentication); got {host!r}"
-        )
-    return LOOPBACK
+__all__ = [
+    "DEFAULT_STATE_DIR",
+    "ENV_HOME",
+    "INFO_FILE",
+    "LOOPBACK",
+    "GcsEmulator",
+    "ServeOptions",
+    "check_host",
+    "default_state_dir",
+    "serve",
+]
 
 
 def bind(port: int) -> socket.socket:

@@ -110,6 +110,9 @@ class Trainer:
         self._queue.put(name)
 
     def _run(self) -> None:
+        from google.cloud import storage  # import once, off the request path
+
+        del storage
         while True:
             name = self._queue.get()
             if name is None:
