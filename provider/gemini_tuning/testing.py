@@ -200,7 +200,7 @@ class EmulatorProcess:
 
     def storage_client(self) -> Any:
         from google.auth.credentials import AnonymousCredentials
-        from google.cloud import storage
+        from google.cloud import storage  # type: ignore[attr-defined,unused-ignore]
 
         return storage.Client(
             project=self.project,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -57,7 +58,9 @@ def test_create_validation(
     before = emu.stats()["resources"].get("tuningJob", 0)
     request = aiplatform_v1.TuningJob(
         base_model=job["base_model"],
-        supervised_tuning_spec=_spec(str(job.get("uri", "gs://data/train.jsonl")), **job.get("hp", {})),  # type: ignore[arg-type]
+        supervised_tuning_spec=_spec(
+            str(job.get("uri", "gs://data/train.jsonl")), **job.get("hp", {})
+        ),  # type: ignore[arg-type]
         tuned_model_display_name=str(job.get("display", "ok")),
         labels=job.get("labels", {}),
     )
@@ -71,7 +74,14 @@ def test_create_validation(
 def test_bad_dataset_fails_the_job_with_file_and_line(
     emu: EmulatorProcess, tuning: aiplatform_v1.GenAiTuningServiceClient, train_uri: str
 ) -> None:
-    good = '{"contents":[{"role":"user","parts":[{"text":"hi"}]},{"role":"model","parts":[{"text":"yo"}]}]}'
+    good = json.dumps(
+        {
+            "contents": [
+                {"role": "user", "parts": [{"text": "hi"}]},
+                {"role": "model", "parts": [{"text": "yo"}]},
+            ]
+        }
+    )
     bad_uri = emu.upload(f"{good}\n{good}\n{{not json\n{good}\n".encode(), "gs://data/bad.jsonl")
     job = new_job(tuning, emu, bad_uri)
     assert job.state == aiplatform_v1.JobState.JOB_STATE_PENDING  # validation is asynchronous
@@ -86,12 +96,11 @@ def test_bad_dataset_fails_the_job_with_file_and_line(
     assert missing.error.code == 3
     assert "gs://data/nope.jsonl" in missing.error.message
 
-    bad_val = new_job(
-        tuning, emu, train_uri, validation_dataset_uri=bad_uri
-    )
+    bad_val = new_job(tuning, emu, train_uri, validation_dataset_uri=bad_uri)
     bad_val = wait_job(tuning, bad_val.name)
     assert bad_val.state == aiplatform_v1.JobState.JOB_STATE_FAILED
-    assert "validation dataset" in bad_val.error.message and ":3:" in bad_val.error.message
+    assert "validation dataset" in bad_val.error.message
+    assert ":3:" in bad_val.error.message
 
 
 def test_list_filters_and_pages(
@@ -106,9 +115,12 @@ def test_list_filters_and_pages(
     for name in names:
         wait_job(tuning, name)
 
-    listed = [j.name for j in tuning.list_tuning_jobs(
-        request={"parent": emu.parent, "filter": "labels.suite=listing", "page_size": 2}
-    )]
+    listed = [
+        j.name
+        for j in tuning.list_tuning_jobs(
+            request={"parent": emu.parent, "filter": "labels.suite=listing", "page_size": 2}
+        )
+    ]
     assert listed == list(reversed(names))  # newest first, across 3 pages
     pager = tuning.list_tuning_jobs(
         request={"parent": emu.parent, "filter": "labels.suite=listing", "page_size": 2}
@@ -120,15 +132,22 @@ def test_list_filters_and_pages(
     both = 'labels.suite="listing" AND state=JOB_STATE_SUCCEEDED AND labels.n:*'
     assert len(list(tuning.list_tuning_jobs(request={"parent": emu.parent, "filter": both}))) == 5
     one = f'labels.suite=listing AND labels.n=3 AND base_model="{BASE_MODEL}"'
-    assert [j.name for j in tuning.list_tuning_jobs(request={"parent": emu.parent, "filter": one})] == [names[3]]
+    assert [
+        j.name for j in tuning.list_tuning_jobs(request={"parent": emu.parent, "filter": one})
+    ] == [names[3]]
     since = created[2].create_time.isoformat().replace("+00:00", "Z")
     newer = tuning.list_tuning_jobs(
         request={"parent": emu.parent, "filter": f'labels.suite=listing AND create_time>"{since}"'}
     )
     assert [j.name for j in newer] == list(reversed(names[3:]))
-    assert not list(tuning.list_tuning_jobs(
-        request={"parent": emu.parent, "filter": "labels.suite=listing AND state=JOB_STATE_FAILED"}
-    ))
+    assert not list(
+        tuning.list_tuning_jobs(
+            request={
+                "parent": emu.parent,
+                "filter": "labels.suite=listing AND state=JOB_STATE_FAILED",
+            }
+        )
+    )
 
     with pytest.raises(exceptions.BadRequest):
         list(tuning.list_tuning_jobs(request={"parent": emu.parent, "filter": "state=="}))
@@ -155,7 +174,8 @@ def test_models_update_versions_aliases_and_lists(
         model=aiplatform_v1.Model(name=name, display_name="renamed", labels=labels),
         update_mask={"paths": ["display_name", "labels"]},
     )
-    assert updated.display_name == "renamed" and updated.labels == labels  # the map is replaced
+    assert updated.display_name == "renamed"
+    assert updated.labels == labels  # the map is replaced
     with pytest.raises(exceptions.BadRequest):
         models.update_model(
             model=aiplatform_v1.Model(name=name, artifact_uri="gs://x"),
@@ -163,7 +183,9 @@ def test_models_update_versions_aliases_and_lists(
         )
     merged = models.merge_version_aliases(name=f"{name}@1", version_aliases=["golden", "canary"])
     assert merged.version_aliases == ["default", "canary", "golden"]
-    merged = models.merge_version_aliases(name=f"{name}@1", version_aliases=["-canary", "tmp", "-tmp"])
+    merged = models.merge_version_aliases(
+        name=f"{name}@1", version_aliases=["-canary", "tmp", "-tmp"]
+    )
     assert merged.version_aliases == ["default", "golden"]
     assert models.get_model(name=f"{name}@golden").version_id == "1"
     with pytest.raises(exceptions.BadRequest):
@@ -175,9 +197,24 @@ def test_models_update_versions_aliases_and_lists(
     assert [m.name for m in listed] == [name]
     tuned = list(models.list_models(request={"parent": emu.parent, "filter": "labels.tune-type:*"}))
     assert name in [m.name for m in tuned]
-    by_name = list(models.list_models(request={"parent": emu.parent, "filter": 'display_name="renamed"', "order_by": "create_time desc"}))
+    by_name = list(
+        models.list_models(
+            request={
+                "parent": emu.parent,
+                "filter": 'display_name="renamed"',
+                "order_by": "create_time desc",
+            }
+        )
+    )
     assert [m.name for m in by_name] == [name]
-    eps = list(endpoints.list_endpoints(request={"parent": emu.parent, "filter": f"labels.google-vertex-llm-tuning-job-id={job.name.rsplit('/', 1)[-1]}"}))
+    eps = list(
+        endpoints.list_endpoints(
+            request={
+                "parent": emu.parent,
+                "filter": f"labels.google-vertex-llm-tuning-job-id={job.name.rsplit('/', 1)[-1]}",
+            }
+        )
+    )
     assert [e.name for e in eps] == [job.tuned_model.endpoint]
     with pytest.raises(exceptions.BadRequest):
         list(models.list_models(request={"parent": emu.parent, "order_by": "colour"}))
@@ -244,7 +281,9 @@ def test_enums_as_ints_for_gapic_and_names_for_genai(
     request = aiplatform_v1.TuningJob(
         base_model=BASE_MODEL,
         supervised_tuning_spec=_spec(
-            train_uri, epoch_count=1, adapter_size=aiplatform_v1.SupervisedHyperParameters.AdapterSize.ADAPTER_SIZE_TWO
+            train_uri,
+            epoch_count=1,
+            adapter_size=aiplatform_v1.SupervisedHyperParameters.AdapterSize.ADAPTER_SIZE_TWO,
         ),
     )
     job = tuning.create_tuning_job(parent=emu.parent, tuning_job=request)
@@ -252,9 +291,15 @@ def test_enums_as_ints_for_gapic_and_names_for_genai(
     # genai (no $alt) gets names: it would crash on ints.
     client: genai.Client = genai_client(emu)
     seen = client.tunings.get(name=job.name)
-    assert seen.state is not None and seen.state.name in ("JOB_STATE_PENDING", "JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED")
+    assert seen.state is not None
+    assert seen.state.name in (
+        "JOB_STATE_PENDING",
+        "JOB_STATE_RUNNING",
+        "JOB_STATE_SUCCEEDED",
+    )
     assert seen.supervised_tuning_spec is not None
     hp = seen.supervised_tuning_spec.hyper_parameters
-    assert hp is not None and hp.adapter_size is not None
+    assert hp is not None
+    assert hp.adapter_size is not None
     assert hp.adapter_size.value == "ADAPTER_SIZE_TWO"
     assert hp.epoch_count == 1

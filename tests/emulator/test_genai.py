@@ -19,7 +19,11 @@ pytestmark = pytest.mark.emulator
 
 
 def genai_client(emu: EmulatorProcess, api_version: str | None = None) -> genai.Client:
-    options = types.HttpOptions(base_url=emu.url, api_version=api_version) if api_version else types.HttpOptions(base_url=emu.url)
+    options = (
+        types.HttpOptions(base_url=emu.url, api_version=api_version)
+        if api_version
+        else types.HttpOptions(base_url=emu.url)
+    )
     return genai.Client(
         vertexai=True,
         project=emu.project,
@@ -44,14 +48,17 @@ def test_genai_tune_generate_update_list(
             labels={"via": "genai"},
         ),
     )
-    assert job.name and job.state == types.JobState.JOB_STATE_PENDING
+    assert job.name
+    assert job.state == types.JobState.JOB_STATE_PENDING
     deadline = time.monotonic() + 20
     while not job.has_ended:
         assert time.monotonic() < deadline
         time.sleep(0.05)
         job = client.tunings.get(name=job.name)
     assert job.state == types.JobState.JOB_STATE_SUCCEEDED
-    assert job.tuned_model and job.tuned_model.endpoint and job.tuned_model.model
+    assert job.tuned_model
+    assert job.tuned_model.endpoint
+    assert job.tuned_model.model
 
     answer, country, context = FACTS[0]
     resp = client.models.generate_content(
@@ -91,20 +98,28 @@ def test_tuned_model_beats_base_model_on_squad_metrics(
     while not job.has_ended:
         time.sleep(0.05)
         job = client.tunings.get(name=job.name)
-    assert job.tuned_model and job.tuned_model.endpoint
+    assert job.tuned_model
+    assert job.tuned_model.endpoint
 
     def score(model: str) -> tuple[float, float]:
         em = f1 = 0.0
         for answer, country, context in FACTS:
-            text = client.models.generate_content(model=model, contents=squad_prompt(country, context)).text or ""
+            text = (
+                client.models.generate_content(
+                    model=model, contents=squad_prompt(country, context)
+                ).text
+                or ""
+            )
             em += datasets.exact_match(text, [answer])
             f1 += datasets.token_f1(text, [answer])
         return em / len(FACTS), f1 / len(FACTS)
 
     base_em, base_f1 = score(BASE_MODEL)  # publishers/google/models/gemini-2.5-flash
     tuned_em, tuned_f1 = score(job.tuned_model.endpoint)
-    assert tuned_em == 1.0 and tuned_f1 == 1.0
-    assert base_em < 0.5 and 0 < base_f1 < tuned_f1
+    assert tuned_em == 1.0
+    assert tuned_f1 == 1.0
+    assert base_em < 0.5
+    assert 0 < base_f1 < tuned_f1
 
 
 def test_unseen_reading_prompt_gets_a_short_span(emu: EmulatorProcess, train_uri: str) -> None:
@@ -123,7 +138,8 @@ def test_unseen_reading_prompt_gets_a_short_span(emu: EmulatorProcess, train_uri
     while not job.has_ended:
         time.sleep(0.05)
         job = client.tunings.get(name=job.name)
-    assert job.tuned_model and job.tuned_model.endpoint
+    assert job.tuned_model
+    assert job.tuned_model.endpoint
     tuned = client.models.generate_content(model=job.tuned_model.endpoint, contents=unseen)
     assert tuned.text == "Stockholm"  # a span as long as the training answers (one word)
     with pytest.raises(genai.errors.ClientError) as err:

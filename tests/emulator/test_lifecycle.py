@@ -18,7 +18,7 @@ from tests.emulator.conftest import (
 pytestmark = pytest.mark.emulator
 
 
-def test_create_poll_succeed_generate_undeploy_delete(
+def test_create_poll_succeed_generate_undeploy_delete(  # noqa: PLR0917 - fixtures
     emu: EmulatorProcess,
     train_uri: str,
     tuning: aiplatform_v1.GenAiTuningServiceClient,
@@ -29,12 +29,16 @@ def test_create_poll_succeed_generate_undeploy_delete(
     creates_before = emu.calls("GenAiTuningService.CreateTuningJob")
     job = new_job(tuning, emu, train_uri, labels={"team": "geo"})
     assert job.state == aiplatform_v1.JobState.JOB_STATE_PENDING
-    assert job.name.startswith(f"projects/{emu.project_number}/locations/{emu.location}/tuningJobs/")
+    assert job.name.startswith(
+        f"projects/{emu.project_number}/locations/{emu.location}/tuningJobs/"
+    )
     assert emu.calls("GenAiTuningService.CreateTuningJob") == creates_before + 1
 
     job = wait_job(tuning, job.name)
     assert job.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED, job.error
-    assert job.start_time and job.end_time and job.end_time >= job.start_time
+    assert job.start_time
+    assert job.end_time
+    assert job.end_time >= job.start_time
     stats = job.tuning_data_stats.supervised_tuning_data_stats
     assert stats.tuning_dataset_example_count == len(FACTS)
     assert stats.total_billable_token_count > 0
@@ -57,11 +61,13 @@ def test_create_poll_succeed_generate_undeploy_delete(
 
     endpoint = endpoints.get_endpoint(name=job.tuned_model.endpoint)
     deployed = endpoint.deployed_models[0]
-    assert deployed.model == model.name and deployed.model_version_id == "1"
+    assert deployed.model == model.name
+    assert deployed.model_version_id == "1"
     assert dict(endpoint.traffic_split) == {deployed.id: 100}
-    assert endpoint.labels["google-vertex-llm-tuning-job-id"] == model.labels[
-        "google-vertex-llm-tuning-job-id"
-    ]
+    assert (
+        endpoint.labels["google-vertex-llm-tuning-job-id"]
+        == model.labels["google-vertex-llm-tuning-job-id"]
+    )
 
     answer, country, context = FACTS[3]
     resp = prediction.generate_content(
@@ -104,9 +110,7 @@ def test_create_poll_succeed_generate_undeploy_delete(
 def test_cancel_running_job(
     emu: EmulatorProcess, train_uri: str, tuning: aiplatform_v1.GenAiTuningServiceClient
 ) -> None:
-    job = new_job(
-        tuning, emu, train_uri, labels={"emulator-seconds-per-epoch": "2"}, epochs=5
-    )
+    job = new_job(tuning, emu, train_uri, labels={"emulator-seconds-per-epoch": "2"}, epochs=5)
     wait_job(tuning, job.name, until=lambda j: j.state == aiplatform_v1.JobState.JOB_STATE_RUNNING)
     tuning.cancel_tuning_job(name=job.name)
     job = wait_job(tuning, job.name)
@@ -148,4 +152,6 @@ def test_progress_is_visible_as_growing_checkpoints(
     assert {1, 2, 3} <= seen
     metrics = emu.job_metrics(job.name)
     losses = [m["trainLoss"] for m in metrics["metrics"]]
-    assert len(losses) == 3 and losses == sorted(losses, reverse=True) and losses[0] > losses[-1]
+    assert len(losses) == 3
+    assert losses == sorted(losses, reverse=True)
+    assert losses[0] > losses[-1]

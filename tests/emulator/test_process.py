@@ -25,7 +25,9 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         done = wait_job(tuning, new_job(tuning, emu, uri, epochs=1).name)
         assert done.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED
         slow = new_job(tuning, emu, uri, labels={"emulator-seconds-per-epoch": "0.4"}, epochs=3)
-        wait_job(tuning, slow.name, until=lambda j: j.state == aiplatform_v1.JobState.JOB_STATE_RUNNING)
+        wait_job(
+            tuning, slow.name, until=lambda j: j.state == aiplatform_v1.JobState.JOB_STATE_RUNNING
+        )
         port = emu.port
         assert emu.calls("GenAiTuningService.CreateTuningJob") == 2
 
@@ -65,13 +67,17 @@ def test_cli_start_status_stop(tmp_path: Path) -> None:
     assert started.returncode == 0, started.stderr
     url = started.stdout.strip().splitlines()[-1]
     info = json.loads((tmp_path / "home" / "emulator.json").read_text())
-    assert info["url"] == url and url.startswith("http://127.0.0.1:")
-    assert info["gcs_host"].startswith("http://127.0.0.1:") and info["pid"] > 0
+    assert info["url"] == url
+    assert url.startswith("http://127.0.0.1:")
+    assert info["gcs_host"].startswith("http://127.0.0.1:")
+    assert info["pid"] > 0
     try:
         status = _cli("status", env=env)
-        assert status.returncode == 0 and url in status.stdout
+        assert status.returncode == 0
+        assert url in status.stdout
         again = _cli("start", env=env)
-        assert again.returncode == 0 and "already running" in again.stdout
+        assert again.returncode == 0
+        assert "already running" in again.stdout
         assert (tmp_path / "home" / "emulator.log").exists()
     finally:
         stopped = _cli("stop", env=env)

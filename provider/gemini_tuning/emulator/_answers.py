@@ -26,8 +26,47 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _CONTEXT = re.compile(r"(?is)\bcontext\s*:\s*(.*?)(?=\bquestion\s*:|\Z)")
 _QUESTION = re.compile(r"(?is)\bquestion\s*:\s*(.*?)(?=\bcontext\s*:|\banswer\s*:|\Z)")
 _STOP = frozenset(
-    "a an the of in on at to for by with from and or is are was were be been what which who whom "
-    "whose when where why how did do does that this these those it its as".split()
+    {
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "by",
+        "with",
+        "from",
+        "and",
+        "or",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "did",
+        "do",
+        "does",
+        "that",
+        "this",
+        "these",
+        "those",
+        "it",
+        "its",
+        "as",
+    }
 )
 
 GENERIC_ANSWER = "I am a simulated base model in the gemini-tuning emulator."

@@ -170,7 +170,7 @@ def split_path(raw_path: str) -> tuple[list[str], str | None]:
 
 def match(
     routes: list[RouteSpec], method: str, version: str, segments: list[str], verb: str | None
-) -> tuple[RouteSpec, list[str]] | None | bool:
+) -> tuple[RouteSpec, list[str]] | bool | None:
     """(route, captured params); None if nothing matches; False if only the method differs."""
     path_seen = False
     for route in routes:
@@ -277,63 +277,68 @@ def _fault_response(code: int) -> Response:
     return _json(error_body(code, status, message), code)
 
 
+def _route(emu: Emulator, method: str, path: str) -> tuple[RouteSpec, str, list[str]]:
+    """The matched route, API version and captured params; ApiError when nothing matches."""
+    segments, verb = split_path(path)
+    version = segments[0] if segments else ""
+    found = match(emu.routes, method, version, segments[1:], verb)
+    if isinstance(found, tuple):
+        return found[0], version, found[1]
+    emu.count("unmatched")
+    if found is False:
+        raise ApiError("UNIMPLEMENTED", f"{method} {path} is not supported.")
+    raise ApiError("NOT_FOUND", f"{method} {path} is not an emulated API method.")
+
+
+def _parse_body(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise ApiError("INVALID_ARGUMENT", "Invalid JSON payload received.") from exc
+    if not isinstance(body, dict):
+        raise ApiError("INVALID_ARGUMENT", "The request body must be a JSON object.")
+    return body
+
+
+def _render(route: RouteSpec, query: dict[str, str], result: Any) -> Response:
+    int_enums = wants_int_enums(query.get("$alt"))
+    if route.stream:
+        return _stream(result, sse=query.get("alt") == "sse", int_enums=int_enums)
+    if isinstance(result, list):  # generateContent: one chunk holds the whole answer
+        result = _merge_chunks(result)
+    return _json(encode_enums_as_ints(result) if int_enums else result)
+
+
 def create_app(emu: Emulator) -> Starlette:
     async def google(request: Request) -> Response:
         raw = request.scope.get("raw_path") or request.url.path.encode()
         path = raw.decode("latin-1").split("?", 1)[0]
-        segments, verb = split_path(path)
-        version = segments[0] if segments else ""
-        found = match(emu.routes, request.method, version, segments[1:], verb)
-        if not isinstance(found, tuple):
-            emu.count("unmatched")
-            if found is False:
-                return _error(
-                    ApiError("UNIMPLEMENTED", f"{request.method} {path} is not supported.")
-                )
-            return _error(
-                ApiError("NOT_FOUND", f"{request.method} {path} is not an emulated API method.")
-            )
-        route, params = found
-        emu.count(route.rpc)
-        cfg = emu.config
-        if cfg.latency_ms > 0:
-            await asyncio.sleep(cfg.latency_ms / 1000)
-        fault = emu.pick_fault(route.rpc)
-        if fault is not None:
-            return _fault_response(fault)
-        query = dict(parse_qsl(request.url.query, keep_blank_values=True))
-        raw_body = await request.body()
-        body: Any = {}
-        if raw_body.strip():
-            try:
-                body = json.loads(raw_body)
-            except ValueError:
-                return _error(ApiError("INVALID_ARGUMENT", "Invalid JSON payload received."))
-            if not isinstance(body, dict):
-                return _error(
-                    ApiError("INVALID_ARGUMENT", "The request body must be a JSON object.")
-                )
-        call = Call(request.method, version, params, query, body)
-        handler: Handler = getattr(emu.vertex, route.handler)
-
-        def run() -> Any:
-            if version != "ui":
-                emu.vertex.trainer.advance_all()
-            return handler(call)
-
         try:
+            route, version, params = _route(emu, request.method, path)
+            emu.count(route.rpc)
+            if emu.config.latency_ms > 0:
+                await asyncio.sleep(emu.config.latency_ms / 1000)
+            fault = emu.pick_fault(route.rpc)
+            if fault is not None:
+                return _fault_response(fault)
+            query = dict(parse_qsl(request.url.query, keep_blank_values=True))
+            call = Call(request.method, version, params, query, _parse_body(await request.body()))
+            handler: Handler = getattr(emu.vertex, route.handler)
+
+            def run() -> Any:
+                if version != "ui":
+                    emu.vertex.trainer.advance_all()
+                return handler(call)
+
             result = await run_in_threadpool(run)
         except ApiError as exc:
             return _error(exc)
         except Exception:
             log.exception("%s %s failed", request.method, path)
             return _error(ApiError("INTERNAL", "Internal error in the emulator (see its log)."))
-        int_enums = wants_int_enums(query.get("$alt"))
-        if route.stream:
-            return _stream(result, sse=query.get("alt") == "sse", int_enums=int_enums)
-        if isinstance(result, list):  # generateContent: one chunk holds the whole answer
-            result = _merge_chunks(result)
-        return _json(encode_enums_as_ints(result) if int_enums else result)
+        return _render(route, query, result)
 
     async def health(request: Request) -> Response:
         return _json({"ok": True, "url": emu.url, "gcs_host": emu.gcs_host})

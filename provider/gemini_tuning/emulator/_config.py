@@ -59,22 +59,24 @@ class EmulatorConfig:
         unknown = set(changes) - known
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        for key, value in changes.items():
-            if key in ("rate_429", "rate_503") and not 0.0 <= float(value) <= 1.0:
-                raise ValueError(f"{key} must be within [0, 1]")
-            if key == "seconds_per_epoch" and float(value) <= 0:
-                raise ValueError("seconds_per_epoch must be > 0")
-            if key == "fail_next":
-                value = [int(v) for v in value]
-                with self._lock:
-                    self.fail_next = list(value)
-                continue
-            if key == "fault_methods":
-                value = [str(v) for v in value]
-            if key in ("seconds_per_epoch", "rate_429", "rate_503", "latency_ms"):
-                value = float(value)
+        for key, raw in changes.items():
             with self._lock:
-                setattr(self, key, value)
+                setattr(self, key, self._coerce(key, raw))
+
+    @staticmethod
+    def _coerce(key: str, value: Any) -> Any:
+        if key in ("seconds_per_epoch", "rate_429", "rate_503", "latency_ms"):
+            number = float(value)
+            if key in ("rate_429", "rate_503") and not 0.0 <= number <= 1.0:
+                raise ValueError(f"{key} must be within [0, 1]")
+            if key == "seconds_per_epoch" and number <= 0:
+                raise ValueError("seconds_per_epoch must be > 0")
+            return number
+        if key == "fail_next":
+            return [int(v) for v in value]
+        if key == "fault_methods":
+            return [str(v) for v in value]
+        return value
 
     def take_next_failure(self) -> int | None:
         with self._lock:

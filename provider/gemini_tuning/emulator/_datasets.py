@@ -42,7 +42,7 @@ def read_gcs(gcs_host: str, uri: str) -> bytes:
     """The bytes of ``uri``, read with google-cloud-storage from the GCS emulator."""
     from google.api_core import exceptions as gexc
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
+    from google.cloud import storage  # type: ignore[attr-defined,unused-ignore]
 
     bucket, blob = split_gs_uri(uri)
     client = storage.Client(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -131,17 +132,20 @@ def _compare(actual: Any, op: str, value: str, *, is_time: bool) -> bool:
         v: Any = parse_timestamp(value)
     else:
         a, v = str(actual), value
-    if op in ("=", ":"):
-        return bool(a == v) if op == "=" or value != "*" else True
-    if op == "!=":
-        return bool(a != v)
-    if op == ">":
-        return bool(a > v)
-    if op == ">=":
-        return bool(a >= v)
-    if op == "<":
-        return bool(a < v)
-    return bool(a <= v)
+    if op == ":" and value == "*":
+        return True
+    return bool(_OPS[op](a, v))
+
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    ":": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
 
 
 def matches(doc: dict[str, Any], terms: Sequence[Term], getters: dict[str, Getter]) -> bool:

@@ -97,9 +97,9 @@ class Trainer:
         self._thread.start()
         for res in self.store.find("tuningJob"):
             i = res.internal
-            if res.data.get("state") == "JOB_STATE_PENDING" and not i.get("start"):
-                if not i.get("failed") and not i.get("cancel_at"):
-                    self.enqueue(res.name)
+            waiting = res.data.get("state") == "JOB_STATE_PENDING" and not i.get("start")
+            if waiting and not i.get("failed") and not i.get("cancel_at"):
+                self.enqueue(res.name)
 
     def stop(self) -> None:
         if self._thread:
@@ -110,7 +110,7 @@ class Trainer:
         self._queue.put(name)
 
     def _run(self) -> None:
-        from google.cloud import storage  # import once, off the request path
+        from google.cloud import storage  # type: ignore[attr-defined,unused-ignore]  # import once
 
         del storage
         while True:
@@ -232,48 +232,27 @@ class Trainer:
 
     def _advance(self, res: Resource, now: float) -> None:
         i = res.internal
-        start = i.get("start")
-        spe = float(i["spe"])
-        cancel_at = i.get("cancel_at")
-        if cancel_at:
-            end = cancel_at + self.config.cancelling_for(spe)
-            if start and cancel_at >= start:
-                res.data["startTime"] = timestamp(start)
-            cps = self._checkpoints(res, cancel_at)
-            if cps:
-                res.data["tunedModel"] = {"checkpoints": cps}
-            if now >= end:
-                self._set(res, "JOB_STATE_CANCELLED", end)
-                res.data["error"] = rpc_status("CANCELLED", "The tuning job was cancelled.")
-            else:
-                self._set(res, "JOB_STATE_CANCELLING", cancel_at)
+        if i.get("cancel_at"):
+            self._advance_cancelled(res, now)
             return
         failed = i.get("failed")
         if failed:
             self._set(res, "JOB_STATE_FAILED", failed["at"])
             res.data["error"] = {"code": failed["code"], "message": failed["message"]}
             return
+        start = i.get("start")
         if not start or now < start:
             return  # PENDING
         res.data["startTime"] = timestamp(start)
-        epochs = int(i["epochs"])
+        spe = float(i["spe"])
         fail_message = i.get("fail_message")
-        if fail_message is not None:
-            fail_at = start + spe / 2
-            if now >= fail_at:
-                self._set(res, "JOB_STATE_FAILED", fail_at)
-                res.data["error"] = rpc_status("INTERNAL", fail_message)
-                return
-        end = start + epochs * spe
+        if fail_message is not None and now >= start + spe / 2:
+            self._set(res, "JOB_STATE_FAILED", start + spe / 2)
+            res.data["error"] = rpc_status("INTERNAL", fail_message)
+            return
+        end = start + int(i["epochs"]) * spe
         if now >= end:
-            cps = self._checkpoints(res, end)
-            if res.data.get("supervisedTuningSpec", {}).get("exportLastCheckpointOnly"):
-                cps = cps[-1:]
-            tuned = self._on_success(res, end)
-            for cp in cps[-1:]:
-                cp["endpoint"] = tuned["endpoint"]
-            res.data["tunedModel"] = {**tuned, "checkpoints": cps}
-            self._set(res, "JOB_STATE_SUCCEEDED", end)
+            self._succeed(res, end)
             return
         if res.data.get("state") != "JOB_STATE_RUNNING":
             self._set(res, "JOB_STATE_RUNNING", start)
@@ -281,3 +260,28 @@ class Trainer:
         if cps:
             res.data["tunedModel"] = {"checkpoints": cps}
             res.data["updateTime"] = timestamp(start + len(cps) * spe)
+
+    def _advance_cancelled(self, res: Resource, now: float) -> None:
+        i = res.internal
+        start, cancel_at = i.get("start"), float(i["cancel_at"])
+        end = cancel_at + self.config.cancelling_for(float(i["spe"]))
+        if start and cancel_at >= start:
+            res.data["startTime"] = timestamp(start)
+        cps = self._checkpoints(res, cancel_at)
+        if cps:
+            res.data["tunedModel"] = {"checkpoints": cps}
+        if now >= end:
+            self._set(res, "JOB_STATE_CANCELLED", end)
+            res.data["error"] = rpc_status("CANCELLED", "The tuning job was cancelled.")
+        else:
+            self._set(res, "JOB_STATE_CANCELLING", cancel_at)
+
+    def _succeed(self, res: Resource, end: float) -> None:
+        cps = self._checkpoints(res, end)
+        if res.data.get("supervisedTuningSpec", {}).get("exportLastCheckpointOnly"):
+            cps = cps[-1:]
+        tuned = self._on_success(res, end)
+        for cp in cps[-1:]:
+            cp["endpoint"] = tuned["endpoint"]
+        res.data["tunedModel"] = {**tuned, "checkpoints": cps}
+        self._set(res, "JOB_STATE_SUCCEEDED", end)

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from gemini_tuning import catalog
 from gemini_tuning.emulator import _answers, _listing, _ops
@@ -118,7 +118,45 @@ class VertexService:
         self, body: dict[str, Any], api: str
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         base = body.get("baseModel")
-        pre = body.get("preTunedModel")
+        model = self._check_base_model(base, body.get("preTunedModel"))
+        spec = body.get("supervisedTuningSpec")
+        if not isinstance(spec, dict):
+            raise invalid("supervised_tuning_spec is required.")
+        train, val = self._check_uris(spec)
+        internal: dict[str, Any] = {"api": api, "base_model": model.id}
+        out_hp = self._check_hyper_parameters(spec.get("hyperParameters") or {}, model, internal)
+        display = body.get("tunedModelDisplayName") or ""
+        if not isinstance(display, str):
+            raise invalid("tuned_model_display_name must be a string")
+        if len(display) > MAX_DISPLAY_NAME:
+            raise invalid(
+                f"tuned_model_display_name is {len(display)} characters long; "
+                f"at most {MAX_DISPLAY_NAME} are allowed."
+            )
+        labels = check_labels(body.get("labels"))
+        internal["spe"] = self._seconds_per_epoch(labels)
+        if FAIL_LABEL in labels:
+            internal["fail_message"] = labels[FAIL_LABEL] or "Injected failure (emulator-fail)."
+        out_spec: dict[str, Any] = {"trainingDatasetUri": train, "hyperParameters": out_hp}
+        if val:
+            out_spec["validationDatasetUri"] = val
+        for flag in ("exportLastCheckpointOnly", "evaluationConfig"):
+            if spec.get(flag):
+                out_spec[flag] = spec[flag]
+        data: dict[str, Any] = {
+            "baseModel": base,
+            "supervisedTuningSpec": out_spec,
+            "tunedModelDisplayName": display or f"{model.id}-tuned-{uuid.uuid4().hex[:8]}",
+            "description": body.get("description") or "",
+            "labels": labels,
+        }
+        for passthrough in ("encryptionSpec", "serviceAccount"):
+            if body.get(passthrough):
+                data[passthrough] = body[passthrough]
+        return data, internal
+
+    @staticmethod
+    def _check_base_model(base: Any, pre: Any) -> catalog.BaseModel:
         if bool(base) == bool(pre):
             raise invalid("Exactly one of base_model or pre_tuned_model must be set.")
         if pre:
@@ -129,12 +167,12 @@ class VertexService:
         if not isinstance(base, str):
             raise invalid("base_model must be a string")
         try:
-            model = catalog.lookup(base, "vertex")
+            return catalog.lookup(base, "vertex")
         except catalog.UnknownBaseModelError as exc:
             raise invalid(f"Base model {base} is not supported for tuning: {exc}") from exc
-        spec = body.get("supervisedTuningSpec")
-        if not isinstance(spec, dict):
-            raise invalid("supervised_tuning_spec is required.")
+
+    @staticmethod
+    def _check_uris(spec: dict[str, Any]) -> tuple[str, str]:
         train = spec.get("trainingDatasetUri")
         if not isinstance(train, str) or not train:
             raise invalid("supervised_tuning_spec.training_dataset_uri is required.")
@@ -153,18 +191,22 @@ class VertexService:
             raise invalid(
                 f"Validation dataset URI {val!r} is invalid: it must be a Cloud Storage URI."
             )
-        hp = spec.get("hyperParameters") or {}
+        return train, str(val)
+
+    @staticmethod
+    def _check_hyper_parameters(
+        hp: Any, model: catalog.BaseModel, internal: dict[str, Any]
+    ) -> dict[str, Any]:
         if not isinstance(hp, dict):
             raise invalid("hyper_parameters must be an object")
-        out_hp: dict[str, Any] = {}
-        internal: dict[str, Any] = {"api": api, "base_model": model.id}
+        out: dict[str, Any] = {}
         if hp.get("epochCount") not in (None, "", 0, "0"):
             epochs = parse_int64(hp["epochCount"], "epoch_count")
             if not 1 <= epochs <= catalog.MAX_EPOCHS:
                 raise invalid(
                     f"epoch_count must be between 1 and {catalog.MAX_EPOCHS}, got {epochs}."
                 )
-            out_hp["epochCount"] = str(epochs)
+            out["epochCount"] = str(epochs)
             internal["epochs"] = epochs
         multiplier = 1.0
         if hp.get("learningRateMultiplier") not in (None, 0, 0.0):
@@ -174,7 +216,7 @@ class VertexService:
                     "learning_rate_multiplier must be in (0, "
                     f"{catalog.MAX_LEARNING_RATE_MULTIPLIER:g}], got {multiplier:g}."
                 )
-        out_hp["learningRateMultiplier"] = multiplier
+        out["learningRateMultiplier"] = multiplier
         internal["multiplier"] = multiplier
         size_name = "ADAPTER_SIZE_UNSPECIFIED"
         if hp.get("adapterSize") is not None:
@@ -184,47 +226,19 @@ class VertexService:
             raise invalid("The adapter size is not supported for this base model.")
         size = size or model.default_adapter_size or 0
         if size:
-            out_hp["adapterSize"] = ADAPTER_SIZE_NAME[size]
-        display = body.get("tunedModelDisplayName") or ""
-        if not isinstance(display, str):
-            raise invalid("tuned_model_display_name must be a string")
-        if len(display) > MAX_DISPLAY_NAME:
-            raise invalid(
-                f"tuned_model_display_name is {len(display)} characters long; "
-                f"at most {MAX_DISPLAY_NAME} are allowed."
-            )
-        if not display:
-            display = f"{model.id}-tuned-{uuid.uuid4().hex[:8]}"
-        labels = check_labels(body.get("labels"))
-        spe = self.config.seconds_per_epoch
-        if SPE_LABEL in labels:
-            try:
-                spe = float(labels[SPE_LABEL].replace("_", "."))
-            except ValueError as exc:
-                raise invalid(f"Label {SPE_LABEL} must be a number of seconds") from exc
-            if spe <= 0:
-                raise invalid(f"Label {SPE_LABEL} must be > 0")
-        internal["spe"] = spe
-        if FAIL_LABEL in labels:
-            internal["fail_message"] = labels[FAIL_LABEL] or "Injected failure (emulator-fail)."
-        out_spec: dict[str, Any] = {"trainingDatasetUri": train, "hyperParameters": out_hp}
-        if val:
-            out_spec["validationDatasetUri"] = val
-        if spec.get("exportLastCheckpointOnly"):
-            out_spec["exportLastCheckpointOnly"] = True
-        if spec.get("evaluationConfig"):
-            out_spec["evaluationConfig"] = spec["evaluationConfig"]
-        data: dict[str, Any] = {
-            "baseModel": base,
-            "supervisedTuningSpec": out_spec,
-            "tunedModelDisplayName": display,
-            "description": body.get("description") or "",
-            "labels": labels,
-        }
-        for passthrough in ("encryptionSpec", "serviceAccount"):
-            if body.get(passthrough):
-                data[passthrough] = body[passthrough]
-        return data, internal
+            out["adapterSize"] = ADAPTER_SIZE_NAME[size]
+        return out
+
+    def _seconds_per_epoch(self, labels: dict[str, str]) -> float:
+        if SPE_LABEL not in labels:
+            return self.config.seconds_per_epoch
+        try:
+            spe = float(labels[SPE_LABEL].replace("_", "."))
+        except ValueError as exc:
+            raise invalid(f"Label {SPE_LABEL} must be a number of seconds") from exc
+        if spe <= 0:
+            raise invalid(f"Label {SPE_LABEL} must be > 0")
+        return spe
 
     def _job(self, call: Call) -> Resource:
         name = f"{self.location(call.params[0], call.params[1])}/tuningJobs/{call.params[2]}"
@@ -249,11 +263,14 @@ class VertexService:
             "tuned_model_display_name": lambda d: d.get("tunedModelDisplayName"),
         }
         docs = [r.data for r in self.store.find("tuningJob", parent)]
-        return self._list(call, parent, docs, getters, "tuningJobs", order_fields=())
+        return self._list(
+            call, parent=parent, docs=docs, getters=getters, key="tuningJobs", order_fields=()
+        )
 
     def _list(
         self,
         call: Call,
+        *,
         parent: str,
         docs: list[dict[str, Any]],
         getters: dict[str, _listing.Getter],
@@ -430,7 +447,7 @@ class VertexService:
         res, _ = self._resolve(call)
         return prune(self._render_model(res.data))  # type: ignore[no-any-return]
 
-    _MODEL_FILTERS: dict[str, _listing.Getter] = {
+    _MODEL_FILTERS: ClassVar[dict[str, _listing.Getter]] = {
         "model": lambda d: d["name"].rsplit("/", 1)[-1],
         "display_name": lambda d: d.get("displayName"),
         "base_model_name": lambda d: [
@@ -442,7 +459,7 @@ class VertexService:
         "create_time": lambda d: d.get("createTime"),
         "update_time": lambda d: d.get("updateTime"),
     }
-    _ORDER = ("display_name", "create_time", "update_time")
+    _ORDER: ClassVar[tuple[str, ...]] = ("display_name", "create_time", "update_time")
 
     def list_models(self, call: Call) -> dict[str, Any]:
         parent = self.location(call.params[0], call.params[1])
@@ -451,7 +468,14 @@ class VertexService:
             for r in self.store.find("model", parent)
             if "default" in r.data.get("versionAliases", [])
         ]
-        return self._list(call, parent, docs, self._MODEL_FILTERS, "models", self._ORDER)
+        return self._list(
+            call,
+            parent=parent,
+            docs=docs,
+            getters=self._MODEL_FILTERS,
+            key="models",
+            order_fields=self._ORDER,
+        )
 
     def list_model_versions(self, call: Call) -> dict[str, Any]:
         model_name, _ = self._model_ref(call)
@@ -461,62 +485,71 @@ class VertexService:
         docs = [r.data for r in reversed(versions)]
         return self._list(
             call,
-            model_name,
-            docs,
-            self._MODEL_FILTERS,
-            "models",
-            self._ORDER,
+            parent=model_name,
+            docs=docs,
+            getters=self._MODEL_FILTERS,
+            key="models",
+            order_fields=self._ORDER,
             render=lambda d: self._render_model(d, with_version=True),
         )
 
+    _MODEL_LEVEL: ClassVar[frozenset[str]] = frozenset({"displayName", "description"})
+    _VERSION_LEVEL: ClassVar[frozenset[str]] = frozenset({"versionDescription"})
+
+    def _update_mask(
+        self, body: dict[str, Any], mask_raw: str, model_name: str, version: str | None
+    ) -> list[str]:
+        """The fields to update (updateMask, or every field in the body when there is none),
+        checked."""
+        body_name = str(body.get("name") or "")
+        if (
+            body_name
+            and body_name.partition("@")[0].rsplit("/", 1)[-1] != model_name.rsplit("/", 1)[-1]
+        ):
+            raise precondition(
+                f"The model name in the request body ({body_name}) does not match the "
+                f"resource name ({model_name})."
+            )
+        if mask_raw:
+            mask = [normalize_keys({m.strip(): None}).popitem()[0] for m in mask_raw.split(",")]
+        else:
+            mask = [k for k in body if k not in ("name", "versionId", "etag")]
+        allowed = self._MODEL_LEVEL | self._VERSION_LEVEL | {"labels"}
+        bad = [m for m in mask if m not in allowed]
+        if bad:
+            raise invalid(
+                f"Field(s) {', '.join(bad)} cannot be updated; updatable fields: "
+                "displayName, description, versionDescription, labels."
+            )
+        if "versionDescription" in mask and version is None:
+            raise invalid("version_description can only be updated on a model version (@N).")
+        if "labels" in mask:
+            check_labels(body.get("labels") or {})
+        if "displayName" in mask and not body.get("displayName"):
+            raise invalid("display_name must not be empty.")
+        if len(body.get("displayName") or "") > MAX_DISPLAY_NAME:
+            raise invalid(f"display_name may be at most {MAX_DISPLAY_NAME} characters.")
+        return mask
+
     def update_model(self, call: Call) -> dict[str, Any]:
+        """Model-level fields (displayName, description; labels without @N) apply to every
+        version; versionDescription (and labels with @N) to the named version only."""
         body = normalize_keys(call.body)
         mask_raw = call.query.get("updateMask") or call.query.get("update_mask") or ""
         with self.store.tx():
             res, versions = self._resolve(call)
             model_name, version = self._model_ref(call)
-            body_name = body.get("name")
-            if (
-                body_name
-                and str(body_name).partition("@")[0].rsplit("/", 1)[-1]
-                != (model_name.rsplit("/", 1)[-1])
-            ):
-                raise precondition(
-                    f"The model name in the request body ({body_name}) does not match the "
-                    f"resource name ({model_name})."
-                )
-            if mask_raw:
-                mask = [normalize_keys({m.strip(): None}).popitem()[0] for m in mask_raw.split(",")]
-            else:
-                mask = [k for k in body if k not in ("name", "versionId", "etag")]
-            model_level = {"displayName", "description"}
-            version_level = {"versionDescription"}
-            allowed = model_level | version_level | {"labels"}
-            bad = [m for m in mask if m not in allowed]
-            if bad:
-                raise invalid(
-                    f"Field(s) {', '.join(bad)} cannot be updated; updatable fields: "
-                    "displayName, description, versionDescription, labels."
-                )
-            if "versionDescription" in mask and version is None:
-                raise invalid("version_description can only be updated on a model version (@N).")
-            if "labels" in mask:
-                check_labels(body.get("labels") or {})
-            if "displayName" in mask and not body.get("displayName"):
-                raise invalid("display_name must not be empty.")
-            if len(body.get("displayName") or "") > MAX_DISPLAY_NAME:
-                raise invalid(f"display_name may be at most {MAX_DISPLAY_NAME} characters.")
+            mask = self._update_mask(body, mask_raw, model_name, version)
             now = timestamp(time.time())
             for r in versions:
-                changed = False
-                for f in mask:
-                    if f in model_level or (f == "labels" and (version is None or r is res)):
-                        r.data[f] = body.get(f) or ("" if f != "labels" else {})
-                        changed = True
-                    elif f in version_level and r is res:
-                        r.data[f] = body.get(f) or ""
-                        changed = True
-                if changed:
+                fields = [
+                    f
+                    for f in mask
+                    if f in self._MODEL_LEVEL or r is res or (f == "labels" and version is None)
+                ]
+                for f in fields:
+                    r.data[f] = body.get(f) or ({} if f == "labels" else "")
+                if fields:
                     r.data["updateTime"] = now
                     if r is res:
                         r.data["versionUpdateTime"] = now
@@ -539,7 +572,8 @@ class VertexService:
             for alias in adds | removes:
                 if not _ALIAS.fullmatch(alias):
                     raise invalid(
-                        f"Alias {alias!r} is invalid: it must match [a-z][a-zA-Z0-9-]{{0,126}}[a-z0-9-]."
+                        f"Alias {alias!r} is invalid: it must match "
+                        "[a-z][a-zA-Z0-9-]{0,126}[a-z0-9-]."
                     )
             if "default" in removes:
                 raise invalid(
@@ -643,16 +677,15 @@ class VertexService:
             "create_time": lambda d: d.get("createTime"),
             "update_time": lambda d: d.get("updateTime"),
         }
-        out = self._list(
+        return self._list(
             call,
-            parent,
-            docs,
-            getters,
-            "endpoints",
-            self._ORDER,
+            parent=parent,
+            docs=docs,
+            getters=getters,
+            key="endpoints",
+            order_fields=self._ORDER,
             render=lambda d: {k: v for k, v in d.items() if k != "__base"},
         )
-        return out
 
     def delete_endpoint(self, call: Call) -> dict[str, Any]:
         with self.store.tx():
@@ -739,7 +772,8 @@ class VertexService:
 
     def generate_publisher(self, call: Call) -> list[dict[str, Any]]:
         publisher, model = call.params[2], call.params[3]
-        name = f"projects/{call.params[0]}/locations/{call.params[1]}/publishers/{publisher}/models/{model}"
+        loc = f"projects/{call.params[0]}/locations/{call.params[1]}"
+        name = f"{loc}/publishers/{publisher}/models/{model}"
         known = catalog.normalize_model_id(model) in catalog.VERTEX_MODELS
         if publisher != "google" or not (known or model.startswith("gemini-")):
             raise not_found(

@@ -168,7 +168,7 @@ def prune(value: Any) -> Any:
         out = {}
         for k, v in value.items():
             pv = v if (k in _MAP_KEYS and isinstance(v, dict)) else prune(v)
-            if pv is None or pv == "" or pv == [] or pv == {} or pv is False:
+            if pv is None or pv is False or pv in ("", [], {}):
                 if k.startswith("@"):
                     out[k] = pv
                 continue
