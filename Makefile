@@ -8,6 +8,7 @@ ENV := source provider/tools/env.sh &&
 
 setup: .venv/.installed
 	@mkdir -p .state
+	@ln -sfn ../.venv stacks/.venv  # the dynamic-provider shim resolves the venv from the program dir
 	@set -o pipefail; bash provider/tools/ensure-pulumi-cli.sh $(PULUMI_VERSION) | tail -n1 > .state/pulumi-bin.tmp && mv .state/pulumi-bin.tmp .state/pulumi-bin
 
 .venv/.installed: pyproject.toml

@@ -21,6 +21,7 @@ log() { printf '[pulumi-cli] %s\n' "$*" >&2; }
 
 complete_in() {
   local dir="$1" f
+  [[ -n "$dir" ]] || return 1
   for f in "${NEEDED[@]}"; do [[ -x "$dir/$f" ]] || return 1; done
   [[ "$("$dir/pulumi" version 2>/dev/null)" == "v$VERSION" ]]
 }
@@ -76,18 +77,35 @@ if [[ -z "$LANGHOST_COMMIT" ]]; then
   LANGHOST_COMMIT="$(go mod download -json "github.com/pulumi/pulumi/pkg/v3@v$VERSION" \
     | sed -n 's/.*"Hash": "\([0-9a-f]*\)".*/\1/p' | head -n1)"
 fi
-fetch "github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3@$LANGHOST_COMMIT"
-# Re-pin: the language host requires an older pkg/v3 and relies on a local replace upstream.
-fetch "github.com/pulumi/pulumi/pkg/v3@v$VERSION" "github.com/pulumi/pulumi/sdk/v3@v$VERSION"
+build() {  # build PACKAGE VERSION-STRING: progress on stderr, binary into $DEST
+  log "go build $1 (the slow part: several minutes on 2 cores)"
+  CGO_ENABLED=0 go build -trimpath -tags osusergo,grpcnotrace \
+    -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$2" \
+    -o "$DEST/" "$1" 2>&1 | sed 's/^/[pulumi-cli]   /' >&2
+}
 
-LDF="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$VERSION"
-for pkg in github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
-           github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3; do
-  log "go build $pkg (this is the slow part)"
-  CGO_ENABLED=0 go build -trimpath -tags osusergo,grpcnotrace -ldflags "$LDF" -o "$DEST/" "$pkg" 2>&1 \
-    | sed 's/^/[pulumi-cli]   /' >&2
-done
 SDK_DIR="$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)"
+build github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "v$VERSION"
+
+# The Python language host. Upstream builds it from its own module, pinned by commit; where the
+# module proxy does not serve that module (it answers 403 here), fall back to the last release
+# that still shipped the host inside sdk/v3 (v3.79.0). The engine speaks to it over the stable
+# language-host gRPC protocol, and it runs this SDK version's exec script.
+LANGHOST_MODULE=github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3
+if fetch "$LANGHOST_MODULE@$LANGHOST_COMMIT" && \
+   fetch "github.com/pulumi/pulumi/pkg/v3@v$VERSION" "github.com/pulumi/pulumi/sdk/v3@v$VERSION"; then
+  build "$LANGHOST_MODULE" "v$VERSION"
+else
+  log "the module proxy does not serve $LANGHOST_MODULE@$LANGHOST_COMMIT;"
+  log "building the Python language host from github.com/pulumi/pulumi/sdk/v3@v3.79.0 instead"
+  HOST_WORK="$WORK-langhost"
+  mkdir -p "$HOST_WORK" && pushd "$HOST_WORK" >/dev/null
+  [[ -f go.mod ]] || go mod init local/pulumi-langhost-build >/dev/null 2>&1
+  go mod edit -replace github.com/atotto/clipboard=github.com/tgummerer/clipboard@v0.0.0-20241001131231-d02d263e614e
+  fetch github.com/pulumi/pulumi/sdk/v3@v3.79.0
+  build github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python v3.79.0
+  popd >/dev/null
+fi
 install -m 0755 "$SDK_DIR/python/cmd/pulumi-language-python-exec" \
                 "$SDK_DIR/python/dist/pulumi-resource-pulumi-python" "$DEST/"
 

@@ -15,4 +15,5 @@ if [[ -f "$GT_ROOT/.state/pulumi-bin" ]]; then
 else
   export PATH="$GT_ROOT/.venv/bin:$PATH"
 fi
+export GEMINI_TUNING_EMULATOR_HOME="${GEMINI_TUNING_EMULATOR_HOME:-$GT_ROOT/.state/emulator}"
 mkdir -p "$GT_ROOT/.state/backend" "$PULUMI_HOME"

@@ -44,9 +44,10 @@ def copy_project(dest: Path) -> Path:
     shutil.copytree(
         REPO / "stacks",
         dest / "stacks",
-        ignore=shutil.ignore_patterns("Pulumi.*.yaml", "__pycache__"),
+        ignore=shutil.ignore_patterns("Pulumi.*.yaml", "__pycache__", ".venv"),
     )
     (dest / ".venv").symlink_to(Path(sys.prefix))
+    (dest / "stacks" / ".venv").symlink_to(Path(sys.prefix))
     return dest
 
 
