@@ -207,12 +207,16 @@ class Trainer:
             if state in TERMINAL_STATES:
                 res.data["endTime"] = timestamp(at)
 
-    def _checkpoints(self, res: Resource, until: float) -> list[dict[str, Any]]:
+    def _checkpoints(
+        self, res: Resource, until: float, done: int | None = None
+    ) -> list[dict[str, Any]]:
         i = res.internal
         start, spe = i.get("start"), float(i["spe"])
-        if not start or until <= start:
-            return []
-        done = min(int(i["epochs"]), int((until - start) / spe + 1e-9))
+        if done is None:
+            if not start or until <= start:
+                return []
+            # 1e-6: float timestamps (~1.7e9 s) lose ~1e-7 s, so epoch E must not read E - 1.
+            done = min(int(i["epochs"]), int((until - start) / spe + 1e-6))
         steps = int(i["steps_per_epoch"])
         return [
             {"checkpointId": str(e), "epoch": str(e), "step": str(e * steps)}
@@ -277,7 +281,7 @@ class Trainer:
             self._set(res, "JOB_STATE_CANCELLING", cancel_at)
 
     def _succeed(self, res: Resource, end: float) -> None:
-        cps = self._checkpoints(res, end)
+        cps = self._checkpoints(res, end, done=int(res.internal["epochs"]))
         if res.data.get("supervisedTuningSpec", {}).get("exportLastCheckpointOnly"):
             cps = cps[-1:]
         tuned = self._on_success(res, end)
