@@ -59,8 +59,13 @@ class Run:
     events: list[auto.EngineEvent] = field(default_factory=list)
 
     @property
+    def diagnostics(self) -> list[str]:
+        """What providers wrote to stderr (progress, reasons), as the engine forwarded it."""
+        return [e.diagnostic_event.message for e in self.events if e.diagnostic_event]
+
+    @property
     def text(self) -> str:
-        return "\n".join(self.output)
+        return "\n".join([*self.output, *self.diagnostics])
 
     def kwargs(self) -> dict[str, Any]:
         return {"on_output": self.output.append, "on_event": self.events.append, "color": "never"}

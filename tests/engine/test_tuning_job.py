@@ -66,6 +66,8 @@ def test_up_creates_waits_and_fills_outputs(tmp_path: Path, pulumi_bin: Path, em
         assert "/endpoints/" in job["tuned_model_endpoint"]
         assert job["effective_epoch_count"] == 3 and job["epochs_completed"] == 3
         assert job["data_stats"]["examples"] == 24
+        losses = job["loss_per_epoch"]
+        assert len(losses) == 3 and losses[0] > losses[1] > losses[2] > 0
         assert job["training_dataset_uri"].startswith("gs://gt-datasets/gemini-tuning/datasets/")
         assert up.outputs["aliases"].value == ["default", "dev"] or sorted(up.outputs["aliases"].value) == ["default", "dev"]
         assert "[gemini-tuning] qa: submitted tuning job" in run.text
@@ -88,12 +90,13 @@ def test_hyperparameter_change_replaces_only_that_field(
         stack.workspace.program = job_program(data, epoch_count=4)
         run = Run()
         preview = stack.preview(diff=True, **run.kwargs())
-        assert preview.change_summary.get("replace") == 1
+        assert preview.change_summary.get("replace") == 1  # the job; its TunedModel moves in place
+        assert preview.change_summary.get("update") == 1
         assert "epoch_count" in run.text
         assert "replace: epoch_count changed (3 -> 4)" in run.text
         steps = [e.resource_pre_event.metadata for e in run.events if e.resource_pre_event]
         replaced = [s for s in steps if s.op in ("replace", "create-replacement")]
-        assert {tuple(s.diffs) for s in replaced if s.type.endswith("TuningJob")} == {("epoch_count",)}
+        assert {tuple(s.keys or ()) for s in replaced if s.type.endswith("TuningJob")} == {("epoch_count",)}
         up = stack.up(color="never")
         assert up.outputs["job"].value["effective_epoch_count"] == 4
         assert emulator.calls(CREATE_JOB) == 2

@@ -356,6 +356,9 @@ class VertexService:
             },
             "checkpoints": checkpoints,
             "defaultCheckpointId": str(epochs),
+            # Vertex keeps tuning metrics in the job's experiment (not emulated); the emulator
+            # records the per-epoch training loss in the model's free-form metadata instead.
+            "metadata": {"tuningMetrics": {"lossPerEpoch": list(job.internal.get("losses", []))}},
         }
         model["etag"] = _etag(model)
         self.store.put(

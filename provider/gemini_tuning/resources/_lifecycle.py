@@ -36,8 +36,10 @@ JOB_REPLACE_KEYS = (
 )
 JOB_UPDATE_KEYS = ("description", "labels")
 
-MODEL_REPLACE_KEYS = ("backend", "model", "adopted")
-MODEL_UPDATE_KEYS = ("display_name", "description", "labels", "version_aliases")
+# Re-pointing a TunedModel at another model (a new tuning, or a promotion/rollback to another
+# version) moves its aliases in place: the resource stands for a role, not for one version.
+MODEL_REPLACE_KEYS = ("backend", "adopted")
+MODEL_UPDATE_KEYS = ("model", "display_name", "description", "labels", "version_aliases")
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,19 @@ class DiffPlan:
     updates: list[str] = field(default_factory=list)
     stored: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # in the order of ``reasons``
 
     @property
     def changed(self) -> list[str]:
         return [*self.replaces, *self.updates, *self.stored]
+
+    def describe(self) -> list[str]:
+        """One line per change: 'replace: ...', 'update: ...' or 'store: ...' (no API call)."""
+        verbs = {**dict.fromkeys(self.stored, "store"), **dict.fromkeys(self.updates, "update")}
+        verbs.update(dict.fromkeys(self.replaces, "replace"))
+        return [
+            f"{verbs[key]}: {reason}" for key, reason in zip(self.keys, self.reasons, strict=True)
+        ]
 
 
 def plan_diff(
@@ -86,6 +97,7 @@ def plan_diff(
             else plan.stored
         )
         bucket.append(key)
+        plan.keys.append(key)
         reason = (extra_reasons or {}).get(key) or f"{key} changed ({_short(old)} -> {_short(new)})"
         plan.reasons.append(reason)
     return plan
@@ -119,7 +131,9 @@ def _normal(value: Any) -> Any:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, default=str)
+    if type(value).__name__ in ("Unknown", "Output"):
+        return "known after apply"
+    text = json.dumps(_normal(value), sort_keys=True, default=str)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -130,7 +144,7 @@ def spec_hash(inputs: Mapping[str, Any]) -> str:
 
 
 def identity_labels(stack: str, resource_name: str, inputs: Mapping[str, Any]) -> dict[str, str]:
-    """Labels stamped on each submitted job, so a retried `pulumi up` finds it (never pays twice)."""
+    """Labels stamped on each submitted job: a retried `pulumi up` finds it and never pays twice."""
     owner = hashlib.sha256(f"{stack}/{resource_name}".encode()).hexdigest()[:20]
     readable = re.sub(r"[^a-z0-9_-]+", "-", resource_name.lower()).strip("-")[:63]
     return {RESOURCE_LABEL: owner, SPEC_LABEL: spec_hash(inputs), NAME_LABEL: readable}

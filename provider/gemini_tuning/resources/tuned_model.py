@@ -8,6 +8,7 @@ and on destroy removes them and leaves the model in place).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, TypedDict
 
 import pulumi
@@ -16,6 +17,7 @@ import pulumi.dynamic as dyn
 from gemini_tuning import backends
 from gemini_tuning.resources._concurrency import widen_if_provider_process
 from gemini_tuning.resources._lifecycle import MODEL_REPLACE_KEYS, MODEL_UPDATE_KEYS, plan_diff
+from gemini_tuning.resources._unknowns import with_stand_ins
 from gemini_tuning.resources._wait import say
 from gemini_tuning.specs import SpecError, TunedModelSpec, parse
 
@@ -45,14 +47,9 @@ class TunedModelProvider(dyn.ResourceProvider):
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         raw = {k: v for k, v in news.items() if k in TunedModelSpec.model_fields}
-        from pulumi.runtime import rpc
-
-        known = {
-            k: ("projects/p/locations/l/models/unknown" if v == rpc.UNKNOWN else v)
-            for k, v in raw.items()
-        }
+        stand_ins = {"model": "projects/p/locations/l/models/unknown", "endpoint": None}
         try:
-            parse(TunedModelSpec, known)
+            parse(TunedModelSpec, with_stand_ins(raw, stand_ins))
         except SpecError as err:
             return dyn.CheckResult(news, [dyn.CheckFailure(p, r) for p, r in err.failures])
         return dyn.CheckResult(news, [])
@@ -65,9 +62,8 @@ class TunedModelProvider(dyn.ResourceProvider):
             replace_keys=MODEL_REPLACE_KEYS,
             update_keys=MODEL_UPDATE_KEYS,
         )
-        for key, reason in zip(plan.changed, plan.reasons, strict=True):
-            verb = "replace" if key in plan.replaces else "update"
-            say(str(news.get("resource_name")), f"{verb}: {reason}")
+        for line in plan.describe():
+            say(str(news.get("resource_name")), line)
         return dyn.DiffResult(
             changes=bool(plan.changed), replaces=plan.replaces, delete_before_replace=False
         )
@@ -88,10 +84,11 @@ class TunedModelProvider(dyn.ResourceProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         backend = backends.backend_for(str(props.get("backend") or "vertex"))
+        current = str(props.get("model_name") or id_)
         try:
-            status = backend.get_model(id_)
+            status = backend.get_model(current)
         except backends.NotFoundError:
-            say(str(props.get("resource_name")), f"model {id_} is gone")
+            say(str(props.get("resource_name")), f"model {current} is gone")
             return dyn.ReadResult("", {})
         outs = _outputs(props, status)
         # Record what is really there, so an alias removed behind our back shows as an update.
@@ -99,37 +96,38 @@ class TunedModelProvider(dyn.ResourceProvider):
         outs["version_aliases"] = [a for a in declared if a in status.version_aliases]
         return dyn.ReadResult(id_, outs, {k: props[k] for k in INPUT_KEYS if k in props})
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
         spec = parse(TunedModelSpec, _spec_inputs(news))
         backend = backends.backend_for(spec.backend)
+        old_model = str(olds.get("model_name") or olds.get("model"))
+        old_aliases = set(olds.get("version_aliases") or [])
+        if _same_model(old_model, spec.model):
+            add = [a for a in spec.version_aliases if a not in old_aliases]
+            remove = sorted(old_aliases - set(spec.version_aliases))
+        else:
+            _remove_aliases(backend, old_model, sorted(old_aliases))
+            add, remove = list(spec.version_aliases), []
+            say(spec.resource_name, f"moving from {old_model} to {spec.model}")
         if not spec.adopted:
             _apply_metadata(backend, spec, previous_labels=olds.get("labels") or {})
-        old_aliases = set(olds.get("version_aliases") or [])
-        status = backend.merge_aliases(
-            id_,
-            add=[a for a in spec.version_aliases if a not in old_aliases],
-            remove=sorted(old_aliases - set(spec.version_aliases)),
-        )
+        status = backend.merge_aliases(spec.model, add=add, remove=remove)
         return dyn.UpdateResult(_outputs(news, status))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         resource = str(props.get("resource_name"))
         backend = backends.backend_for(str(props.get("backend") or "vertex"))
+        current = str(props.get("model_name") or id_)
         aliases = list(props.get("version_aliases") or [])
         if props.get("adopted") or props.get("deletion_policy") == "retain":
-            try:
-                if aliases:
-                    backend.merge_aliases(id_, add=[], remove=aliases)
-            except backends.NotFoundError:
-                return
+            _remove_aliases(backend, current, aliases)
             why = (
                 "adopted: another stack owns it"
                 if props.get("adopted")
                 else "deletion_policy: retain"
             )
-            say(resource, f"left model {id_} in place ({why}); removed aliases {aliases}")
+            say(resource, f"left model {current} in place ({why}); removed aliases {aliases}")
             return
-        for step in backend.delete_model(id_, props.get("endpoint")):
+        for step in backend.delete_model(current, props.get("endpoint")):
             say(resource, step)
 
 
@@ -155,6 +153,16 @@ class TunedModel(dyn.Resource, module="vertex", name="TunedModel"):
         props.update(args)
         props["resource_name"] = resource_name
         super().__init__(_PROVIDER, resource_name, props, opts)
+
+
+def _same_model(a: str, b: str) -> bool:
+    return a == b or (a.split("@", 1)[0] == b.split("@", 1)[0] and "@" not in b)
+
+
+def _remove_aliases(backend: backends.TuningBackend, model: str, aliases: list[str]) -> None:
+    if aliases:
+        with contextlib.suppress(backends.NotFoundError):
+            backend.merge_aliases(model, add=[], remove=aliases)
 
 
 def _spec_inputs(props: dict[str, Any]) -> dict[str, Any]:

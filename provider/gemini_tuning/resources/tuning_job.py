@@ -11,7 +11,6 @@ from typing import Any, TypedDict
 
 import pulumi
 import pulumi.dynamic as dyn
-from pulumi.runtime import rpc
 
 from gemini_tuning import backends, catalog
 from gemini_tuning.resources import _dataset_inputs as ds
@@ -26,6 +25,7 @@ from gemini_tuning.resources._lifecycle import (
     plan_diff,
     spec_hash,
 )
+from gemini_tuning.resources._unknowns import is_unknown, with_stand_ins
 from gemini_tuning.resources._wait import say, wait_for_job
 from gemini_tuning.specs import SpecError, TuningJobSpec, parse
 
@@ -97,9 +97,8 @@ class TuningJobProvider(dyn.ResourceProvider):
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         raw = {k: v for k, v in news.items() if k in TuningJobSpec.model_fields}
-        known = {k: v for k, v in raw.items() if not _unknown(v)}
         try:
-            spec = parse(TuningJobSpec, {**known, **_placeholders(raw)})
+            spec = parse(TuningJobSpec, with_stand_ins(raw, _STAND_INS))
         except SpecError as err:
             return dyn.CheckResult(news, [dyn.CheckFailure(p, r) for p, r in err.failures])
         computed, failures = _check_datasets(spec, raw)
@@ -121,11 +120,7 @@ class TuningJobProvider(dyn.ResourceProvider):
             extra_reasons=reasons,
         )
         replaces = list(plan.replaces)
-        messages = [
-            f"{'replace' if key in plan.replaces else 'update' if key in plan.updates else 'store'}"
-            f": {reason}"
-            for key, reason in zip(plan.changed, plan.reasons, strict=True)
-        ]
+        messages = plan.describe()
         if olds.get("tuned_model_missing"):
             replaces.append("tuned_model")
             messages.append(
@@ -274,18 +269,10 @@ def _datasets_of(spec: TuningJobSpec) -> list[tuple[ds.Role, str | None]]:
     return [("training", spec.training_dataset), ("validation", spec.validation_dataset)]
 
 
-def _unknown(value: Any) -> bool:
-    return isinstance(value, str) and value == rpc.UNKNOWN
-
-
-def _placeholders(raw: dict[str, Any]) -> dict[str, Any]:
-    """Inputs that are not known at preview (outputs of other resources) validate as plausible
-    values; the real value is checked again at `up`, when it is known."""
-    stand_ins = {
-        "pre_tuned_model": "projects/p/locations/l/models/unknown",
-        "training_dataset": "gs://unknown/x",
-    }
-    return {k: stand_ins.get(k) for k, v in raw.items() if _unknown(v)}
+_STAND_INS = {
+    "pre_tuned_model": "projects/p/locations/l/models/unknown",
+    "training_dataset": "gs://unknown/unknown.jsonl",
+}
 
 
 def _spec_inputs(props: dict[str, Any]) -> dict[str, Any]:
@@ -300,7 +287,7 @@ def _check_datasets(
     model = spec.catalog_model
     for role, location in _datasets_of(spec):
         prop = f"{role}_dataset"
-        if location is None or _unknown(raw.get(prop)):
+        if location is None or is_unknown(raw.get(prop)):
             continue
         result = _check_one_dataset(
             location, role, model, computed.get("training_dataset_examples")
