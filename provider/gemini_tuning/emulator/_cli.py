@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from gemini_tuning.emulator._config import DEFAULT_SECONDS_PER_EPOCH, EmulatorConfig
+from gemini_tuning.emulator._config import DEFAULT_BUCKET, DEFAULT_SECONDS_PER_EPOCH, EmulatorConfig
 
 # Kept in step with _server (imported lazily: it pulls in starlette, uvicorn and the GCS emulator).
 ENV_HOME = "GEMINI_TUNING_EMULATOR_HOME"
@@ -48,6 +48,11 @@ def register(groups: Any) -> None:
         p.add_argument("--host", default=LOOPBACK, help="must be 127.0.0.1 (loopback only)")
         p.add_argument("--port", type=int, default=0, help="HTTP port (0 = a free one)")
         p.add_argument("--gcs-port", type=int, default=0, help="GCS emulator port (0 = free)")
+        p.add_argument(
+            "--bucket",
+            default=DEFAULT_BUCKET,
+            help="bucket created in the GCS emulator at start (default %(default)s)",
+        )
         p.add_argument(
             "--seconds-per-epoch",
             type=float,
@@ -109,7 +114,9 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     from gemini_tuning.emulator._server import ServeOptions, serve
 
-    opts = ServeOptions(_state_dir(args), port=args.port, gcs_port=args.gcs_port, host=args.host)
+    opts = ServeOptions(
+        _state_dir(args), port=args.port, gcs_port=args.gcs_port, host=args.host, bucket=args.bucket
+    )
     return serve(opts, config)
 
 
@@ -161,7 +168,7 @@ def _start(args: argparse.Namespace) -> int:
         "--state-dir", str(state_dir), "--port", str(args.port), "--gcs-port", str(args.gcs_port),
         "--seconds-per-epoch", str(args.seconds_per_epoch),
         "--rate-429", str(args.rate_429), "--rate-503", str(args.rate_503),
-        "--latency-ms", str(args.latency_ms),
+        "--latency-ms", str(args.latency_ms), "--bucket", args.bucket,
     ]  # fmt: skip
     if args.seed is not None:
         cmd += ["--seed", str(args.seed)]

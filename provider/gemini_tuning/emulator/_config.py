@@ -11,6 +11,7 @@ from typing import Any
 
 DEFAULT_SECONDS_PER_EPOCH = 2.0
 DEFAULT_PROJECT = "emulator-project"
+DEFAULT_BUCKET = "gemini-tuning-dev"  # the dev stack's datasetBucket; created at start
 DEFAULT_LOCATION = "us-central1"
 
 

@@ -22,7 +22,7 @@ from gemini_tuning.emulator._cli import (
     check_host,
     default_state_dir,
 )
-from gemini_tuning.emulator._config import EmulatorConfig
+from gemini_tuning.emulator._config import DEFAULT_BUCKET, EmulatorConfig
 
 log = logging.getLogger("gemini_tuning.emulator")
 
@@ -61,19 +61,20 @@ class ServeOptions:
     port: int = 0
     gcs_port: int = 0
     host: str = LOOPBACK
+    bucket: str | None = DEFAULT_BUCKET
 
 
 class GcsEmulator:
     """gcp-storage-emulator (its own thread), with its data under the state directory."""
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, bucket: str | None = None) -> None:
         from gcp_storage_emulator.server import create_server
 
         data_dir.mkdir(parents=True, exist_ok=True)
         # Its HTTPServer binds itself; with port 0 we pick one first.
         self.port = port or free_port()
         self._server: Any = create_server(
-            LOOPBACK, self.port, in_memory=False, data_dir=str(data_dir)
+            LOOPBACK, self.port, in_memory=False, data_dir=str(data_dir), default_bucket=bucket
         )
 
     @property
@@ -99,7 +100,7 @@ def serve(options: ServeOptions, config: EmulatorConfig) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     sock = bind(options.port)
     port = int(sock.getsockname()[1])
-    gcs = GcsEmulator(state_dir / "gcs", options.gcs_port)
+    gcs = GcsEmulator(state_dir / "gcs", options.gcs_port, options.bucket)
     gcs.start()
     emu = Emulator(state_dir, config, gcs.host)
     emu.url = f"http://{LOOPBACK}:{port}"
