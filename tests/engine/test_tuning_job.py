@@ -191,3 +191,36 @@ def test_injected_503s_do_not_break_up(tmp_path: Path, pulumi_bin: Path, emulato
         assert up.outputs["job"].value["job_state"] == "SUCCEEDED"
         stack.destroy(color="never")
     assert emulator.stats()["faults"] if "faults" in emulator.stats() else True
+
+
+def test_sigkill_during_wait_then_up_adopts_the_running_job(
+    tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess
+) -> None:
+    data = write_examples(tmp_path / "train.jsonl")
+    slow = {"labels": {"team": "search", "emulator-seconds-per-epoch": "4"}}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.engine._up_in_child", str(tmp_path / "engine"), str(pulumi_bin),
+         str(data), json.dumps(emulator_config(emulator)), json.dumps(slow)],
+        cwd=Path(__file__).resolve().parents[2], start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while emulator.calls(CREATE_JOB) == 0:
+            assert child.poll() is None, "the first up ended before it submitted the job"
+            assert time.monotonic() < deadline, "the first up never submitted its job"
+            time.sleep(0.2)
+        time.sleep(1.0)  # well inside the wait loop (the job needs about 12 s)
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+
+    with _stack(tmp_path, pulumi_bin, emulator, job_program(data, **slow)) as stack:
+        with pytest.raises(auto.errors.ConcurrentUpdateError):
+            stack.up(color="never")  # the killed run still holds the stack's lock ...
+        stack.cancel()  # ... which `pulumi cancel` releases, as the engine's message says
+        run = Run()
+        up = stack.up(**run.kwargs())
+        assert up.outputs["job"].value["job_state"] == "SUCCEEDED"
+        assert "adopting tuning job" in run.text
+    assert emulator.calls(CREATE_JOB) == 1  # exactly one job was ever submitted
