@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from gemini_tuning.emulator._config import EmulatorConfig
 from gemini_tuning.emulator._errors import STATUS_BY_HTTP, ApiError, error_body
+from gemini_tuning.emulator._gemini_api import GeminiApiService
 from gemini_tuning.emulator._store import Store
 from gemini_tuning.emulator._vertex import Call, VertexService
 from gemini_tuning.emulator._wire import encode_enums_as_ints, wants_int_enums
@@ -32,6 +33,10 @@ from gemini_tuning.emulator._wire import encode_enums_as_ints, wants_int_enums
 log = logging.getLogger("gemini_tuning.emulator")
 
 Handler = Callable[[Call], Any]
+MISSING_KEY = (
+    "Method doesn't allow unregistered callers (callers without established identity). "
+    "Please use API Key or other form of API consumer identity to call this API."
+)
 _P, _L = ("projects", "*"), ("locations", "*")
 _LOC = (*_P, *_L)
 
@@ -47,6 +52,8 @@ class RouteSpec:
     handler: str  # method name on the service
     versions: tuple[str, ...] = ("v1", "v1beta1")
     stream: bool = False
+    service: str = "vertex"  # the Emulator attribute that holds the handler
+    api_key: bool = False  # Gemini API: an API key (or a bearer token) must be present
 
 
 def vertex_routes() -> list[RouteSpec]:
@@ -159,6 +166,48 @@ def vertex_routes() -> list[RouteSpec]:
     return routes
 
 
+def gemini_api_routes() -> list[RouteSpec]:
+    """The Gemini API tunedModels surface (v1beta; operations also under v1, as the tutorial
+    polls them there)."""
+    models, ms, gs = ("tunedModels",), "ModelService", "GenerativeService"
+    one, ops = (*models, "*"), (*models, "*", "operations")
+    beta, both = ("v1beta",), ("v1", "v1beta")
+
+    def r(
+        method: str,
+        pattern: tuple[str, ...],
+        verb: str | None,
+        rpc: str,
+        handler: str,
+        *,
+        versions: tuple[str, ...] = beta,
+        stream: bool = False,
+    ) -> RouteSpec:
+        return RouteSpec(
+            method, pattern, verb, rpc, handler, versions, stream, "gemini_api", api_key=True
+        )
+
+    stream = ("streamGenerateContent", f"{gs}.StreamGenerateContent", "generate_content")
+    return [
+        r("POST", models, None, f"{ms}.CreateTunedModel", "create_tuned_model"),
+        r("GET", models, None, f"{ms}.ListTunedModels", "list_tuned_models"),
+        r("GET", one, None, f"{ms}.GetTunedModel", "get_tuned_model"),
+        r("PATCH", one, None, f"{ms}.UpdateTunedModel", "update_tuned_model"),
+        r("DELETE", one, None, f"{ms}.DeleteTunedModel", "delete_tuned_model"),
+        r("POST", one, "generateContent", f"{gs}.GenerateContent", "generate_content"),
+        r("POST", one, *stream, stream=True),
+        r("POST", one, "countTokens", f"{gs}.CountTokens", "count_tokens"),
+        r("GET", (*ops, "*"), None, "Operations.GetOperation", "get_operation", versions=both),
+        r("GET", ops, None, "Operations.ListOperations", "list_operations", versions=both),
+    ]
+
+
+def has_api_key(headers: Any, query: dict[str, str]) -> bool:
+    """An API key in `x-goog-api-key` or `?key=`, or an OAuth bearer token. Never logged."""
+    bearer = str(headers.get("authorization") or "").lower().startswith("bearer ")
+    return bool(headers.get("x-goog-api-key") or query.get("key") or bearer)
+
+
 def split_path(raw_path: str) -> tuple[list[str], str | None]:
     """URL-decoded segments, and the custom verb split off the last one."""
     segments = [unquote(s) for s in raw_path.strip("/").split("/") if s]
@@ -204,7 +253,8 @@ class Emulator:
         self.url = ""
         self.store = Store(state_dir / "emulator.sqlite3")
         self.vertex = VertexService(self.store, config, lambda: self.gcs_host)
-        self.routes = vertex_routes()
+        self.gemini_api = GeminiApiService(self.store, config)
+        self.routes = vertex_routes() + gemini_api_routes()
         self.counts: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -324,8 +374,11 @@ def create_app(emu: Emulator) -> Starlette:
             if fault is not None:
                 return _fault_response(fault)
             query = dict(parse_qsl(request.url.query, keep_blank_values=True))
+            if route.api_key and not has_api_key(request.headers, query):
+                raise ApiError("PERMISSION_DENIED", MISSING_KEY)
+            query.pop("key", None)  # the API key goes no further than this check
             call = Call(request.method, version, params, query, _parse_body(await request.body()))
-            handler: Handler = getattr(emu.vertex, route.handler)
+            handler: Handler = getattr(getattr(emu, route.service), route.handler)
 
             def run() -> Any:
                 if version != "ui":

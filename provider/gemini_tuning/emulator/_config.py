@@ -42,6 +42,8 @@ class EmulatorConfig:
     fail_next: list[int] = field(default_factory=list)  # HTTP codes for the next N requests
     fault_methods: list[str] = field(default_factory=list)  # substrings; empty = every method
     seed: int | None = None
+    # True: Gemini API tunedModels.create answers 404 as the real service has since May 2025.
+    gemini_api_tuning_retired: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def pending_for(self, spe: float) -> float:

@@ -69,7 +69,7 @@ MODEL_SOURCE_TYPES: dict[str, int] = {
 
 # Output enum fields, by JSON key. Only keys that are enums in the Vertex messages we emit.
 _ENUM_FIELDS: dict[str, dict[str, int]] = {
-    "state": JOB_STATES,
+    "state": {**JOB_STATES, "CREATING": 1, "ACTIVE": 2, "FAILED": 3},  # + TunedModel.State
     "adapterSize": ADAPTER_SIZES,
     "finishReason": FINISH_REASONS,
     "sourceType": MODEL_SOURCE_TYPES,
