@@ -49,6 +49,11 @@ class Settings:
         """True when every endpoint is on loopback (the emulator): anonymous credentials."""
         return urlparse(self.api_endpoint).hostname in LOOPBACK_HOSTS
 
+    @property
+    def gemini_api_local(self) -> bool:
+        """True when the Gemini API endpoint is on loopback (the emulator)."""
+        return urlparse(self.gemini_api_endpoint).hostname in LOOPBACK_HOSTS
+
     def credentials(self) -> Any:
         if self.local:
             from google.auth.credentials import AnonymousCredentials
