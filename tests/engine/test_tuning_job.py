@@ -40,11 +40,28 @@ def job_program(data: Path, **overrides: Any) -> Callable[[], None]:
         inputs.update(overrides)
         job = TuningJob("qa", **inputs)
         model = TunedModel(
-            "qa-model", model=job.tuned_model, endpoint=job.tuned_model_endpoint, version_aliases=["dev"]
+            "qa-model",
+            model=job.tuned_model,
+            endpoint=job.tuned_model_endpoint,
+            version_aliases=["dev"],
         )
-        pulumi.export("job", {k: getattr(job, k) for k in (
-            "job_name", "job_state", "tuned_model", "tuned_model_endpoint", "effective_epoch_count",
-            "loss_per_epoch", "data_stats", "epochs_completed", "training_dataset_uri")})
+        pulumi.export(
+            "job",
+            {
+                k: getattr(job, k)
+                for k in (
+                    "job_name",
+                    "job_state",
+                    "tuned_model",
+                    "tuned_model_endpoint",
+                    "effective_epoch_count",
+                    "loss_per_epoch",
+                    "data_stats",
+                    "epochs_completed",
+                    "training_dataset_uri",
+                )
+            },
+        )
         pulumi.export("aliases", model.current_aliases)
 
     return program
@@ -54,7 +71,9 @@ def _stack(tmp: Path, pulumi_bin: Path, emu: EmulatorProcess, program: Callable[
     return inline_stack(tmp / "engine", pulumi_bin, program, config=emulator_config(emu))
 
 
-def test_up_creates_waits_and_fills_outputs(tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess) -> None:
+def test_up_creates_waits_and_fills_outputs(
+    tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess
+) -> None:
     data = write_examples(tmp_path / "train.jsonl")
     with _stack(tmp_path, pulumi_bin, emulator, job_program(data)) as stack:
         run = Run()
@@ -67,9 +86,12 @@ def test_up_creates_waits_and_fills_outputs(tmp_path: Path, pulumi_bin: Path, em
         assert job["effective_epoch_count"] == 3 and job["epochs_completed"] == 3
         assert job["data_stats"]["examples"] == 24
         losses = job["loss_per_epoch"]
-        assert len(losses) == 3 and losses[0] > losses[1] > losses[2] > 0
+        assert len(losses) == 3
+        assert losses[0] > losses[1] > losses[2] > 0
         assert job["training_dataset_uri"].startswith("gs://gt-datasets/gemini-tuning/datasets/")
-        assert up.outputs["aliases"].value == ["default", "dev"] or sorted(up.outputs["aliases"].value) == ["default", "dev"]
+        assert up.outputs["aliases"].value == ["default", "dev"] or sorted(
+            up.outputs["aliases"].value
+        ) == ["default", "dev"]
         assert "[gemini-tuning] qa: submitted tuning job" in run.text
         assert "[gemini-tuning] qa: SUCCEEDED epoch 3/3" in run.text
         assert emulator.calls(CREATE_JOB) == 1
@@ -96,13 +118,17 @@ def test_hyperparameter_change_replaces_only_that_field(
         assert "replace: epoch_count changed (3 -> 4)" in run.text
         steps = [e.resource_pre_event.metadata for e in run.events if e.resource_pre_event]
         replaced = [s for s in steps if s.op in ("replace", "create-replacement")]
-        assert {tuple(s.keys or ()) for s in replaced if s.type.endswith("TuningJob")} == {("epoch_count",)}
+        assert {tuple(s.keys or ()) for s in replaced if s.type.endswith("TuningJob")} == {
+            ("epoch_count",)
+        }
         up = stack.up(color="never")
         assert up.outputs["job"].value["effective_epoch_count"] == 4
         assert emulator.calls(CREATE_JOB) == 2
 
 
-def test_label_change_updates_in_place(tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess) -> None:
+def test_label_change_updates_in_place(
+    tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess
+) -> None:
     data = write_examples(tmp_path / "train.jsonl")
     with _stack(tmp_path, pulumi_bin, emulator, job_program(data)) as stack:
         stack.up(color="never")
@@ -114,10 +140,16 @@ def test_label_change_updates_in_place(tmp_path: Path, pulumi_bin: Path, emulato
         from gemini_tuning.backends import Settings
         from gemini_tuning.backends.vertex import VertexBackend
 
-        backend = VertexBackend(Settings(project=emulator.project, location=emulator.location, api_endpoint=emulator.url))
+        backend = VertexBackend(
+            Settings(
+                project=emulator.project, location=emulator.location, api_endpoint=emulator.url
+            )
+        )
         model = backend.get_model(up.outputs["job"].value["tuned_model"])
         assert model.labels["team"] == "ads"
-        assert "google-vertex-llm-tuning-job-id" in model.labels or any(k.startswith("google-vertex") for k in model.labels)
+        assert "google-vertex-llm-tuning-job-id" in model.labels or any(
+            k.startswith("google-vertex") for k in model.labels
+        )
 
 
 def test_invalid_adapter_size_fails_preview_without_api_calls(
@@ -125,11 +157,19 @@ def test_invalid_adapter_size_fails_preview_without_api_calls(
 ) -> None:
     data = write_examples(tmp_path / "train.jsonl")
     emulator.reset_stats()
-    with _stack(tmp_path, pulumi_bin, emulator, job_program(data, base_model="gemini-2.5-pro", adapter_size=16)) as stack:
+    with _stack(
+        tmp_path,
+        pulumi_bin,
+        emulator,
+        job_program(data, base_model="gemini-2.5-pro", adapter_size=16),
+    ) as stack:
         run = Run()
         with pytest.raises(auto.errors.CommandError) as err:
             stack.preview(**run.kwargs())
-        assert "adapter size 16 is not supported for gemini-2.5-pro; allowed: 1, 2, 4, 8" in str(err.value) + run.text
+        assert (
+            "adapter size 16 is not supported for gemini-2.5-pro; allowed: 1, 2, 4, 8"
+            in str(err.value) + run.text
+        )
     assert emulator.stats()["total"] == 0
 
 
@@ -155,7 +195,11 @@ def test_model_deleted_out_of_band_is_recreated_after_refresh(
         from gemini_tuning.backends import Settings
         from gemini_tuning.backends.vertex import VertexBackend
 
-        backend = VertexBackend(Settings(project=emulator.project, location=emulator.location, api_endpoint=emulator.url))
+        backend = VertexBackend(
+            Settings(
+                project=emulator.project, location=emulator.location, api_endpoint=emulator.url
+            )
+        )
         backend.delete_model(first["tuned_model"], first["tuned_model_endpoint"])
         stack.refresh(color="never")
         run = Run()
@@ -177,13 +221,19 @@ def test_destroy_leaves_no_model_and_no_endpoint(
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import aiplatform_v1
 
-    opts = {"client_options": emulator.client_options, "credentials": AnonymousCredentials(), "transport": "rest"}
+    opts = {
+        "client_options": emulator.client_options,
+        "credentials": AnonymousCredentials(),
+        "transport": "rest",
+    }
     parent = emulator.parent
     assert list(aiplatform_v1.ModelServiceClient(**opts).list_models(parent=parent)) == []
     assert list(aiplatform_v1.EndpointServiceClient(**opts).list_endpoints(parent=parent)) == []
 
 
-def test_injected_503s_do_not_break_up(tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess) -> None:
+def test_injected_503s_do_not_break_up(
+    tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess
+) -> None:
     data = write_examples(tmp_path / "train.jsonl")
     emulator.set_faults(rate_503=0.2)
     with _stack(tmp_path, pulumi_bin, emulator, job_program(data)) as stack:
@@ -199,10 +249,20 @@ def test_sigkill_during_wait_then_up_adopts_the_running_job(
     data = write_examples(tmp_path / "train.jsonl")
     slow = {"labels": {"team": "search", "emulator-seconds-per-epoch": "4"}}
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.engine._up_in_child", str(tmp_path / "engine"), str(pulumi_bin),
-         str(data), json.dumps(emulator_config(emulator)), json.dumps(slow)],
-        cwd=Path(__file__).resolve().parents[2], start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "tests.engine._up_in_child",
+            str(tmp_path / "engine"),
+            str(pulumi_bin),
+            str(data),
+            json.dumps(emulator_config(emulator)),
+            json.dumps(slow),
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 120

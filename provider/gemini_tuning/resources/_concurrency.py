@@ -14,10 +14,12 @@ A unit test pins the SDK detail it relies on, so an SDK upgrade that changes it 
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
 PROVIDER_WORKERS = 64
+WORKERS_ENV = "GEMINI_TUNING_PROVIDER_WORKERS"  # e.g. 4 keeps the SDK's pool (bench baseline)
 _SDK_DEFAULT_WORKERS = 4
 
 
@@ -41,4 +43,4 @@ def widen_provider_pool(workers: int = PROVIDER_WORKERS) -> int:
 
 def widen_if_provider_process() -> None:
     if in_dynamic_provider_process():
-        widen_provider_pool()
+        widen_provider_pool(int(os.environ.get(WORKERS_ENV, PROVIDER_WORKERS)))

@@ -1,0 +1,102 @@
+"""Wall time of `pulumi up` for 1 and for 20 tuning jobs of the same simulated length.
+
+Runs the real engine (Automation API, inline program) against a fresh local emulator. Each job
+trains 3 epochs at --seconds-per-epoch (default 2 s), so one job takes about 6 s of training.
+Prints: 1 job; 20 jobs with the widened provider pool (the shipped design); 20 jobs with the
+SDK's 4-worker pool (GEMINI_TUNING_PROVIDER_WORKERS=4) as the baseline; and the ratios.
+
+usage: python bench/parallel_up.py [--jobs 20] [--seconds-per-epoch 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import pulumi_bin_dir  # noqa: E402
+from tests.engine.conftest import BUCKET, emulator_config, write_examples  # noqa: E402
+from tests.engine.support import inline_stack  # noqa: E402
+
+from gemini_tuning.testing import run_emulator  # noqa: E402
+
+
+def program(data: Path, jobs: int) -> Callable[[], None]:
+    def run() -> None:
+        from gemini_tuning import TuningJob
+
+        for i in range(jobs):
+            TuningJob(
+                f"job-{i:02d}",
+                base_model="gemini-2.5-flash",
+                training_dataset=str(data),
+                epoch_count=3,
+                poll_interval_seconds=0.5,
+            )
+
+    return run
+
+
+def timed_up(root: Path, data: Path, jobs: int, spe: float, workers: int | None) -> float:
+    pulumi_bin = pulumi_bin_dir()
+    if pulumi_bin is None:
+        sys.exit("no Pulumi CLI: run `make setup` first")
+    env: dict[str, str] = {}
+    if workers is not None:
+        env["GEMINI_TUNING_PROVIDER_WORKERS"] = str(workers)
+    with run_emulator(root / "emulator", seconds_per_epoch=spe) as emu:
+        emu.storage_client().create_bucket(BUCKET)
+        with inline_stack(
+            root / "engine", pulumi_bin, program(data, jobs), env=env, config=emulator_config(emu)
+        ) as stack:
+            started = time.perf_counter()
+            result = stack.up(parallel=max(jobs, 1) * 2, color="never")
+            elapsed = time.perf_counter() - started
+            created = emu.calls("GenAiTuningService.CreateTuningJob")
+            assert result.summary.result == "succeeded" and created == jobs, (
+                result.summary,
+                created,
+            )
+            stack.destroy(color="never")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--seconds-per-epoch", type=float, default=2.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        data = write_examples(root / "train.jsonl")
+        runs: dict[str, Any] = {}
+        cases = [
+            ("1 job", 1, None),
+            (f"{args.jobs} jobs", args.jobs, None),
+            (f"{args.jobs} jobs, SDK pool (4 workers)", args.jobs, 4),
+        ]
+        for label, jobs, workers in cases:
+            runs[label] = timed_up(
+                root / label.replace(" ", "_"), data, jobs, args.seconds_per_epoch, workers
+            )
+            print(f"{label:<32} {runs[label]:7.1f} s", flush=True)
+        one, many, baseline = runs.values()
+        print(
+            f"ratio {args.jobs} jobs / 1 job:            {many / one:5.2f}  (1.0 = perfectly parallel)"
+        )
+        print(f"ratio SDK pool / widened pool:     {baseline / many:5.2f}")
+        print(json.dumps({k: round(v, 2) for k, v in runs.items()}))
+
+
+if __name__ == "__main__":
+    main()
