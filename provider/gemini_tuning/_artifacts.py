@@ -1,0 +1,116 @@
+"""Files a person looks at after `pulumi up`: the loss curve of each tuning job (PNG) and the
+evaluation summary (Markdown + JSON), under ``artifacts/<stack>/<model>/``.
+
+The program writes them once the values are known (during `up`, never at preview), and links
+them from the stack outputs. matplotlib is imported only here, only when a curve is drawn.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+LOSS_CURVE = "loss-curve.png"
+SUMMARY_MD = "evaluation.md"
+SUMMARY_JSON = "evaluation.json"
+
+
+def artifact_paths(root: Path, stack: str, model: str) -> dict[str, str]:
+    folder = root / stack / model
+    return {
+        "folder": str(folder),
+        "loss_curve": str(folder / LOSS_CURVE),
+        "evaluation": str(folder / SUMMARY_MD),
+        "evaluation_json": str(folder / SUMMARY_JSON),
+    }
+
+
+def write_loss_curve(path: str | Path, losses: Sequence[float], title: str) -> Path | None:
+    """A line chart of training loss per epoch; None (no file) when there is no curve."""
+    values = [float(v) for v in losses or []]
+    if not values:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    epochs = list(range(1, len(values) + 1))
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+    try:
+        ax.plot(epochs, values, marker="o", color="#1a73e8")
+        for x, y in zip(epochs, values, strict=True):
+            ax.annotate(f"{y:.3f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss")
+        ax.set_xticks(epochs)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path, format="png", metadata={"Software": None})
+    finally:
+        plt.close(fig)
+    return path
+
+
+def write_evaluation_summary(
+    folder: str | Path,
+    *,
+    model: str,
+    version: Any,
+    stack: str,
+    summary: Mapping[str, Any],
+) -> tuple[Path, Path]:
+    """evaluation.md (for people) and evaluation.json (for scripts) in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path = folder / SUMMARY_JSON
+    json_path.write_text(json.dumps(dict(summary), indent=2, sort_keys=True, default=str) + "\n")
+    md_path = folder / SUMMARY_MD
+    md_path.write_text(render_summary(model=model, version=version, stack=stack, summary=summary))
+    return md_path, json_path
+
+
+def render_summary(*, model: str, version: Any, stack: str, summary: Mapping[str, Any]) -> str:
+    metrics = summary.get("metrics") or {}
+    baseline = summary.get("baseline") or {}
+    gate = summary.get("gate") or {}
+    lines = [
+        f"# {model} v{version} — evaluation ({stack})",
+        "",
+        f"- tuned model: `{summary.get('model')}`",
+        f"- endpoint: `{summary.get('endpoint')}`",
+        f"- base model: `{summary.get('base_model')}`",
+        f"- evaluation set: `{summary.get('eval_dataset')}` "
+        f"({metrics.get('examples', '?')} examples)",
+        f"- evaluated at: {summary.get('evaluated_at')}",
+        "",
+        "| metric | tuned | base model | gate |",
+        "|---|---|---|---|",
+    ]
+    for name in ("exact_match", "token_f1"):
+        lines.append(
+            f"| {name} | {_num(metrics.get(name))} | {_num(baseline.get(name))} "
+            f"| {_num(gate.get(name))} |"
+        )
+    misses = summary.get("gate_misses") or []
+    lines += ["", "Gate: " + ("met" if not misses else "missed — " + "; ".join(misses)), ""]
+    samples = summary.get("samples") or []
+    if samples:
+        lines += ["## Answers that did not match", ""]
+        for sample in samples:
+            lines += [
+                f"- prompt: {sample.get('prompt', '')!r}",
+                f"  expected: {sample.get('expected', '')!r}; got: {sample.get('got', '')!r}",
+            ]
+        lines.append("")
+    lines.append(f"Loss curve: [{LOSS_CURVE}]({LOSS_CURVE})")
+    return "\n".join(lines) + "\n"
+
+
+def _num(value: Any) -> str:
+    return "—" if value is None else f"{float(value):.3f}"

@@ -1,0 +1,388 @@
+"""Model definitions: one YAML file per model, validated by pydantic, with a generated JSON Schema.
+
+A definition is what a team keeps in git (``stacks/models/<name>.yaml``)::
+
+    # yaml-language-server: $schema=../schema/model-definition.schema.json
+    version: 3
+    base_model: gemini-2.5-flash
+    datasets: {training: ../data/qa-train.jsonl, validation: ../data/qa-validation.jsonl}
+    hyperparameters: {epoch_count: 3, adapter_size: 4}
+    labels: {team: search}
+    evaluation:
+      dataset: ../data/squad-qa-eval.jsonl
+      gate: {exact_match: 0.6, token_f1: 0.7}
+
+Dataset paths are relative to the definition file. Errors name the file, the line and the field
+(``stacks/models/qa.yaml:7: hyperparameters.epoch_count: ...``). ``python -m
+gemini_tuning.definitions`` rewrites the committed schema; a unit test fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gemini_tuning import catalog
+from gemini_tuning.specs import _check_labels
+
+SCHEMA_FILE = "model-definition.schema.json"
+SCHEMA_ID = "https://gemini-tuning.local/schema/" + SCHEMA_FILE
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+METRICS = ("exact_match", "token_f1")
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Datasets(BaseModel):
+    """Tuning data. Local JSONL/CSV paths (relative to the definition file) or gs:// URIs."""
+
+    model_config = _STRICT
+
+    training: str = Field(description="Training examples (Gemini `contents` JSONL for Vertex)")
+    validation: str | None = Field(None, description="Validation examples (Vertex only)")
+
+
+class Hyperparameters(BaseModel):
+    """Left unset, the service chooses (Vertex auto-adjusts epochs to the dataset size)."""
+
+    model_config = _STRICT
+
+    epoch_count: Annotated[int, Field(ge=1, le=catalog.MAX_EPOCHS)] | None = None
+    learning_rate_multiplier: (
+        Annotated[float, Field(gt=0, le=catalog.MAX_LEARNING_RATE_MULTIPLIER)] | None
+    ) = None
+    adapter_size: Literal[1, 2, 4, 8, 16, 32] | None = None
+    batch_size: Annotated[int, Field(ge=1, le=1024)] | None = Field(
+        None, description="Gemini API backend only"
+    )
+    learning_rate: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        None, description="Gemini API backend only"
+    )
+
+
+class Gate(BaseModel):
+    """Minimum scores (0..1) the tuned model's evaluation must reach to be promoted."""
+
+    model_config = _STRICT
+
+    exact_match: Fraction | None = Field(None, description="SQuAD exact match, 0..1")
+    token_f1: Fraction | None = Field(None, description="SQuAD token F1, 0..1")
+
+    def misses(self, metrics: Mapping[str, Any] | None) -> list[str]:
+        """One line per metric below its gate, e.g. 'exact_match 0.55 < gate 0.60 (short by
+        0.05)'; a metric that was never recorded misses too."""
+        found = metrics or {}
+        lines = []
+        for name in METRICS:
+            wanted = getattr(self, name)
+            if wanted is None:
+                continue
+            value = found.get(name)
+            if value is None:
+                lines.append(f"{name} was not recorded (gate {wanted:.2f})")
+            elif float(value) + 1e-12 < wanted:
+                gap = wanted - float(value)
+                lines.append(f"{name} {float(value):.2f} < gate {wanted:.2f} (short by {gap:.2f})")
+        return lines
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: float(v) for name in METRICS if (v := getattr(self, name)) is not None}
+
+
+class EvaluationDefinition(BaseModel):
+    """A held-out set run against the tuned model (and the base model, as the baseline)."""
+
+    model_config = _STRICT
+
+    dataset: str = Field(description="Held-out examples (same formats as training data)")
+    gate: Gate = Field(default_factory=Gate)
+    max_examples: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
+        None, description="Evaluate at most this many examples (the first ones)"
+    )
+    baseline: bool = Field(True, description="Also score the base model, for comparison")
+    concurrency: Annotated[int, Field(ge=1, le=64)] = Field(
+        8, description="generateContent calls in flight at once"
+    )
+    retries: Annotated[int, Field(ge=0, le=10)] = Field(
+        3, description="Extra attempts per example after a failed call"
+    )
+    system_instruction: str | None = None
+
+
+class ModelDefinition(BaseModel):
+    """One model, versioned in git. Bump ``version`` with every change you mean to ship."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+        title="gemini-tuning model definition",
+        json_schema_extra={"$id": SCHEMA_ID},
+    )
+
+    name: str | None = Field(
+        None, description="Defaults to the file name without .yaml; must match it when set"
+    )
+    version: Annotated[int, Field(ge=1)] = Field(
+        description="The definition's version: stack outputs, labels and promotion use it"
+    )
+    description: str | None = None
+    backend: catalog.Backend = "vertex"
+    base_model: str = Field(
+        description="A tunable base model of the backend (gemini_tuning.catalog)",
+        examples=catalog.supported_ids("vertex"),
+    )
+    datasets: Datasets
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    labels: dict[str, str] = Field(default_factory=dict)
+    tuned_model_display_name: str | None = None
+    evaluation: EvaluationDefinition | None = None
+
+    _labels = field_validator("labels")(_check_labels)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not NAME.match(value):
+            raise ValueError(
+                f"name {value!r}: 2-40 lowercase letters, digits and '-', starting with a letter"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _base_model_exists(self) -> ModelDefinition:
+        try:
+            catalog.lookup(self.base_model, self.backend, allow_retired=self.backend != "vertex")
+        except catalog.UnknownBaseModelError as err:
+            raise ValueError(f"[base_model] {err}") from err
+        return self
+
+    @property
+    def model_name(self) -> str:
+        assert self.name is not None  # set by load_definition
+        return self.name
+
+
+class DefinitionError(ValueError):
+    """A definition file is invalid; ``problems`` holds (line or None, field, message)."""
+
+    def __init__(self, path: Path, problems: list[tuple[int | None, str, str]]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(
+            "\n".join(
+                f"{path}{f':{line}' if line else ''}: {field}: {message}"
+                for line, field, message in problems
+            )
+        )
+
+
+class ManyDefinitionsError(DefinitionError):
+    """Several definition files are invalid: each one's problems, file by file."""
+
+    def __init__(self, errors: list[DefinitionError]) -> None:
+        self.errors = errors
+        ValueError.__init__(self, "\n".join(str(e) for e in errors))
+        self.path = errors[0].path
+        self.problems = [p for e in errors for p in e.problems]
+
+
+def load_definition(path: str | Path, *, check_files: bool = True) -> ModelDefinition:
+    """Parse and validate one YAML definition; dataset paths come back relative to the cwd."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise DefinitionError(path, [(None, "file", str(err))]) from err
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise DefinitionError(path, [(line, "yaml", str(err).splitlines()[0])]) from err
+    if not isinstance(raw, dict):
+        raise DefinitionError(path, [(1, "file", "a definition is a YAML mapping")])
+    lines = _key_lines(text)
+    raw.setdefault("name", path.stem)
+    try:
+        definition = ModelDefinition.model_validate(raw)
+    except ValidationError as err:
+        raise DefinitionError(path, [_problem(e, lines) for e in err.errors()]) from None
+    problems: list[tuple[int | None, str, str]] = []
+    if definition.name != path.stem:
+        problems.append(
+            (lines.get("name"), "name", f"{definition.name!r} must match the file name")
+        )
+    resolved = _resolve_paths(definition, path.parent)
+    if check_files:
+        for field, location in _dataset_fields(resolved):
+            if not location.startswith("gs://") and not Path(location).is_file():
+                problems.append(
+                    (lines.get(field), field, f"file not found: {location} (from {path.parent})")
+                )
+    if problems:
+        raise DefinitionError(path, problems)
+    return resolved
+
+
+def load_definitions(
+    directory: str | Path, names: list[str] | None = None
+) -> dict[str, ModelDefinition]:
+    """The definitions in ``directory`` (all, or those named), by name; every error at once."""
+    directory = Path(directory)
+    files = {p.stem: p for p in sorted(directory.glob("*.yaml"))}
+    wanted = names if names is not None else list(files)
+    missing = [n for n in wanted if n not in files]
+    if missing:
+        raise DefinitionError(
+            directory,
+            [(None, "models", f"no definition {n}.yaml (found: {sorted(files)})") for n in missing],
+        )
+    definitions: dict[str, ModelDefinition] = {}
+    errors: list[DefinitionError] = []
+    for name in wanted:
+        try:
+            definitions[name] = load_definition(files[name])
+        except DefinitionError as err:
+            errors.append(err)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ManyDefinitionsError(errors)
+    return definitions
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of a definition file (what editors use to complete and check them)."""
+    generated = ModelDefinition.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **generated}
+
+
+def schema_text() -> str:
+    return json.dumps(schema(), indent=2, sort_keys=True) + "\n"
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _dataset_fields(definition: ModelDefinition) -> list[tuple[str, str]]:
+    fields = [("datasets.training", definition.datasets.training)]
+    if definition.datasets.validation:
+        fields.append(("datasets.validation", definition.datasets.validation))
+    if definition.evaluation is not None:
+        fields.append(("evaluation.dataset", definition.evaluation.dataset))
+    return fields
+
+
+def _relative(location: str, base: Path) -> str:
+    """A path relative to the definition file, re-expressed relative to the cwd (the program
+    and provider run in the project's program directory); gs:// URIs are left alone."""
+    if location.startswith("gs://"):
+        return location
+    import os
+
+    full = (base / location).resolve()
+    try:
+        return os.path.relpath(full)
+    except ValueError:  # another drive (Windows)
+        return str(full)
+
+
+def _resolve_paths(definition: ModelDefinition, base: Path) -> ModelDefinition:
+    datasets = definition.datasets.model_copy(
+        update={
+            "training": _relative(definition.datasets.training, base),
+            "validation": _relative(definition.datasets.validation, base)
+            if definition.datasets.validation
+            else None,
+        }
+    )
+    update: dict[str, Any] = {"datasets": datasets}
+    if definition.evaluation is not None:
+        update["evaluation"] = definition.evaluation.model_copy(
+            update={"dataset": _relative(definition.evaluation.dataset, base)}
+        )
+    return definition.model_copy(update=update)
+
+
+_FIELD_PREFIX = re.compile(r"^\[(\w+)\] ")
+
+
+def _problem(error: Any, lines: dict[str, int]) -> tuple[int | None, str, str]:
+    location = ".".join(str(part) for part in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    tagged = _FIELD_PREFIX.match(message)
+    if tagged:
+        location, message = tagged.group(1), message[tagged.end() :]
+    if error["type"] == "extra_forbidden":
+        message = "unknown field (see the schema for the fields a definition takes)"
+    if error["type"] == "missing":
+        message = "required field is missing"
+    return _line_of(location, lines), location or "definition", message
+
+
+def _line_of(location: str, lines: dict[str, int]) -> int | None:
+    parts = location.split(".")
+    while parts:
+        line = lines.get(".".join(parts))
+        if line is not None:
+            return line
+        parts.pop()
+    return None
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """'hyperparameters.epoch_count' -> its 1-based line, for every mapping key in the file."""
+    import yaml
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return {}
+    found: dict[str, int] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                path = f"{prefix}{key.value}"
+                found[path] = key.start_mark.line + 1
+                walk(value, f"{path}.")
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                found[f"{prefix}{index}"] = item.start_mark.line + 1
+                walk(item, f"{prefix}{index}.")
+
+    walk(root, "")
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write (or with --check, verify) the committed JSON Schema."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    check = "--check" in args
+    args = [a for a in args if a != "--check"]
+    target = Path(args[0] if args else "stacks/schema") / SCHEMA_FILE
+    text = schema_text()
+    if check:
+        current = target.read_text(encoding="utf-8") if target.is_file() else ""
+        if current != text:
+            print(f"{target} is stale: run python -m gemini_tuning.definitions", file=sys.stderr)
+            return 1
+        return 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    print(target)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
