@@ -61,10 +61,8 @@ def timed_up(root: Path, data: Path, jobs: int, spe: float, workers: int | None)
             result = stack.up(parallel=max(jobs, 1) * 2, color="never")
             elapsed = time.perf_counter() - started
             created = emu.calls("GenAiTuningService.CreateTuningJob")
-            assert result.summary.result == "succeeded" and created == jobs, (
-                result.summary,
-                created,
-            )
+            if result.summary.result != "succeeded" or created != jobs:
+                sys.exit(f"unexpected run: {result.summary.result}, {created} jobs created")
             stack.destroy(color="never")
     return elapsed
 
@@ -92,7 +90,7 @@ def main() -> None:
             print(f"{label:<32} {runs[label]:7.1f} s", flush=True)
         one, many, baseline = runs.values()
         print(
-            f"ratio {args.jobs} jobs / 1 job:            {many / one:5.2f}  (1.0 = perfectly parallel)"
+            f"ratio {args.jobs} jobs / 1 job:        {many / one:5.2f}  (1.0 = perfectly parallel)"
         )
         print(f"ratio SDK pool / widened pool:     {baseline / many:5.2f}")
         print(json.dumps({k: round(v, 2) for k, v in runs.items()}))

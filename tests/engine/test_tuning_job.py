@@ -83,7 +83,8 @@ def test_up_creates_waits_and_fills_outputs(
         assert "/tuningJobs/" in job["job_name"]
         assert job["tuned_model"].endswith("@1")
         assert "/endpoints/" in job["tuned_model_endpoint"]
-        assert job["effective_epoch_count"] == 3 and job["epochs_completed"] == 3
+        assert job["effective_epoch_count"] == 3
+        assert job["epochs_completed"] == 3
         assert job["data_stats"]["examples"] == 24
         losses = job["loss_per_epoch"]
         assert len(losses) == 3
@@ -240,7 +241,9 @@ def test_injected_503s_do_not_break_up(
         up = stack.up(color="never")
         assert up.outputs["job"].value["job_state"] == "SUCCEEDED"
         stack.destroy(color="never")
-    assert emulator.stats()["faults"] if "faults" in emulator.stats() else True
+    injected = emulator.stats()["faults"]
+    assert sum(injected.values()) >= 1, injected  # faults really happened, and were retried
+    assert emulator.calls(CREATE_JOB) >= 1
 
 
 def test_sigkill_during_wait_then_up_adopts_the_running_job(
