@@ -86,7 +86,7 @@ def render_summary(*, model: str, version: Any, stack: str, summary: Mapping[str
         f"- endpoint: `{summary.get('endpoint')}`",
         f"- base model: `{summary.get('base_model')}`",
         f"- evaluation set: `{summary.get('eval_dataset')}` "
-        f"({metrics.get('examples', '?')} examples)",
+        f"({_count(metrics.get('examples'))} examples)",
         f"- evaluated at: {summary.get('evaluated_at')}",
         "",
         "| metric | tuned | base model | gate |",
@@ -114,3 +114,7 @@ def render_summary(*, model: str, version: Any, stack: str, summary: Mapping[str
 
 def _num(value: Any) -> str:
     return "—" if value is None else f"{float(value):.3f}"
+
+
+def _count(value: Any) -> str:
+    return "?" if value is None else str(int(value))

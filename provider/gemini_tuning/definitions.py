@@ -88,8 +88,12 @@ class Gate(BaseModel):
             if value is None:
                 lines.append(f"{name} was not recorded (gate {wanted:.2f})")
             elif float(value) + 1e-12 < wanted:
-                gap = wanted - float(value)
-                lines.append(f"{name} {float(value):.2f} < gate {wanted:.2f} (short by {gap:.2f})")
+                got, gap = float(value), wanted - float(value)
+                digits = 2 if f"{got:.2f}" != f"{wanted:.2f}" else 4
+                lines.append(
+                    f"{name} {got:.{digits}f} < gate {wanted:.{digits}f} "
+                    f"(short by {gap:.{digits}f})"
+                )
         return lines
 
     def as_dict(self) -> dict[str, float]:

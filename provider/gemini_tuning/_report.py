@@ -1,0 +1,167 @@
+"""`gemini-tuning report`: models, versions, states and metrics per environment, as a table.
+
+It reads each stack's ``models`` output with ``pulumi stack output --json`` (so it sees what the
+engine recorded, through whatever backend the environment points at) and prints one row per
+model and environment. Stacks that do not exist (yet) are listed as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_STACKS = ("dev", "staging", "prod")
+COLUMNS = (
+    "ENV",
+    "MODEL",
+    "VER",
+    "STATE",
+    "EM",
+    "F1",
+    "BASE EM",
+    "BASE F1",
+    "N",
+    "GATE",
+    "ALIASES",
+    "MODEL RESOURCE",
+)
+
+Reader = Callable[[str], Mapping[str, Any] | None]
+
+
+def register(groups: Any) -> None:
+    parser = groups.add_parser(
+        "report", help="table of models, versions, states and metrics per environment"
+    )
+    parser.add_argument(
+        "--stack",
+        dest="stacks",
+        action="append",
+        help=f"stack to read (repeatable; default: {', '.join(DEFAULT_STACKS)})",
+    )
+    parser.add_argument("--cwd", default=".", help="the Pulumi project directory (Pulumi.yaml)")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    stacks = args.stacks or list(DEFAULT_STACKS)
+    rows = collect(stacks, pulumi_reader(Path(args.cwd)))
+    if args.json:
+        print(json.dumps(rows, indent=2, sort_keys=True))
+    else:
+        print(render(rows))
+    return 0
+
+
+def pulumi_reader(cwd: Path) -> Reader:
+    def read(stack: str) -> Mapping[str, Any] | None:
+        done = subprocess.run(
+            ["pulumi", "stack", "output", "--json", "--stack", stack, "--non-interactive"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            return None
+        try:
+            found: Mapping[str, Any] = json.loads(done.stdout or "{}")
+        except ValueError:
+            return None
+        return found
+
+    return read
+
+
+def collect(stacks: Sequence[str], read: Reader) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for stack in stacks:
+        outputs = read(stack)
+        if outputs is None:
+            rows.append({"env": stack, "model": "-", "state": "no such stack"})
+            continue
+        models = outputs.get("models") or {}
+        if not models:
+            rows.append({"env": stack, "model": "-", "state": "no models"})
+        for name, entry in sorted(models.items()):
+            metrics = entry.get("metrics") or {}
+            baseline = entry.get("baseline") or {}
+            state = entry.get("state") or "?"
+            if entry.get("promoted_from"):
+                state = f"{state} (promoted)"
+            rows.append(
+                {
+                    "env": stack,
+                    "model": name,
+                    "version": entry.get("version"),
+                    "state": state,
+                    "exact_match": metrics.get("exact_match"),
+                    "token_f1": metrics.get("token_f1"),
+                    "baseline_exact_match": baseline.get("exact_match"),
+                    "baseline_token_f1": baseline.get("token_f1"),
+                    "examples": metrics.get("examples"),
+                    "gate": _gate(entry),
+                    "aliases": [a for a in entry.get("aliases") or [] if a != "default"],
+                    "resource": entry.get("model"),
+                    "artifacts": (entry.get("artifacts") or {}).get("folder"),
+                }
+            )
+    return rows
+
+
+def _gate(entry: Mapping[str, Any]) -> str:
+    if not entry.get("gate"):
+        return "-"
+    return "met" if entry.get("gate_passed") else "MISSED"
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.3f}"
+
+
+def _short_model(name: Any) -> str:
+    if not name:
+        return "-"
+    text = str(name)
+    return "models/" + text.split("/models/", 1)[1] if "/models/" in text else text
+
+
+def render(rows: Sequence[Mapping[str, Any]]) -> str:
+    table = [list(COLUMNS)]
+    for row in rows:
+        table.append(
+            [
+                str(row.get("env")),
+                str(row.get("model")),
+                "-" if row.get("version") is None else f"v{int(row['version'])}",
+                str(row.get("state")),
+                _num(row.get("exact_match")),
+                _num(row.get("token_f1")),
+                _num(row.get("baseline_exact_match")),
+                _num(row.get("baseline_token_f1")),
+                "-" if row.get("examples") is None else str(int(row["examples"])),
+                str(row.get("gate") or "-"),
+                ",".join(row.get("aliases") or []) or "-",
+                _short_model(row.get("resource")),
+            ]
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in table
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gemini-tuning")
+    register(parser.add_subparsers(dest="group", required=True))
+    args = parser.parse_args(["report", *(argv if argv is not None else sys.argv[1:])])
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
