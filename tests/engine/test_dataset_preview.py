@@ -1,8 +1,9 @@
-"""Datasets at `pulumi preview` (issue 5): each corpus fault fails preview naming file, line and
-field, with zero API calls; a one-line content change replaces with the reason; no change, no diff."""
+"""Datasets at `pulumi preview` (issue 5): each corpus fault fails preview naming file, line
+and field, with zero API calls; one changed line replaces with the reason; no change, no diff."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,7 @@ def test_one_changed_line_replaces_with_the_content_reason(
         preview = stack.preview(**run.kwargs())
         assert preview.change_summary.get("replace") == 1
         assert set(_replaced_keys(run)) == {("training_dataset_fingerprint",)}
-        after = "sha256:" + __import__("hashlib").sha256(data.read_bytes()).hexdigest()
-        reason = f"replace: training dataset content changed (sha256 {before[7:11]}.. -> {after[7:11]}..)"
+        after = hashlib.sha256(data.read_bytes()).hexdigest()
+        old, new = before.removeprefix("sha256:")[:4], after[:4]
+        reason = f"replace: training dataset content changed (sha256 {old}.. -> {new}..)"
         assert reason in run.text
