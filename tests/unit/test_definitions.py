@@ -1,0 +1,290 @@
+"""Model definitions (schema, errors naming file/line/field), gates, promotion checks, the
+Evaluation's scoring loop and diff, and the report table (issue 6). No engine, no network."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.dynamic.dynamic import serialize_provider
+
+from gemini_tuning import _report, backends
+from gemini_tuning.definitions import (
+    SCHEMA_FILE,
+    DefinitionError,
+    Gate,
+    load_definition,
+    load_definitions,
+    schema_text,
+)
+from gemini_tuning.program import StackConfigError, check_promotion
+from gemini_tuning.resources.evaluation import (
+    EvaluationProvider,
+    Example,
+    gate_misses,
+    load_examples,
+    score,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+STACKS = REPO / "stacks"
+MODELS = STACKS / "models"
+
+
+def test_committed_schema_is_current() -> None:
+    committed = (STACKS / "schema" / SCHEMA_FILE).read_text(encoding="utf-8")
+    assert committed == schema_text(), "stale: run `python -m gemini_tuning.definitions`"
+
+
+def test_every_example_definition_references_the_schema_and_loads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(STACKS)  # the program and provider run in stacks/
+    definitions = load_definitions(MODELS)
+    assert set(definitions) == {"squad-qa", "number-successor"}
+    for name, definition in definitions.items():
+        text = (MODELS / f"{name}.yaml").read_text()
+        assert text.startswith(f"# yaml-language-server: $schema=../schema/{SCHEMA_FILE}")
+        assert definition.evaluation is not None
+        assert Path(definition.datasets.training).is_file()
+        assert Path(definition.evaluation.dataset).is_file()
+    assert definitions["squad-qa"].datasets.training == "data/squad-qa-train.jsonl"
+
+
+def _write(tmp_path: Path, text: str, name: str = "qa") -> Path:
+    (tmp_path / "train.jsonl").write_text('{"contents": []}\n')
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+GOOD = """\
+version: 1
+base_model: gemini-2.5-flash
+datasets:
+  training: train.jsonl
+hyperparameters:
+  epoch_count: 3
+"""
+
+
+def test_a_good_definition_resolves_paths_relative_to_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "models").mkdir()
+    path = _write(tmp_path / "models", GOOD)
+    monkeypatch.chdir(tmp_path)
+    definition = load_definition(path)
+    assert definition.name == "qa"
+    assert definition.datasets.training == "models/train.jsonl"
+    assert definition.hyperparameters.epoch_count == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "reason"),
+    [
+        (GOOD.replace("epoch_count: 3", "epoch_count: 0"), 6, "hyperparameters.epoch_count", "greater than or equal to 1"),  # noqa: E501
+        (GOOD.replace("epoch_count: 3", "epochs: 3"), 6, "hyperparameters.epochs", "unknown field"),
+        (GOOD.replace("gemini-2.5-flash", "gemini-9"), 2, "base_model", "cannot be tuned"),
+        (GOOD.replace("version: 1\n", ""), None, "version", "required field is missing"),
+        (GOOD.replace("train.jsonl", "missing.jsonl"), 4, "datasets.training", "file not found"),
+        (GOOD + "labels:\n  Team: x\n", 7, "labels", "must start with a lowercase letter"),
+        (GOOD + "evaluation:\n  dataset: train.jsonl\n  gate: {exact_match: 1.5}\n", 9, "evaluation.gate.exact_match", "less than or equal to 1"),  # noqa: E501
+        (GOOD + "name: other\n", 7, "name", "must match the file name"),
+    ],
+)  # fmt: skip
+def test_errors_name_the_file_the_line_and_the_field(
+    tmp_path: Path, text: str, line: int | None, field: str, reason: str
+) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(DefinitionError) as failed:
+        load_definition(path)
+    message = str(failed.value)
+    where = f"{path}:{line}: {field}: " if line else f"{path}: {field}: "
+    assert where in message, message
+    assert reason in message
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "version: 1\nbase_model: [unclosed\n")
+    with pytest.raises(DefinitionError, match=r"qa\.yaml:3: yaml: "):
+        load_definition(path)
+
+
+def test_a_missing_definition_is_named(tmp_path: Path) -> None:
+    _write(tmp_path, GOOD)
+    with pytest.raises(DefinitionError, match=r"no definition nope\.yaml \(found: \['qa'\]\)"):
+        load_definitions(tmp_path, ["nope"])
+
+
+def test_gate_misses_name_the_metric_and_the_gap() -> None:
+    gate = Gate(exact_match=0.6, token_f1=0.7)
+    assert gate.misses({"exact_match": 0.55, "token_f1": 0.71}) == [
+        "exact_match 0.55 < gate 0.60 (short by 0.05)"
+    ]
+    assert gate.misses({"exact_match": 0.6, "token_f1": 0.7}) == []
+    assert gate.misses({"exact_match": 0.6}) == ["token_f1 was not recorded (gate 0.70)"]
+    # A gap hidden by rounding is shown with more digits.
+    assert Gate(token_f1=0.155).misses({"token_f1": 0.1546}) == [
+        "token_f1 0.1546 < gate 0.1550 (short by 0.0004)"
+    ]
+    assert gate_misses({"exact_match": 0.1}, {"exact_match": 0.2}) == [
+        "exact_match 0.10 < gate 0.20 (short by 0.10)"
+    ]
+
+
+def _entry(**overrides: Any) -> dict[str, Any]:
+    entry = {
+        "version": 3,
+        "state": "SUCCEEDED",
+        "model": "projects/1/locations/l/models/9@1",
+        "endpoint": "projects/1/locations/l/endpoints/7",
+        "metrics": {"exact_match": 0.55, "token_f1": 0.8, "examples": 500},
+    }
+    entry.update(overrides)
+    return entry
+
+
+def test_promotion_checks_version_state_and_gate() -> None:
+    gate = Gate(exact_match=0.5)
+    ok = check_promotion({"qa": _entry()}, "qa", 3, source="o/p/dev", stack="staging", gate=gate)
+    assert ok["model"] == "projects/1/locations/l/models/9@1"
+    cases = [
+        ({"other": _entry()}, "carries no model qa (it carries other)"),
+        ({"qa": _entry(version=4)}, "o/p/dev carries qa v4"),
+        ({"qa": _entry(state="RUNNING", model=None)}, "its tuning job is RUNNING"),
+        (
+            {"qa": _entry(metrics={"exact_match": 0.45})},
+            "evaluation gate not met: exact_match 0.45 < gate 0.50 (short by 0.05)",
+        ),
+    ]
+    for models, reason in cases:
+        with pytest.raises(StackConfigError) as failed:
+            check_promotion(models, "qa", 3, source="o/p/dev", stack="staging", gate=gate)
+        assert str(failed.value).startswith("cannot promote qa v3 from o/p/dev to staging: ")
+        assert reason in str(failed.value)
+
+
+# -- evaluation ------------------------------------------------------------------------------
+
+
+def test_score_runs_calls_concurrently_and_uses_squad_normalisation() -> None:
+    examples = [Example(f"q{i}", None, "The Answer." if i % 2 else "x y") for i in range(40)]
+    in_flight = peak = 0
+    lock = threading.Lock()
+
+    def generate(prompt: str, _system: str | None) -> str:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.02)
+        with lock:
+            in_flight -= 1
+        return "answer" if int(prompt[1:]) % 2 else "x z"
+
+    started = time.monotonic()
+    result = score(generate, examples, concurrency=8, retries=0)
+    assert time.monotonic() - started < 0.02 * 40 / 2  # far from 40 calls in series
+    assert peak > 1
+    assert result.examples == 40
+    assert result.exact_match == pytest.approx(0.5)  # "answer" == "The Answer." once normalised
+    assert result.token_f1 == pytest.approx(0.75)  # half 1.0, half F1("x z", "x y") = 0.5
+    assert len(result.samples) == 3
+
+
+def test_score_retries_failed_calls_then_counts_them_as_errors() -> None:
+    attempts: dict[str, int] = {}
+
+    def generate(prompt: str, _system: str | None) -> str:
+        attempts[prompt] = attempts.get(prompt, 0) + 1
+        if prompt == "always" or attempts[prompt] < 3:
+            raise backends.BackendError("503 unavailable")
+        return "ok"
+
+    examples = [Example("flaky", None, "ok"), Example("always", None, "ok")]
+    result = score(generate, examples, concurrency=2, retries=2, sleep=lambda _s: None)
+    assert attempts == {"flaky": 3, "always": 3}
+    assert result.errors == 1
+    assert result.exact_match == pytest.approx(0.5)
+
+
+def test_load_examples_reads_prompt_system_and_reference(tmp_path: Path) -> None:
+    path = tmp_path / "eval.jsonl"
+    path.write_text(
+        '{"systemInstruction": {"role": "system", "parts": [{"text": "Be brief."}]},'
+        ' "contents": [{"role": "user", "parts": [{"text": "Q?"}]},'
+        ' {"role": "model", "parts": [{"text": "A."}]}]}\n'
+    )
+    assert load_examples(path) == [Example("Q?", "Be brief.", "A.")]
+    assert len(load_examples(STACKS / "data" / "squad-qa-eval.jsonl", limit=10)) == 10
+
+
+def _props(**overrides: Any) -> dict[str, Any]:
+    props = {
+        "resource_name": "qa-eval",
+        "backend": "vertex",
+        "target": "projects/1/locations/l/endpoints/7",
+        "baseline_model": "gemini-2.5-flash",
+        "eval_dataset": "data/eval.jsonl",
+        "eval_dataset_fingerprint": "sha256:aa",
+        "eval_dataset_examples": 10,
+        "gate": {"exact_match": 0.5},
+        "concurrency": 8,
+        "retries": 3,
+    }
+    props.update(overrides)
+    return props
+
+
+@pytest.mark.parametrize(
+    ("change", "rerun"),
+    [
+        ({"target": "projects/1/locations/l/endpoints/8"}, True),
+        ({"eval_dataset_fingerprint": "sha256:bb", "eval_dataset_examples": 12}, True),
+        ({"eval_dataset": "elsewhere/eval.jsonl"}, False),  # moved, same content
+        ({"gate": {"exact_match": 0.9}}, False),
+        ({"concurrency": 16}, False),
+        ({}, None),
+    ],
+)
+def test_evaluation_diff_reruns_only_when_what_it_measures_changes(
+    change: dict[str, Any], rerun: bool | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = EvaluationProvider().diff("id", _props(), _props(**change))
+    assert result.replaces == []
+    assert result.changes is (rerun is not None)
+    said = capsys.readouterr().err
+    assert ("re-evaluate:" in said) is bool(rerun)
+    if "eval_dataset_examples" in change:
+        assert "eval dataset content changed (sha256 aa.. -> bb.., 10 -> 12 examples)" in said
+
+
+def test_evaluation_provider_holds_nothing() -> None:
+    provider = EvaluationProvider()
+    assert vars(provider) == {}
+    assert len(serialize_provider(provider)) < 200
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def test_report_renders_one_row_per_model_and_environment() -> None:
+    outputs = {
+        "dev": {"models": {"qa": {**_entry(), "aliases": ["default", "dev"], "gate": {"exact_match": 0.5}, "gate_passed": True, "baseline": {"exact_match": 0.1, "token_f1": 0.3}}}},  # noqa: E501
+        "staging": {"models": {"qa": {**_entry(), "promoted_from": "o/p/dev", "aliases": ["dev", "staging"], "gate": {"exact_match": 0.5}, "gate_passed": True}}},  # noqa: E501
+    }  # fmt: skip
+    rows = _report.collect(["dev", "staging", "prod"], outputs.get)
+    table = _report.render(rows)
+    lines = table.splitlines()
+    assert lines[0].split()[:4] == ["ENV", "MODEL", "VER", "STATE"]
+    assert lines[2].split()[:9] == [
+        "dev", "qa", "v3", "SUCCEEDED", "0.550", "0.800", "0.100", "0.300", "500",
+    ]  # fmt: skip
+    assert "SUCCEEDED (promoted)" in lines[3]
+    assert "dev,staging" in lines[3]
+    assert lines[4].split()[:3] == ["prod", "-", "-"]
+    assert "no such stack" in lines[4]
