@@ -94,6 +94,8 @@ def test_up_creates_waits_and_fills_outputs(
             up.outputs["aliases"].value
         ) == ["default", "dev"]
         assert "[gemini-tuning] qa: submitted tuning job" in run.text
+        assert "qa: estimate: " in run.text  # cost at preview/up: tokens x 3 epochs, priced
+        assert "tokens x 3 epochs), about $" in run.text
         assert "[gemini-tuning] qa: SUCCEEDED epoch 3/3" in run.text
         assert emulator.calls(CREATE_JOB) == 1
 

@@ -101,9 +101,9 @@ class TuningJobProvider(dyn.ResourceProvider):
             spec = parse(TuningJobSpec, with_stand_ins(raw, _STAND_INS))
         except SpecError as err:
             return dyn.CheckResult(news, [dyn.CheckFailure(p, r) for p, r in err.failures])
-        computed, failures = _check_datasets(spec, raw)
+        computed, failures, training_stats = _check_datasets(spec, raw)
         if not failures:
-            _announce(spec, computed)
+            _announce(spec, computed, training_stats)
         return dyn.CheckResult({**news, **computed}, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
@@ -281,9 +281,11 @@ def _spec_inputs(props: dict[str, Any]) -> dict[str, Any]:
 
 def _check_datasets(
     spec: TuningJobSpec, raw: dict[str, Any]
-) -> tuple[dict[str, Any], list[dyn.CheckFailure]]:
+) -> tuple[dict[str, Any], list[dyn.CheckFailure], Any]:
+    """Computed fingerprint inputs, failures per dataset property, and the training stats."""
     computed: dict[str, Any] = {}
     failures: list[dyn.CheckFailure] = []
+    training_stats = None
     model = spec.catalog_model
     for role, location in _datasets_of(spec):
         prop = f"{role}_dataset"
@@ -301,7 +303,9 @@ def _check_datasets(
             say(spec.resource_name, f"warning: {warning}")
         computed[f"{prop}_fingerprint"] = result.fingerprint
         computed[f"{prop}_examples"] = result.examples
-    return computed, failures
+        if role == "training":
+            training_stats = result.stats
+    return computed, failures, training_stats
 
 
 def _check_one_dataset(
@@ -320,8 +324,9 @@ def _check_one_dataset(
     return ds.check_local(location, model, role, training_examples)
 
 
-def _announce(spec: TuningJobSpec, computed: dict[str, Any]) -> None:
-    if spec.backend == "gemini-api" and not backends.settings().gemini_api_local:
+def _announce(spec: TuningJobSpec, computed: dict[str, Any], stats: Any) -> None:
+    """What preview should tell a reviewer: the data, what tuning it costs, backend caveats."""
+    if spec.backend == "gemini-api" and not backends.settings().local:
         say(
             spec.resource_name,
             "note: Google has offered no tunable base model in the Gemini API since May 2025; "
@@ -329,9 +334,26 @@ def _announce(spec: TuningJobSpec, computed: dict[str, Any]) -> None:
             "unless that has changed.",
         )
     examples = computed.get("training_dataset_examples")
-    if examples is not None:
-        fingerprint = str(computed["training_dataset_fingerprint"])[:19]
-        say(spec.resource_name, f"training data: {examples} examples ({fingerprint}..)")
+    if examples is None:
+        return
+    fingerprint = str(computed["training_dataset_fingerprint"])[:19]
+    say(spec.resource_name, f"training data: {examples} examples ({fingerprint}..)")
+    model = spec.catalog_model
+    if stats is None or model is None:
+        return
+    from gemini_tuning.datasets import estimate_cost
+
+    epochs = spec.epoch_count or (
+        catalog.GEMINI_API_DEFAULT_EPOCHS if spec.backend == "gemini-api" else None
+    )
+    if epochs is None:
+        say(
+            spec.resource_name,
+            f"estimate per epoch (epoch count chosen by the service): "
+            f"{estimate_cost(stats, model, 1).describe()}",
+        )
+    else:
+        say(spec.resource_name, f"estimate: {estimate_cost(stats, model, epochs).describe()}")
 
 
 def _dataset_uris(spec: TuningJobSpec, props: dict[str, Any]) -> dict[str, str | None]:
