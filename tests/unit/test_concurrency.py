@@ -13,7 +13,8 @@ from gemini_tuning.resources._concurrency import PROVIDER_WORKERS, widen_provide
 
 def test_sdk_still_serves_dynamic_providers_from_a_four_worker_pool() -> None:
     spec = importlib.util.find_spec("pulumi.dynamic.__main__")
-    assert spec is not None and spec.origin is not None
+    assert spec is not None
+    assert spec.origin is not None
     assert "futures.ThreadPoolExecutor(max_workers=4)" in Path(spec.origin).read_text()
 
 

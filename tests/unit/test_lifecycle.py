@@ -39,8 +39,13 @@ def test_identical_inputs_have_no_diff() -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("epoch_count", 4), ("adapter_size", 4), ("base_model", "gemini-2.5-pro"),
-     ("learning_rate_multiplier", 0.5), ("tuned_model_display_name", "x")],
+    [
+        ("epoch_count", 4),
+        ("adapter_size", 4),
+        ("base_model", "gemini-2.5-pro"),
+        ("learning_rate_multiplier", 0.5),
+        ("tuned_model_display_name", "x"),
+    ],
 )
 def test_immutable_fields_replace(key: str, value: Any) -> None:
     plan = _plan(BASE, {**BASE, key: value})
@@ -56,7 +61,12 @@ def test_labels_and_description_update_in_place() -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("wait", False), ("timeout_minutes", 5.0), ("deletion_policy", "retain"), ("poll_interval_seconds", 1.0)],
+    [
+        ("wait", False),
+        ("timeout_minutes", 5.0),
+        ("deletion_policy", "retain"),
+        ("poll_interval_seconds", 1.0),
+    ],
 )
 def test_wait_and_policy_settings_are_stored_only(key: str, value: Any) -> None:
     plan = _plan(BASE, {**BASE, key: value})
@@ -69,7 +79,11 @@ def test_moving_a_local_file_without_changing_it_is_not_a_change() -> None:
 
 
 def test_changed_content_replaces_with_a_reason() -> None:
-    news = {**BASE, "training_dataset_fingerprint": "sha256:" + "cd" * 32, "training_dataset_examples": 512}
+    news = {
+        **BASE,
+        "training_dataset_fingerprint": "sha256:" + "cd" * 32,
+        "training_dataset_examples": 512,
+    }
     plan = _plan(BASE, news)
     assert plan.replaces == ["training_dataset_fingerprint"]
     assert dataset_change_reason("training", BASE, news) == (
@@ -79,8 +93,13 @@ def test_changed_content_replaces_with_a_reason() -> None:
 
 def test_server_defaults_and_engine_number_types_are_not_changes() -> None:
     """Recorded outputs hold floats where the program gave ints, and None where it gave {}."""
-    olds = {**BASE, "epoch_count": 3.0, "labels": {"team": "search"}, "validation_dataset": None,
-            "effective_epoch_count": 3}
+    olds = {
+        **BASE,
+        "epoch_count": 3.0,
+        "labels": {"team": "search"},
+        "validation_dataset": None,
+        "effective_epoch_count": 3,
+    }
     assert _plan(olds, BASE).changed == []
     assert _plan({**BASE, "labels": None}, {**BASE, "labels": {}}).changed == []
 
@@ -99,4 +118,7 @@ def test_identity_labels_are_valid_label_values() -> None:
     labels = identity_labels("proj/dev", "QA Model (v2)", BASE)
     assert labels["gemini-tuning-name"] == "qa-model-v2"
     assert len(labels["gemini-tuning-resource"]) == 20
-    assert identity_labels("proj/prod", "QA Model (v2)", BASE)["gemini-tuning-resource"] != labels["gemini-tuning-resource"]
+    assert (
+        identity_labels("proj/prod", "QA Model (v2)", BASE)["gemini-tuning-resource"]
+        != labels["gemini-tuning-resource"]
+    )

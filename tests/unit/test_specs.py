@@ -8,7 +8,11 @@ import pytest
 
 from gemini_tuning.specs import SpecError, TunedModelSpec, TuningJobSpec, parse
 
-JOB: dict[str, Any] = {"resource_name": "qa", "base_model": "gemini-2.5-flash", "training_dataset": "t.jsonl"}
+JOB: dict[str, Any] = {
+    "resource_name": "qa",
+    "base_model": "gemini-2.5-flash",
+    "training_dataset": "t.jsonl",
+}
 
 
 def _failures(model: type, raw: dict[str, Any]) -> list[tuple[str, str]]:
@@ -19,7 +23,9 @@ def _failures(model: type, raw: dict[str, Any]) -> list[tuple[str, str]]:
 
 def test_valid_job_parses_with_defaults() -> None:
     spec = parse(TuningJobSpec, JOB)
-    assert spec.wait is True and spec.deletion_policy == "delete" and spec.backend == "vertex"
+    assert spec.wait is True
+    assert spec.deletion_policy == "delete"
+    assert spec.backend == "vertex"
 
 
 @pytest.mark.parametrize(
@@ -27,7 +33,11 @@ def test_valid_job_parses_with_defaults() -> None:
     [
         ({"base_model": "gemini-9"}, "base_model", "cannot be tuned"),
         ({"base_model": "gemini-2.0-flash-001"}, "base_model", "retired for tuning in 2026-02"),
-        ({"base_model": "gemini-2.5-pro", "adapter_size": 16}, "adapter_size", "allowed: 1, 2, 4, 8"),
+        (
+            {"base_model": "gemini-2.5-pro", "adapter_size": 16},
+            "adapter_size",
+            "allowed: 1, 2, 4, 8",
+        ),
         ({"adapter_size": 3}, "adapter_size", "does not exist"),
         ({"epoch_count": 0}, "epoch_count", "greater than or equal to 1"),
         ({"learning_rate_multiplier": 11}, "learning_rate_multiplier", "less than or equal to 10"),
@@ -56,6 +66,11 @@ def test_gemini_api_backend_accepts_its_legacy_models_and_rejects_vertex_fields(
 
 def test_adopted_models_take_aliases_only() -> None:
     raw = {"resource_name": "m", "model": "projects/p/locations/l/models/1@1", "adopted": True}
-    assert parse(TunedModelSpec, {**raw, "version_aliases": ["staging"]}).version_aliases == ["staging"]
+    assert parse(TunedModelSpec, {**raw, "version_aliases": ["staging"]}).version_aliases == [
+        "staging"
+    ]
     assert _failures(TunedModelSpec, {**raw, "display_name": "x"})[0][0] == "display_name"
-    assert "belongs to the service" in _failures(TunedModelSpec, {**raw, "version_aliases": ["default"]})[0][1]
+    assert (
+        "belongs to the service"
+        in _failures(TunedModelSpec, {**raw, "version_aliases": ["default"]})[0][1]
+    )

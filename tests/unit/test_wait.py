@@ -51,9 +51,18 @@ def test_poller_grows_to_its_maximum_with_jitter() -> None:
 
 def test_wait_reports_progress_until_success(capsys: pytest.CaptureFixture[str]) -> None:
     clock = FakeClock()
-    backend = ScriptedBackend([_job("PENDING"), _job("RUNNING", 1), _job("RUNNING", 2), _job("SUCCEEDED", 3)])
-    status = wait_for_job(backend, "jobs/1", resource="qa", timeout_seconds=3600, poll_seconds=1,
-                          clock=clock, sleep=clock.sleep)
+    backend = ScriptedBackend(
+        [_job("PENDING"), _job("RUNNING", 1), _job("RUNNING", 2), _job("SUCCEEDED", 3)]
+    )
+    status = wait_for_job(
+        backend,
+        "jobs/1",
+        resource="qa",
+        timeout_seconds=3600,
+        poll_seconds=1,
+        clock=clock,
+        sleep=clock.sleep,
+    )
     assert status.state == "SUCCEEDED"
     err = capsys.readouterr().err
     assert "[gemini-tuning] qa: RUNNING epoch 2/3 (jobs/1)" in err
@@ -63,8 +72,15 @@ def test_wait_reports_progress_until_success(capsys: pytest.CaptureFixture[str])
 def test_deadline_raises_without_cancelling() -> None:
     clock = FakeClock()
     backend = ScriptedBackend([_job("RUNNING", 1)])
-    with pytest.raises(JobStillRunningError, match="NOT cancelled. Run `pulumi up` again"):
-        wait_for_job(backend, "jobs/1", resource="qa", timeout_seconds=30, poll_seconds=5,
-                     clock=clock, sleep=clock.sleep)
+    with pytest.raises(JobStillRunningError, match=r"NOT cancelled\. Run `pulumi up` again"):
+        wait_for_job(
+            backend,
+            "jobs/1",
+            resource="qa",
+            timeout_seconds=30,
+            poll_seconds=5,
+            clock=clock,
+            sleep=clock.sleep,
+        )
     assert backend.cancelled == []
     assert clock.now <= 31
