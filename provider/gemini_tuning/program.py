@@ -13,6 +13,8 @@ environment's aliases to the *same* model. No tuning job. The source's recorded 
 meet the gate of the definition in this checkout, or preview fails and says by how much.
 Rolling back is changing the version here to one the source stack carries.
 
+(``probes: [a, b]`` instead declares Probe resources only: an engine smoke check.)
+
 Every environment exports ``models``: ``{name: {version, state, job, model, endpoint, aliases,
 metrics, baseline, gate, gate_passed, artifacts, ...}}`` (see README, "Stack outputs"), and
 ``environment``: ``{stack, role, promote_from}``.
@@ -47,6 +49,10 @@ def project_root() -> Path:
 def run() -> None:
     config = pulumi.Config(NAMESPACE)
     stack = pulumi.get_stack()
+    probes = config.get_object("probes")
+    if probes is not None:
+        _probes([str(name) for name in probes])
+        return
     selected = config.get_object("models")
     if selected is None:
         raise StackConfigError(
@@ -89,6 +95,16 @@ def run() -> None:
             "aliases": aliases,
         },
     )
+
+
+def _probes(names: list[str]) -> None:
+    """``gemini-tuning:probes: [a, b]``: Probe resources only, no API call (an engine smoke
+    check used by setup checks and the foundation tests)."""
+    from gemini_tuning.resources.probe import Probe
+
+    for name in names:
+        probe = Probe(name, value=f"{pulumi.get_stack()}:{name}")
+        pulumi.export(name, {"echo": probe.echo, "digest": probe.digest})
 
 
 # -- tuning ----------------------------------------------------------------------------------
