@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Backend = Literal["vertex", "gemini-api"]
 DatasetFormat = Literal["contents", "messages", "text_pairs"]
@@ -98,38 +98,21 @@ VERTEX_MODELS: dict[str, BaseModel] = {
 
 # The Gemini API (tunedModels) has offered no tunable base model since May 2025. The last ones
 # are kept so that legacy definitions validate and the emulator can serve them.
+_GEMINI_API_LIMITS: dict[str, Any] = {
+    "retired_on": "2025-05",
+    "dataset_format": "text_pairs",
+    "adapter_sizes": (),
+    "max_tokens_per_example": None,
+    "min_examples": 1,
+    "recommended_min_examples": 20,
+    "max_training_examples": None,
+    "max_file_bytes": 4 * 1024 * 1024,
+    "max_input_chars": 40_000,
+    "max_output_chars": 5_000,
+}
 GEMINI_API_MODELS: dict[str, BaseModel] = {
-    m.id: m
-    for m in (
-        BaseModel(
-            "models/gemini-1.5-flash-001-tuning",
-            "gemini-api",
-            retired_on="2025-05",
-            dataset_format="text_pairs",
-            adapter_sizes=(),
-            max_tokens_per_example=None,
-            min_examples=1,
-            recommended_min_examples=20,
-            max_training_examples=None,
-            max_file_bytes=4 * 1024 * 1024,
-            max_input_chars=40_000,
-            max_output_chars=5_000,
-        ),
-        BaseModel(
-            "models/gemini-1.0-pro-001",
-            "gemini-api",
-            retired_on="2025-05",
-            dataset_format="text_pairs",
-            adapter_sizes=(),
-            max_tokens_per_example=None,
-            min_examples=1,
-            recommended_min_examples=20,
-            max_training_examples=None,
-            max_file_bytes=4 * 1024 * 1024,
-            max_input_chars=40_000,
-            max_output_chars=5_000,
-        ),
-    )
+    model_id: BaseModel(model_id, "gemini-api", **_GEMINI_API_LIMITS)
+    for model_id in ("models/gemini-1.5-flash-001-tuning", "models/gemini-1.0-pro-001")
 }
 
 # Gemini API tuning defaults (tuned_model.proto; the tuning concepts page).

@@ -17,6 +17,7 @@ import pulumi.dynamic as dyn
 from gemini_tuning import backends
 from gemini_tuning.resources._concurrency import widen_if_provider_process
 from gemini_tuning.resources._lifecycle import MODEL_REPLACE_KEYS, MODEL_UPDATE_KEYS, plan_diff
+from gemini_tuning.resources._props import declared_props
 from gemini_tuning.resources._unknowns import with_stand_ins
 from gemini_tuning.resources._wait import say
 from gemini_tuning.specs import SpecError, TunedModelSpec, parse
@@ -146,12 +147,13 @@ class TunedModel(dyn.Resource, module="vertex", name="TunedModel"):
     def __init__(
         self, resource_name: str, opts: pulumi.ResourceOptions | None = None, **args: Any
     ) -> None:
-        unknown = set(args) - set(TunedModelArgs.__annotations__)
-        if unknown:
-            raise TypeError(f"TunedModel {resource_name}: unknown inputs {sorted(unknown)}")
-        props: dict[str, Any] = dict.fromkeys(OUTPUTS)
-        props.update(args)
-        props["resource_name"] = resource_name
+        props = declared_props(
+            "TunedModel",
+            resource_name,
+            args,
+            allowed=TunedModelArgs.__annotations__,
+            outputs=OUTPUTS,
+        )
         super().__init__(_PROVIDER, resource_name, props, opts)
 
 

@@ -25,6 +25,7 @@ from gemini_tuning.resources._lifecycle import (
     plan_diff,
     spec_hash,
 )
+from gemini_tuning.resources._props import declared_props
 from gemini_tuning.resources._unknowns import is_unknown, with_stand_ins
 from gemini_tuning.resources._wait import say, wait_for_job
 from gemini_tuning.specs import SpecError, TuningJobSpec, parse
@@ -252,12 +253,13 @@ class TuningJob(dyn.Resource, module="vertex", name="TuningJob"):
         opts: pulumi.ResourceOptions | None = None,
         **args: Any,
     ) -> None:
-        unknown = set(args) - set(TuningJobArgs.__annotations__)
-        if unknown:
-            raise TypeError(f"TuningJob {resource_name}: unknown inputs {sorted(unknown)}")
-        props: dict[str, Any] = dict.fromkeys((*OUTPUTS, *COMPUTED_INPUTS))
-        props.update(args)
-        props["resource_name"] = resource_name
+        props = declared_props(
+            "TuningJob",
+            resource_name,
+            args,
+            allowed=TuningJobArgs.__annotations__,
+            outputs=(*OUTPUTS, *COMPUTED_INPUTS),
+        )
         props["stack"] = f"{pulumi.get_project()}/{pulumi.get_stack()}"
         super().__init__(_PROVIDER, resource_name, props, opts)
 

@@ -1,0 +1,25 @@
+"""The property map a Resource subclass hands to the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+def declared_props(
+    kind: str,
+    resource_name: str,
+    args: Mapping[str, Any],
+    *,
+    allowed: Iterable[str],
+    outputs: Iterable[str],
+) -> dict[str, Any]:
+    """``args`` plus the resource's name, with every output key present (as None) so the engine
+    exposes it on the Resource. Unknown argument names fail here, in the program, at once."""
+    unknown = set(args) - set(allowed)
+    if unknown:
+        raise TypeError(f"{kind} {resource_name}: unknown inputs {sorted(unknown)}")
+    props: dict[str, Any] = dict.fromkeys(outputs)
+    props.update(args)
+    props["resource_name"] = resource_name
+    return props
