@@ -241,7 +241,9 @@ def test_preview_against_the_real_gemini_api_says_vertex_is_the_supported_path(
     run = Run()
     with gemini_stack(tmp_path, pulumi_bin, emulator, job_program(data), endpoint=real) as stack:
         stack.preview(**run.kwargs())
-    assert "Google has offered no tunable base model in the Gemini API since May 2025" in run.text
+    assert (
+        "Google has offered no tunable base model in the Gemini API since May 2025" in run.text
+    ), run.text
     assert "Vertex AI (backend: vertex) is the supported path" in run.text
     assert API_KEY not in run.text
 

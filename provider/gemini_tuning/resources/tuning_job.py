@@ -328,7 +328,7 @@ def _check_one_dataset(
 
 def _announce(spec: TuningJobSpec, computed: dict[str, Any], stats: Any) -> None:
     """What preview should tell a reviewer: the data, what tuning it costs, backend caveats."""
-    if spec.backend == "gemini-api" and not backends.settings().local:
+    if spec.backend == "gemini-api" and not backends.settings().gemini_api_local:
         say(
             spec.resource_name,
             "note: Google has offered no tunable base model in the Gemini API since May 2025; "
