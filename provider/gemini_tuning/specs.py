@@ -203,6 +203,10 @@ class TunedModelSpec(BaseModel):
                 "display_name",
                 "an adopted model belongs to the stack that tuned it: set aliases and labels only",
             )
+        if self.backend == "gemini-api":
+            for name in ("version_aliases", "labels"):
+                if getattr(self, name):
+                    raise _field_error(name, f"Gemini API tuned models have no {name}")
         return self
 
 

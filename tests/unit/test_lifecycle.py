@@ -122,3 +122,16 @@ def test_identity_labels_are_valid_label_values() -> None:
         identity_labels("proj/prod", "QA Model (v2)", BASE)["gemini-tuning-resource"]
         != labels["gemini-tuning-resource"]
     )
+
+
+def test_tuned_model_ownership_and_target_change_in_place_never_by_replace() -> None:
+    from gemini_tuning.resources._lifecycle import MODEL_REPLACE_KEYS, MODEL_UPDATE_KEYS
+    from gemini_tuning.specs import TunedModelSpec
+
+    olds = {"resource_name": "m", "model": "projects/p/locations/l/models/1@1", "adopted": False}
+    news = {**olds, "adopted": True, "model": "projects/p/locations/l/models/1@2"}
+    plan = plan_diff(
+        TunedModelSpec, olds, news, replace_keys=MODEL_REPLACE_KEYS, update_keys=MODEL_UPDATE_KEYS
+    )
+    assert plan.replaces == []
+    assert sorted(plan.updates) == ["adopted", "model"]

@@ -74,3 +74,9 @@ def test_adopted_models_take_aliases_only() -> None:
         "belongs to the service"
         in _failures(TunedModelSpec, {**raw, "version_aliases": ["default"]})[0][1]
     )
+
+
+def test_gemini_api_tuned_models_take_no_aliases_or_labels() -> None:
+    raw = {"resource_name": "m", "backend": "gemini-api", "model": "tunedModels/x"}
+    assert _failures(TunedModelSpec, {**raw, "version_aliases": ["dev"]})[0][0] == "version_aliases"
+    assert _failures(TunedModelSpec, {**raw, "labels": {"a": "b"}})[0][0] == "labels"

@@ -38,8 +38,10 @@ JOB_UPDATE_KEYS = ("description", "labels")
 
 # Re-pointing a TunedModel at another model (a new tuning, or a promotion/rollback to another
 # version) moves its aliases in place: the resource stands for a role, not for one version.
-MODEL_REPLACE_KEYS = ("backend", "adopted")
-MODEL_UPDATE_KEYS = ("model", "display_name", "description", "labels", "version_aliases")
+# Ownership changes in place too: a replace would run the old resource's delete, and deleting
+# the owned model it was just told to adopt is the one thing that must never happen.
+MODEL_REPLACE_KEYS = ("backend",)
+MODEL_UPDATE_KEYS = ("model", "adopted", "display_name", "description", "labels", "version_aliases")
 
 
 @dataclass(frozen=True)
