@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 
 def plain_contents_sizes(obj: Any) -> tuple[int, int, int] | None:  # noqa: PLR0911 - flat on purpose
     """(input chars, output chars, turns) of a valid plain-text example, else None."""
@@ -54,6 +56,78 @@ def _text_chars(parts: Any) -> int:
             return -1
         text = part.get("text")
         if type(text) is not str or not text or text.isspace():
+            return -1
+        total += len(text)
+    return total
+
+
+# -- typed decoding ---------------------------------------------------------------------------
+# The same acceptance as plain_contents_sizes, but the JSON is decoded straight into typed
+# structs by msgspec (in C): unknown fields, wrong types or a missing field fail the decode, and
+# the caller falls back to the full path, which explains the fault. Python only checks what a
+# type cannot say: role order and blank text.
+
+
+class _Part(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+
+
+class _Turn(msgspec.Struct, forbid_unknown_fields=True):
+    role: str
+    parts: list[_Part]
+
+
+class _System(msgspec.Struct, forbid_unknown_fields=True):
+    parts: list[_Part]
+    role: Any = msgspec.UNSET  # present or not, any value: the role of a system turn is ignored
+
+
+class _Example(msgspec.Struct, forbid_unknown_fields=True):
+    contents: list[_Turn]
+    systemInstruction: _System | msgspec.UnsetType = msgspec.UNSET  # noqa: N815 - the JSON name
+
+
+_DECODE = msgspec.json.Decoder(_Example).decode
+_DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError)
+
+
+def decoded_contents_sizes(line: bytes) -> tuple[int, int, int] | None:
+    """plain_contents_sizes for one raw JSONL line, decoded by msgspec; None for anything else."""
+    try:
+        example = _DECODE(line)
+    except _DECODE_ERRORS:
+        return None
+    input_chars = output_chars = 0
+    system = example.systemInstruction
+    if system is not msgspec.UNSET:
+        input_chars = _struct_text_chars(system.parts)
+        if input_chars < 0:
+            return None
+    contents = example.contents
+    if not contents or len(contents) % 2:
+        return None  # empty, or the last turn is the user's
+    user = True
+    for turn in contents:
+        if turn.role != ("user" if user else "model"):
+            return None
+        chars = _struct_text_chars(turn.parts)
+        if chars < 0:
+            return None
+        if user:
+            input_chars += chars
+        else:
+            output_chars += chars
+        user = not user
+    return input_chars, output_chars, len(contents)
+
+
+def _struct_text_chars(parts: list[_Part]) -> int:
+    if not parts:
+        return -1
+    total = 0
+    for part in parts:
+        text = part.text
+        if not text or text.isspace():
             return -1
         total += len(text)
     return total

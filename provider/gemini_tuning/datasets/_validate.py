@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import orjson
 
 from gemini_tuning.catalog import BaseModel, DatasetFormat, estimate_tokens
-from gemini_tuning.datasets._fastpath import plain_contents_sizes
+from gemini_tuning.datasets._fastpath import decoded_contents_sizes, plain_contents_sizes
 from gemini_tuning.datasets._formats import detect_format, parse_example
 from gemini_tuning.datasets._issues import DatasetIssue, IssueLog, Severity
 from gemini_tuning.datasets._rules import check_example, measure
@@ -132,16 +134,25 @@ class _Validator:
             self.report(lineno, "$", "blank line; JSONL holds one JSON object on every line")
             return
         self.records += 1
+        if self._fast_path and self.fmt == "contents":
+            sizes = decoded_contents_sizes(body)
+            if sizes is not None and self._within_token_limit(sizes[0] + sizes[1]):
+                self._note_duplicate(lineno, body)
+                self._count(*sizes)
+                return
         try:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             self._report_undecodable(lineno, body.rstrip(b"\r\n"), exc)
             return
+        self._note_duplicate(lineno, body)
+        self.record(lineno, obj)
+
+    def _note_duplicate(self, lineno: int, body: bytes) -> None:
         if self._seen.add(body if body[-1:] == b"\n" else body + b"\n"):  # the last line too
             self.report(
                 lineno, "$", "duplicate: the same line appears earlier in the file", "warning"
             )
-        self.record(lineno, obj)
 
     def _report_undecodable(self, lineno: int, body: bytes, exc: orjson.JSONDecodeError) -> None:
         try:
@@ -351,13 +362,14 @@ def validate_lines(
     validator = _Validator(
         source=source, model=model, role=role, fmt=fmt, training_examples=training_examples
     )
-    hasher = hashlib.sha256()
-    nbytes = lineno = 0
+    return _validate_jsonl(validator, _HashingLines(lines, count_chars=False))
+
+
+def _validate_jsonl(validator: _Validator, lines: _HashingLines | _BlockLines) -> ValidationReport:
+    lineno = 0
     for lineno, raw in enumerate(lines, 1):
-        hasher.update(raw)
-        nbytes += len(raw)
         validator.line(lineno, raw)
-    return validator.finish(sha256=hasher.hexdigest(), nbytes=nbytes, lines=lineno)
+    return validator.finish(sha256=lines.hexdigest(), nbytes=lines.nbytes, lines=lineno)
 
 
 def validate_file(
@@ -384,7 +396,7 @@ def validate_file(
     with handle:
         if path.suffix.lower() == ".csv":
             return _validate_csv(handle, source=source, **options)
-        return validate_lines(handle, source=source, **options)
+        return _validate_jsonl(_Validator(source=source, **options), _BlockLines(handle))
 
 
 def _unreadable(source: str, model: BaseModel, role: Role, exc: OSError) -> ValidationReport:
@@ -422,9 +434,10 @@ def _validate_csv(
 class _HashingLines:
     """Passes lines through while hashing and counting them."""
 
-    def __init__(self, lines: Iterable[bytes]) -> None:
+    def __init__(self, lines: Iterable[bytes], *, count_chars: bool = True) -> None:
         self._lines = lines
         self._hasher = hashlib.sha256()
+        self._count_chars = count_chars
         self.nbytes = self.lines = self.chars = 0
 
     def __iter__(self) -> Iterator[bytes]:
@@ -432,8 +445,43 @@ class _HashingLines:
             self._hasher.update(raw)
             self.nbytes += len(raw)
             self.lines += 1
-            self.chars += len(raw.decode("utf-8", "replace"))
+            if self._count_chars:
+                self.chars += len(raw.decode("utf-8", "replace"))
             yield raw
+
+    def hexdigest(self) -> str:
+        return self._hasher.hexdigest()
+
+
+class _BlockLines:
+    """A binary file's lines (split on b"\\n" only, ends kept: as iterating the file gives them),
+    read in large blocks whose SHA-256 is computed on a worker thread. hashlib releases the GIL
+    for large buffers, so hashing runs on another core while this thread validates."""
+
+    BLOCK = 8 * 1024 * 1024
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self._hasher = hashlib.sha256()
+        self.nbytes = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
+            hashing: Future[None] | None = None
+            rest = b""
+            while block := self._handle.read(self.BLOCK):
+                if hashing is not None:
+                    hashing.result()  # in order, and at most one block held for hashing
+                hashing = pool.submit(self._hasher.update, block)
+                self.nbytes += len(block)
+                data = rest + block if rest else block
+                cut = data.rfind(b"\n") + 1
+                rest = data[cut:]
+                yield from io.BytesIO(data[:cut])
+            if hashing is not None:
+                hashing.result()
+            if rest:
+                yield rest
 
     def hexdigest(self) -> str:
         return self._hasher.hexdigest()
