@@ -342,12 +342,7 @@ class GeminiApiService:
             call.query.get("pageToken") or call.query.get("page_token"),
             f"tunedModels|{flt}",
         )
-        out: dict[str, Any] = {}
-        if page:
-            out["tunedModels"] = page
-        if token:
-            out["nextPageToken"] = token
-        return out
+        return _listing.page_response("tunedModels", page, token)
 
     def update_tuned_model(self, call: Call) -> dict[str, Any]:
         body = normalize_keys(call.body)
@@ -490,12 +485,7 @@ class GeminiApiService:
             call.query.get("pageToken") or call.query.get("page_token"),
             f"operations|{model.name}",
         )
-        out: dict[str, Any] = {}
-        if page:
-            out["operations"] = page
-        if token:
-            out["nextPageToken"] = token
-        return out
+        return _listing.page_response("operations", page, token)
 
 
 def _updated(res: Resource) -> float:

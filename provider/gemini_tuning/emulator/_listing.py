@@ -233,3 +233,14 @@ def paginate(
         raw = json.dumps({"o": offset + size, "q": digest}).encode()
         nxt = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     return page, nxt
+
+
+def page_response(key: str, page: list[Any], token: str) -> dict[str, Any]:
+    """A list method's answer: ``{key: [...], "nextPageToken": ...}``, each part left out when
+    empty (proto3 JSON omits defaults; the client pagers stop on a missing token)."""
+    out: dict[str, Any] = {}
+    if page:
+        out[key] = page
+    if token:
+        out["nextPageToken"] = token
+    return out

@@ -240,12 +240,16 @@ class VertexService:
             raise invalid(f"Label {SPE_LABEL} must be > 0")
         return spe
 
-    def _job(self, call: Call) -> Resource:
-        name = f"{self.location(call.params[0], call.params[1])}/tuningJobs/{call.params[2]}"
+    def _located(self, call: Call, collection: str, kind: str, label: str) -> Resource:
+        """The ``kind`` resource named by the call's project, location and id, or 404."""
+        name = f"{self.location(call.params[0], call.params[1])}/{collection}/{call.params[2]}"
         res = self.store.get(name)
-        if res is None or res.kind != "tuningJob":
-            raise not_found(f"TuningJob {name} not found.")
+        if res is None or res.kind != kind:
+            raise not_found(f"{label} {name} not found.")
         return res
+
+    def _job(self, call: Call) -> Resource:
+        return self._located(call, "tuningJobs", "tuningJob", "TuningJob")
 
     def get_tuning_job(self, call: Call) -> dict[str, Any]:
         return prune(self._job(call).data)  # type: ignore[no-any-return]
@@ -291,12 +295,8 @@ class VertexService:
             call.query.get("pageToken") or call.query.get("page_token"),
             f"{key}|{parent}|{flt}|{order_by or ''}",
         )
-        out: dict[str, Any] = {}
-        if page:
-            out[key] = [prune(render(d) if render else d) for d in page]
-        if token:
-            out["nextPageToken"] = token
-        return out
+        rendered = [prune(render(d) if render else d) for d in page]
+        return _listing.page_response(key, rendered, token)
 
     def cancel_tuning_job(self, call: Call) -> dict[str, Any]:
         with self.store.tx():
@@ -657,11 +657,7 @@ class VertexService:
     # --- endpoints ------------------------------------------------------------------------------
 
     def _endpoint(self, call: Call) -> Resource:
-        name = f"{self.location(call.params[0], call.params[1])}/endpoints/{call.params[2]}"
-        res = self.store.get(name)
-        if res is None or res.kind != "endpoint":
-            raise not_found(f"Endpoint {name} not found.")
-        return res
+        return self._located(call, "endpoints", "endpoint", "Endpoint")
 
     def get_endpoint(self, call: Call) -> dict[str, Any]:
         return prune(self._endpoint(call).data)  # type: ignore[no-any-return]
@@ -882,12 +878,7 @@ class VertexService:
             call.query.get("pageToken"),
             f"operations|{parent}",
         )
-        out: dict[str, Any] = {}
-        if page:
-            out["operations"] = page
-        if token:
-            out["nextPageToken"] = token
-        return out
+        return _listing.page_response("operations", page, token)
 
     def cancel_operation(self, call: Call) -> dict[str, Any]:
         with self.store.tx():
