@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gemini_tuning import backends, catalog
 from gemini_tuning.resources._concurrency import widen_if_provider_process
 from gemini_tuning.resources._lifecycle import dataset_change_reason, plan_diff
+from gemini_tuning.resources._props import declared_props
 from gemini_tuning.resources._unknowns import is_unknown, with_stand_ins
 from gemini_tuning.resources._wait import say
 from gemini_tuning.specs import SpecError, parse
@@ -184,12 +185,13 @@ class Evaluation(dyn.Resource, module="vertex", name="Evaluation"):
     def __init__(
         self, resource_name: str, opts: pulumi.ResourceOptions | None = None, **args: Any
     ) -> None:
-        unknown = set(args) - set(EvaluationArgs.__annotations__)
-        if unknown:
-            raise TypeError(f"Evaluation {resource_name}: unknown inputs {sorted(unknown)}")
-        props: dict[str, Any] = dict.fromkeys((*OUTPUTS, *COMPUTED_INPUTS))
-        props.update(args)
-        props["resource_name"] = resource_name
+        props = declared_props(
+            "Evaluation",
+            resource_name,
+            args,
+            allowed=EvaluationArgs.__annotations__,
+            outputs=(*OUTPUTS, *COMPUTED_INPUTS),
+        )
         super().__init__(_PROVIDER, resource_name, props, opts)
 
 
