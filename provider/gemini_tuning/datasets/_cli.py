@@ -10,8 +10,9 @@ import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gemini_tuning.catalog import (
     GEMINI_API_DEFAULT_EPOCHS,
@@ -20,6 +21,9 @@ from gemini_tuning.catalog import (
     lookup,
 )
 from gemini_tuning.datasets._formats import FORMATS
+
+if TYPE_CHECKING:
+    from gemini_tuning.datasets._validate import ValidationReport
 
 OK, INVALID, USAGE = 0, 1, 2
 DEFAULT_MODELS = {"vertex": "gemini-2.5-flash", "gemini-api": "models/gemini-1.5-flash-001-tuning"}
@@ -144,20 +148,15 @@ def _validate(args: argparse.Namespace, model: BaseModel) -> Any:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    try:
-        model = _resolve_model(args)
-    except UnknownBaseModelError as exc:
-        return _usage(str(exc))
-    report = _validate(args, model)
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        _print_issues(report)
-        print(_verdict(report, model))
-    return OK if report.ok else INVALID
+    return _run_report(args, _print_issues)
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    return _run_report(args, lambda report: print(format_stats_table(report.stats)))
+
+
+def _run_report(args: argparse.Namespace, show: Callable[[ValidationReport], None]) -> int:
+    """Validate the file; print JSON, or ``show`` the report and the verdict; exit 0/1/2."""
     try:
         model = _resolve_model(args)
     except UnknownBaseModelError as exc:
@@ -166,7 +165,7 @@ def run_stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
-        print(format_stats_table(report.stats))
+        show(report)
         print(_verdict(report, model))
     return OK if report.ok else INVALID
 

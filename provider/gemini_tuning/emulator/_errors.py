@@ -75,6 +75,16 @@ def invalid(message: str) -> ApiError:
     return ApiError("INVALID_ARGUMENT", message)
 
 
+def check_display_name(value: object, field: str, limit: int) -> str:
+    """A display name from a request body: a string of at most ``limit`` characters, or 400."""
+    display = value or ""
+    if not isinstance(display, str):
+        raise invalid(f"{field} must be a string.")
+    if len(display) > limit:
+        raise invalid(f"{field} is {len(display)} characters long; at most {limit} are allowed.")
+    return display
+
+
 def not_found(message: str) -> ApiError:
     return ApiError("NOT_FOUND", message)
 

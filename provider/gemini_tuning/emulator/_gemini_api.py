@@ -25,7 +25,14 @@ from typing import Any
 from gemini_tuning import catalog
 from gemini_tuning.emulator import _answers, _listing
 from gemini_tuning.emulator._config import EmulatorConfig
-from gemini_tuning.emulator._errors import ApiError, invalid, not_found, precondition, rpc_status
+from gemini_tuning.emulator._errors import (
+    ApiError,
+    check_display_name,
+    invalid,
+    not_found,
+    precondition,
+    rpc_status,
+)
 from gemini_tuning.emulator._store import Resource, Store
 from gemini_tuning.emulator._trainer import losses
 from gemini_tuning.emulator._vertex import Call, VertexService
@@ -120,14 +127,7 @@ class GeminiApiService:
             model = catalog.lookup(base, "gemini-api", allow_retired=True)
         except catalog.UnknownBaseModelError as exc:
             raise not_found(RETIRED_MESSAGE.format(model=base)) from exc
-        display = body.get("displayName") or ""
-        if not isinstance(display, str):
-            raise invalid("display_name must be a string.")
-        if len(display) > MAX_DISPLAY_NAME:
-            raise invalid(
-                f"display_name is {len(display)} characters long; at most "
-                f"{MAX_DISPLAY_NAME} are allowed."
-            )
+        display = check_display_name(body.get("displayName"), "display_name", MAX_DISPLAY_NAME)
         description = body.get("description") or ""
         if not isinstance(description, str):
             raise invalid("description must be a string.")

@@ -15,7 +15,13 @@ from typing import Any, ClassVar
 from gemini_tuning import catalog
 from gemini_tuning.emulator import _answers, _listing, _ops
 from gemini_tuning.emulator._config import EmulatorConfig, project_number
-from gemini_tuning.emulator._errors import ApiError, invalid, not_found, precondition
+from gemini_tuning.emulator._errors import (
+    ApiError,
+    check_display_name,
+    invalid,
+    not_found,
+    precondition,
+)
 from gemini_tuning.emulator._store import Resource, Store
 from gemini_tuning.emulator._trainer import FAIL_LABEL, SPE_LABEL, Trainer
 from gemini_tuning.emulator._wire import (
@@ -125,14 +131,9 @@ class VertexService:
         train, val = self._check_uris(spec)
         internal: dict[str, Any] = {"api": api, "base_model": model.id}
         out_hp = self._check_hyper_parameters(spec.get("hyperParameters") or {}, model, internal)
-        display = body.get("tunedModelDisplayName") or ""
-        if not isinstance(display, str):
-            raise invalid("tuned_model_display_name must be a string")
-        if len(display) > MAX_DISPLAY_NAME:
-            raise invalid(
-                f"tuned_model_display_name is {len(display)} characters long; "
-                f"at most {MAX_DISPLAY_NAME} are allowed."
-            )
+        display = check_display_name(
+            body.get("tunedModelDisplayName"), "tuned_model_display_name", MAX_DISPLAY_NAME
+        )
         labels = check_labels(body.get("labels"))
         internal["spe"] = self._seconds_per_epoch(labels)
         if FAIL_LABEL in labels:
@@ -617,14 +618,18 @@ class VertexService:
                 )
             for r in versions:
                 self.store.delete(r.name)
-            op = _ops.create(
-                self.store,
-                model_name.rsplit("/models/", 1)[0],
-                api=call.api,
-                metadata_type="DeleteOperationMetadata",
-                response_type=_ops.EMPTY,
-            )
+            op = self._delete_operation(call, model_name.rsplit("/models/", 1)[0])
         return _ops.render(op)
+
+    def _delete_operation(self, call: Call, parent: str) -> Resource:
+        """The finished long-running operation every Delete* RPC answers with."""
+        return _ops.create(
+            self.store,
+            parent,
+            api=call.api,
+            metadata_type="DeleteOperationMetadata",
+            response_type=_ops.EMPTY,
+        )
 
     def delete_model_version(self, call: Call) -> dict[str, Any]:
         with self.store.tx():
@@ -645,13 +650,7 @@ class VertexService:
                     "The version holding the 'default' alias cannot be deleted; move the alias."
                 )
             self.store.delete(res.name)
-            op = _ops.create(
-                self.store,
-                res.parent,
-                api=call.api,
-                metadata_type="DeleteOperationMetadata",
-                response_type=_ops.EMPTY,
-            )
+            op = self._delete_operation(call, res.parent)
         return _ops.render(op)
 
     # --- endpoints ------------------------------------------------------------------------------
@@ -696,13 +695,7 @@ class VertexService:
                     "the endpoint after all models have been undeployed from it."
                 )
             self.store.delete(res.name)
-            op = _ops.create(
-                self.store,
-                res.parent,
-                api=call.api,
-                metadata_type="DeleteOperationMetadata",
-                response_type=_ops.EMPTY,
-            )
+            op = self._delete_operation(call, res.parent)
         return _ops.render(op)
 
     def undeploy_model(self, call: Call) -> dict[str, Any]:
