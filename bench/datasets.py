@@ -3,11 +3,15 @@
 Generates a JSONL training file (1 GB by default; ``--mb 50`` for a quick run) in a temporary
 directory, then runs each phase in its own subprocess so that each peak RSS is its own:
 
-- baseline:    read every line and parse it with orjson (the parser validation uses), nothing else
-- validate:    gemini_tuning.datasets.validate_file (all rules, stats, sha256, duplicates)
+- parse-orjson, parse-msgspec: read every line and parse it with orjson or msgspec (the two
+  parsers the Python side of validation uses), nothing else; the faster is the baseline
+- validate:    gemini_tuning.datasets.validate_file (all rules, stats, sha256, duplicates), with
+  the compiled scanner (provider/scan) when it is installed
+- validate-py: the same with the scanner turned off (GEMINI_TUNING_NATIVE=0): the pure-Python path
 - fingerprint: gemini_tuning.datasets.fingerprint_file (sha256 + example count)
 
-Prints MB/s, peak RSS, and validate's throughput as a fraction of the baseline's.
+Imports happen before each phase's clock starts. Prints MB/s, peak RSS, and each phase's
+throughput as a fraction of the baseline's.
 Targets: validate >= 0.5 x baseline throughput; peak RSS < 150 MB. Figures are printed, never
 asserted.
 """
@@ -16,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 MB = 1_000_000
@@ -121,44 +127,83 @@ def generate(path: Path, megabytes: int, seed: int = 0) -> int:
     return count
 
 
-# --- phases (each runs in a fresh subprocess) --------------------------------------------------
+# --- phases (each runs in a fresh subprocess; imports are done before the clock starts) -------
+
+Phase = Callable[[], dict[str, int]]
 
 
-def phase_baseline(path: Path) -> dict[str, int]:
+def phase_parse_orjson(path: Path) -> Phase:
     import orjson
 
-    lines = 0
-    with path.open("rb") as handle:
-        for line in handle:
-            orjson.loads(line)
-            lines += 1
-    return {"lines": lines}
+    def run() -> dict[str, int]:
+        lines = 0
+        with path.open("rb") as handle:
+            for line in handle:
+                orjson.loads(line)
+                lines += 1
+        return {"lines": lines}
+
+    return run
 
 
-def phase_validate(path: Path) -> dict[str, int]:
+def phase_parse_msgspec(path: Path) -> Phase:
+    import msgspec
+
+    decode = msgspec.json.decode
+
+    def run() -> dict[str, int]:
+        lines = 0
+        with path.open("rb") as handle:
+            for line in handle:
+                decode(line)
+                lines += 1
+        return {"lines": lines}
+
+    return run
+
+
+def phase_validate(path: Path) -> Phase:
     from gemini_tuning.catalog import lookup
     from gemini_tuning.datasets import validate_file
 
-    report = validate_file(path, model=lookup("gemini-2.5-flash"))
-    return {
-        "examples": report.stats.examples,
-        "errors": report.error_count,
-        "warnings": report.warning_count,
-    }
+    model = lookup("gemini-2.5-flash")
+
+    def run() -> dict[str, int]:
+        report = validate_file(path, model=model)
+        return {
+            "examples": report.stats.examples,
+            "errors": report.error_count,
+            "warnings": report.warning_count,
+        }
+
+    return run
 
 
-def phase_fingerprint(path: Path) -> dict[str, int]:
+def phase_validate_python(path: Path) -> Phase:
+    from gemini_tuning.datasets._native import NATIVE_ENV
+
+    os.environ[NATIVE_ENV] = "0"
+    return phase_validate(path)
+
+
+def phase_fingerprint(path: Path) -> Phase:
     from gemini_tuning.datasets import fingerprint_file
 
-    return {"examples": fingerprint_file(path).examples}
+    return lambda: {"examples": fingerprint_file(path).examples}
 
 
-PHASES = {"baseline": phase_baseline, "validate": phase_validate, "fingerprint": phase_fingerprint}
+BASELINES = {"parse-orjson": phase_parse_orjson, "parse-msgspec": phase_parse_msgspec}
+PHASES = BASELINES | {
+    "validate": phase_validate,
+    "validate-py": phase_validate_python,
+    "fingerprint": phase_fingerprint,
+}
 
 
 def run_phase_here(name: str, path: Path) -> None:
+    run = PHASES[name](path)
     start = time.perf_counter()
-    result = PHASES[name](path)
+    result = run()
     seconds = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(json.dumps(result | {"seconds": seconds, "peak_rss_mb": peak_kib * 1024 / MB}))
@@ -199,18 +244,22 @@ def main() -> int:
 
 
 def _print_table(results: dict[str, dict[str, float]], size: int) -> None:
-    baseline = size / MB / results["baseline"]["seconds"]
-    print(f"{'phase':<13}{'seconds':>9}{'MB/s':>9}{'peak RSS MB':>13}{'x baseline':>12}")
+    from gemini_tuning.datasets._native import native_available
+
+    fastest = min(BASELINES, key=lambda name: results[name]["seconds"])
+    baseline = size / MB / results[fastest]["seconds"]
+    print(f"{'phase':<15}{'seconds':>9}{'MB/s':>9}{'peak RSS MB':>13}{'x baseline':>12}")
     for name, result in results.items():
         rate = size / MB / result["seconds"]
         print(
-            f"{name:<13}{result['seconds']:>9.1f}{rate:>9.1f}{result['peak_rss_mb']:>13.1f}"
+            f"{name:<15}{result['seconds']:>9.2f}{rate:>9.1f}{result['peak_rss_mb']:>13.1f}"
             f"{rate / baseline:>12.2f}"
         )
     validate = results["validate"]
     ratio = size / MB / validate["seconds"] / baseline
     print(
-        f"validate: {ratio:.2f} x baseline throughput (target >= 0.50), peak RSS "
+        f"validate{'' if native_available() else ' (pure Python: gemini_tuning_scan is not built)'}"
+        f": {ratio:.2f} x baseline ({fastest}) throughput (target >= 0.50), peak RSS "
         f"{validate['peak_rss_mb']:.0f} MB (target < 150); "
         f"{int(validate['examples']):,} examples, {int(validate['errors'])} errors, "
         f"{int(validate['warnings'])} warnings"

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
 
 import orjson
 
@@ -16,9 +16,13 @@ from gemini_tuning.catalog import BaseModel, DatasetFormat, estimate_tokens
 from gemini_tuning.datasets._fastpath import decoded_contents_sizes, plain_contents_sizes
 from gemini_tuning.datasets._formats import detect_format, parse_example
 from gemini_tuning.datasets._issues import DatasetIssue, IssueLog, Severity
+from gemini_tuning.datasets._native import contents_scanner
 from gemini_tuning.datasets._rules import check_example, measure
 from gemini_tuning.datasets._seen import SeenFilter
 from gemini_tuning.datasets._stats import DatasetStats, DistributionBuilder
+
+if TYPE_CHECKING:
+    from gemini_tuning_scan import ContentsScanner
 
 Role = Literal["training", "validation"]
 
@@ -74,6 +78,13 @@ class ValidationReport:
         }
 
 
+class _Seen(Protocol):
+    """The duplicate filter: SeenFilter, or the compiled scanner's own."""
+
+    def add(self, line: bytes) -> bool: ...
+    def close(self) -> None: ...
+
+
 class _Validator:
     """Checks one line or record at a time and accumulates statistics."""
 
@@ -85,6 +96,7 @@ class _Validator:
         role: Role,
         fmt: DatasetFormat | None,
         training_examples: int | None,
+        seen: _Seen | None = None,
     ) -> None:
         self.source = source
         self.model = model
@@ -94,9 +106,8 @@ class _Validator:
         self._format_line: int | None = None
         self.errors = IssueLog()
         self.warnings = IssueLog()
-        self._seen = SeenFilter()
-        # Only where the fast path's checks are the whole rule set (see _fastpath).
-        self._fast_path = model.backend == "vertex" and model.dataset_format == "contents"
+        self._seen: _Seen = seen or SeenFilter()
+        self._fast_path = _fast_path_applies(model)
         self.records = 0  # lines or rows that hold a record, valid or not
         self._line_has_error = False
         self.stats = DatasetStats(format=fmt)
@@ -150,9 +161,10 @@ class _Validator:
 
     def _note_duplicate(self, lineno: int, body: bytes) -> None:
         if self._seen.add(body if body[-1:] == b"\n" else body + b"\n"):  # the last line too
-            self.report(
-                lineno, "$", "duplicate: the same line appears earlier in the file", "warning"
-            )
+            self.report_duplicate(lineno)
+
+    def report_duplicate(self, lineno: int) -> None:
+        self.report(lineno, "$", "duplicate: the same line appears earlier in the file", "warning")
 
     def _report_undecodable(self, lineno: int, body: bytes, exc: orjson.JSONDecodeError) -> None:
         try:
@@ -206,6 +218,20 @@ class _Validator:
         self._input_token_counts[estimate_tokens(input_chars)] += 1
         self._output_token_counts[estimate_tokens(output_chars)] += 1
         self._turn_counts[turns] += 1
+
+    def add_scanned(self, scanner: ContentsScanner) -> None:
+        """Add the examples the compiled scanner accepted to the statistics."""
+        examples, chars, billable_chars, tokens, max_tokens = scanner.totals()
+        stats = self.stats
+        self.records += examples
+        stats.examples += examples
+        stats.total_chars += chars
+        stats.billable_chars += billable_chars
+        stats.estimated_tokens += tokens
+        stats.max_example_tokens = max(stats.max_example_tokens, max_tokens)
+        counters = (self._input_token_counts, self._output_token_counts, self._turn_counts)
+        for counts, histogram in zip(counters, scanner.histograms(), strict=True):
+            counts.update(dict(histogram))
 
     def _format_of(self, lineno: int, obj: Any) -> DatasetFormat | None:
         detected = detect_format(obj)
@@ -372,6 +398,46 @@ def _validate_jsonl(validator: _Validator, lines: _HashingLines | _BlockLines) -
     return validator.finish(sha256=lines.hexdigest(), nbytes=lines.nbytes, lines=lineno)
 
 
+def _validate_jsonl_scanned(
+    validator: _Validator, lines: _BlockLines, scanner: ContentsScanner
+) -> ValidationReport:
+    """_validate_jsonl with the compiled scanner taking the runs of plain valid lines; each line
+    it stops at is checked here, in order, so issues and duplicates come out as without it."""
+    lineno = 0
+    for window in lines.windows():
+        lineno = _scan_window(validator, scanner, window, lineno)
+    validator.add_scanned(scanner)
+    return validator.finish(sha256=lines.hexdigest(), nbytes=lines.nbytes, lines=lineno)
+
+
+def _scan_window(
+    validator: _Validator,
+    scanner: ContentsScanner,
+    window: tuple[bytes, int, int],
+    lineno: int,
+) -> int:
+    """Validate the lines of a window (buffer, start, end); the number of the last one."""
+    from gemini_tuning_scan import STOP_DUPLICATE, STOP_END
+
+    buffer, position, window_end = window
+    while position < window_end:
+        if validator.fmt == "contents":  # known once the first record is read
+            accepted, start, end, stop = scanner.scan(buffer, position, window_end)
+            lineno += accepted
+            if stop == STOP_END:
+                break
+        else:
+            start, stop = position, -1
+            end = (buffer.find(b"\n", start, window_end) + 1) or window_end
+        lineno += 1
+        if stop == STOP_DUPLICATE:
+            validator.report_duplicate(lineno)
+        else:
+            validator.line(lineno, buffer[start:end])
+        position = end
+    return lineno
+
+
 def validate_file(
     path: str | Path,
     *,
@@ -396,7 +462,21 @@ def validate_file(
     with handle:
         if path.suffix.lower() == ".csv":
             return _validate_csv(handle, source=source, **options)
-        return _validate_jsonl(_Validator(source=source, **options), _BlockLines(handle))
+        scanner = contents_scanner(model) if _scannable(model, fmt) else None
+        if scanner is None:
+            return _validate_jsonl(_Validator(source=source, **options), _BlockLines(handle))
+        validator = _Validator(source=source, seen=scanner, **options)
+        return _validate_jsonl_scanned(validator, _BlockLines(handle), scanner)
+
+
+def _fast_path_applies(model: BaseModel) -> bool:
+    """Whether the fast paths' checks (_fastpath, the compiled scanner) are the whole rule set
+    for a valid contents line of this model."""
+    return model.backend == "vertex" and model.dataset_format == "contents"
+
+
+def _scannable(model: BaseModel, fmt: DatasetFormat | None) -> bool:
+    return _fast_path_applies(model) and fmt in (None, "contents")
 
 
 def _unreadable(source: str, model: BaseModel, role: Role, exc: OSError) -> ValidationReport:
@@ -466,22 +546,39 @@ class _BlockLines:
         self.nbytes = 0
 
     def __iter__(self) -> Iterator[bytes]:
+        for buffer, start, end in self.windows():
+            yield from io.BytesIO(buffer if end - start == len(buffer) else buffer[start:end])
+
+    def windows(self) -> Iterator[tuple[bytes, int, int]]:
+        """The file's lines, in order, as windows (buffer, start, end) of whole lines (the last
+        may lack its newline). Blocks are not copied: a line that straddles two blocks is joined
+        and given its own window."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
             hashing: Future[None] | None = None
-            rest = b""
+            carry: list[bytes] = []  # the start of a line that a later block ends
             while block := self._handle.read(self.BLOCK):
                 if hashing is not None:
                     hashing.result()  # in order, and at most one block held for hashing
                 hashing = pool.submit(self._hasher.update, block)
                 self.nbytes += len(block)
-                data = rest + block if rest else block
-                cut = data.rfind(b"\n") + 1
-                rest = data[cut:]
-                yield from io.BytesIO(data[:cut])
+                start = 0
+                if carry:
+                    newline = block.find(b"\n")
+                    if newline < 0:
+                        carry.append(block)  # a line longer than a block
+                        continue
+                    start = newline + 1
+                    line = b"".join([*carry, block[:start]])
+                    yield line, 0, len(line)
+                end = block.rfind(b"\n") + 1
+                if end > start:
+                    yield block, start, end
+                carry = [block[max(start, end) :]] if max(start, end) < len(block) else []
             if hashing is not None:
                 hashing.result()
-            if rest:
-                yield rest
+            if carry:
+                line = b"".join(carry)
+                yield line, 0, len(line)
 
     def hexdigest(self) -> str:
         return self._hasher.hexdigest()
