@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -248,6 +249,21 @@ def test_injected_503s_do_not_break_up(
     assert emulator.calls(CREATE_JOB) >= 1
 
 
+def _descendants(root: int) -> list[int]:
+    """Every process below ``root`` (from /proc), whatever its process group."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)"
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, frontier = [], [root]
+    while frontier:
+        below = children.get(frontier.pop(), [])
+        found += below
+        frontier += below
+    return found
+
+
 def test_sigkill_during_wait_then_up_adopts_the_running_job(
     tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess
 ) -> None:
@@ -277,7 +293,13 @@ def test_sigkill_during_wait_then_up_adopts_the_running_job(
             time.sleep(0.2)
         time.sleep(1.0)  # well inside the wait loop (the job needs about 12 s)
     finally:
+        # The engine starts each plugin in a process group of its own: kill the whole tree, as
+        # a lost CI runner would, or the dynamic provider outlives the test.
+        tree = _descendants(child.pid)
         os.killpg(child.pid, signal.SIGKILL)
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         child.wait()
 
     with _stack(tmp_path, pulumi_bin, emulator, job_program(data, **slow)) as stack:
