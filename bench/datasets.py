@@ -132,25 +132,7 @@ def generate(path: Path, megabytes: int, seed: int = 0) -> int:
 Phase = Callable[[], dict[str, int]]
 
 
-def phase_parse_orjson(path: Path) -> Phase:
-    import orjson
-
-    def run() -> dict[str, int]:
-        lines = 0
-        with path.open("rb") as handle:
-            for line in handle:
-                orjson.loads(line)
-                lines += 1
-        return {"lines": lines}
-
-    return run
-
-
-def phase_parse_msgspec(path: Path) -> Phase:
-    import msgspec
-
-    decode = msgspec.json.decode
-
+def _parse_only(path: Path, decode: Callable[[bytes], object]) -> Phase:
     def run() -> dict[str, int]:
         lines = 0
         with path.open("rb") as handle:
@@ -160,6 +142,18 @@ def phase_parse_msgspec(path: Path) -> Phase:
         return {"lines": lines}
 
     return run
+
+
+def phase_parse_orjson(path: Path) -> Phase:
+    import orjson
+
+    return _parse_only(path, orjson.loads)
+
+
+def phase_parse_msgspec(path: Path) -> Phase:
+    import msgspec
+
+    return _parse_only(path, msgspec.json.decode)
 
 
 def phase_validate(path: Path) -> Phase:
