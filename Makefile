@@ -26,7 +26,8 @@ setup: .venv/.installed .venv/.scan-installed
 .venv/.scan-installed: .venv/.installed $(SCAN_SOURCES)
 	@if command -v cargo >/dev/null; then \
 	  echo "[setup] building the compiled dataset scanner (provider/scan, Rust)"; \
-	  .venv/bin/python -m pip install --quiet --disable-pip-version-check ./provider/scan && touch $@; \
+	  if .venv/bin/python -m pip install --quiet --disable-pip-version-check ./provider/scan; then touch $@; \
+	  else echo "[setup] building provider/scan failed (above): validation will use the pure-Python path" >&2; fi; \
 	else \
 	  echo "[setup] cargo not found: dataset validation will use the pure-Python path" >&2; \
 	fi
