@@ -547,7 +547,7 @@ class _BlockLines:
 
     def __iter__(self) -> Iterator[bytes]:
         for buffer, start, end in self.windows():
-            yield from io.BytesIO(buffer if end - start == len(buffer) else buffer[start:end])
+            yield from io.BytesIO(buffer[start:end])  # the whole buffer: no copy
 
     def windows(self) -> Iterator[tuple[bytes, int, int]]:
         """The file's lines, in order, as windows (buffer, start, end) of whole lines (the last
@@ -573,7 +573,7 @@ class _BlockLines:
                 end = block.rfind(b"\n") + 1
                 if end > start:
                     yield block, start, end
-                carry = [block[max(start, end) :]] if max(start, end) < len(block) else []
+                carry = [block[end:]] if end < len(block) else []  # end >= start
             if hashing is not None:
                 hashing.result()
             if carry:

@@ -321,7 +321,8 @@ impl ContentsScanner {
         start: usize,
         end: usize,
     ) -> (u64, usize, usize, u8) {
-        let bytes = &block.as_bytes()[..end.min(block.as_bytes().len())];
+        let bytes = block.as_bytes();
+        let bytes = &bytes[..end.min(bytes.len())];
         let stop = py.detach(|| self.scan_block(bytes, start.min(bytes.len())));
         (stop.accepted, stop.start, stop.end, stop.reason)
     }
