@@ -33,6 +33,21 @@ def genai_client(emu: EmulatorProcess, api_version: str | None = None) -> genai.
     )
 
 
+def _tune_one_epoch(client: genai.Client, train_uri: str) -> str:
+    """Tune BASE_MODEL for one epoch, wait, and return the tuned model's endpoint."""
+    job = client.tunings.tune(
+        base_model=BASE_MODEL,
+        training_dataset=types.TuningDataset(gcs_uri=train_uri),
+        config=types.CreateTuningJobConfig(epoch_count=1),
+    )
+    while not job.has_ended:
+        time.sleep(0.05)
+        job = client.tunings.get(name=job.name)
+    assert job.tuned_model
+    assert job.tuned_model.endpoint
+    return job.tuned_model.endpoint
+
+
 @pytest.mark.parametrize("api_version", [None, "v1"])  # None = genai's default, /v1beta1/
 def test_genai_tune_generate_update_list(
     emu: EmulatorProcess, train_uri: str, api_version: str | None
@@ -90,16 +105,7 @@ def test_tuned_model_beats_base_model_on_squad_metrics(
     emu: EmulatorProcess, train_uri: str
 ) -> None:
     client = genai_client(emu, "v1")
-    job = client.tunings.tune(
-        base_model=BASE_MODEL,
-        training_dataset=types.TuningDataset(gcs_uri=train_uri),
-        config=types.CreateTuningJobConfig(epoch_count=1),
-    )
-    while not job.has_ended:
-        time.sleep(0.05)
-        job = client.tunings.get(name=job.name)
-    assert job.tuned_model
-    assert job.tuned_model.endpoint
+    endpoint = _tune_one_epoch(client, train_uri)
 
     def score(model: str) -> tuple[float, float]:
         em = f1 = 0.0
@@ -115,7 +121,7 @@ def test_tuned_model_beats_base_model_on_squad_metrics(
         return em / len(FACTS), f1 / len(FACTS)
 
     base_em, base_f1 = score(BASE_MODEL)  # publishers/google/models/gemini-2.5-flash
-    tuned_em, tuned_f1 = score(job.tuned_model.endpoint)
+    tuned_em, tuned_f1 = score(endpoint)
     assert tuned_em == 1.0
     assert tuned_f1 == 1.0
     assert base_em < 0.5
@@ -130,21 +136,12 @@ def test_unseen_reading_prompt_gets_a_short_span(emu: EmulatorProcess, train_uri
     )
     base = client.models.generate_content(model=BASE_MODEL, contents=unseen)
     assert base.text == "The capital of Sweden is Stockholm."  # the best context sentence
-    job = client.tunings.tune(
-        base_model=BASE_MODEL,
-        training_dataset=types.TuningDataset(gcs_uri=train_uri),
-        config=types.CreateTuningJobConfig(epoch_count=1),
-    )
-    while not job.has_ended:
-        time.sleep(0.05)
-        job = client.tunings.get(name=job.name)
-    assert job.tuned_model
-    assert job.tuned_model.endpoint
-    tuned = client.models.generate_content(model=job.tuned_model.endpoint, contents=unseen)
+    endpoint = _tune_one_epoch(client, train_uri)
+    tuned = client.models.generate_content(model=endpoint, contents=unseen)
     assert tuned.text == "Stockholm"  # a span as long as the training answers (one word)
     with pytest.raises(genai.errors.ClientError) as err:
         client.models.generate_content(model="text-unicorn-999", contents="hi")
     assert err.value.code == 404
     prediction = gapic(emu, aiplatform_v1.PredictionServiceClient)
     with pytest.raises(exceptions.BadRequest):  # empty contents (genai refuses client-side)
-        prediction.generate_content(model=job.tuned_model.endpoint, contents=[])
+        prediction.generate_content(model=endpoint, contents=[])

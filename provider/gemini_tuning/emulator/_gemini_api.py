@@ -36,7 +36,14 @@ from gemini_tuning.emulator._errors import (
 from gemini_tuning.emulator._store import Resource, Store
 from gemini_tuning.emulator._trainer import losses
 from gemini_tuning.emulator._vertex import Call, VertexService
-from gemini_tuning.emulator._wire import normalize_keys, parse_double, parse_int64, prune, timestamp
+from gemini_tuning.emulator._wire import (
+    normalize_keys,
+    parse_double,
+    parse_int64,
+    parse_learning_rate_multiplier,
+    prune,
+    timestamp,
+)
 
 TYPE_PREFIX = "type.googleapis.com/google.ai.generativelanguage.v1beta."
 MODEL_KIND = "geminiTunedModel"
@@ -227,12 +234,7 @@ class GeminiApiService:
         out: dict[str, Any] = {"epochCount": epochs, "batchSize": batch}
         multiplier = 1.0
         if has_multiplier:
-            multiplier = parse_double(hp["learningRateMultiplier"], "learning_rate_multiplier")
-            if not 0 < multiplier <= catalog.MAX_LEARNING_RATE_MULTIPLIER:
-                raise invalid(
-                    "learning_rate_multiplier must be in (0, "
-                    f"{catalog.MAX_LEARNING_RATE_MULTIPLIER:g}], got {multiplier:g}."
-                )
+            multiplier = parse_learning_rate_multiplier(hp["learningRateMultiplier"])
             out["learningRateMultiplier"] = multiplier
         else:
             default_rate = 0.0002 if large else catalog.GEMINI_API_DEFAULT_LEARNING_RATE

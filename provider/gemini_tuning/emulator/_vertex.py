@@ -30,9 +30,9 @@ from gemini_tuning.emulator._wire import (
     ADAPTER_SIZES,
     JOB_STATES,
     normalize_keys,
-    parse_double,
     parse_enum,
     parse_int64,
+    parse_learning_rate_multiplier,
     prune,
     timestamp,
 )
@@ -211,12 +211,7 @@ class VertexService:
             internal["epochs"] = epochs
         multiplier = 1.0
         if hp.get("learningRateMultiplier") not in (None, 0, 0.0):
-            multiplier = parse_double(hp["learningRateMultiplier"], "learning_rate_multiplier")
-            if not 0 < multiplier <= catalog.MAX_LEARNING_RATE_MULTIPLIER:
-                raise invalid(
-                    "learning_rate_multiplier must be in (0, "
-                    f"{catalog.MAX_LEARNING_RATE_MULTIPLIER:g}], got {multiplier:g}."
-                )
+            multiplier = parse_learning_rate_multiplier(hp["learningRateMultiplier"])
         out["learningRateMultiplier"] = multiplier
         internal["multiplier"] = multiplier
         size_name = "ADAPTER_SIZE_UNSPECIFIED"

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from gemini_tuning import catalog
 from gemini_tuning.emulator._errors import invalid
 
 # Keys whose value is a map with user-chosen keys: never re-case those keys.
@@ -139,6 +140,17 @@ def parse_double(value: Any, field: str) -> float:
         except ValueError:
             pass
     raise invalid(f"Invalid value for double field {field}: {value!r}")
+
+
+def parse_learning_rate_multiplier(value: Any) -> float:
+    """A learning_rate_multiplier within the service's range, else INVALID_ARGUMENT."""
+    multiplier = parse_double(value, "learning_rate_multiplier")
+    if not 0 < multiplier <= catalog.MAX_LEARNING_RATE_MULTIPLIER:
+        raise invalid(
+            "learning_rate_multiplier must be in (0, "
+            f"{catalog.MAX_LEARNING_RATE_MULTIPLIER:g}], got {multiplier:g}."
+        )
+    return multiplier
 
 
 def timestamp(t: float) -> str:
