@@ -7,7 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from google.cloud import aiplatform_v1
 
+from gemini_tuning import catalog
 from gemini_tuning.emulator import _wire
+from gemini_tuning.emulator._errors import ApiError
 from gemini_tuning.testing import EmulatorProcess
 from tests.emulator.conftest import FACTS, new_job, squad_prompt, wait_job
 
@@ -89,3 +91,12 @@ def test_wire_accepts_snake_case_enum_numbers_and_int64_strings() -> None:
     assert _wire.encode_enums_as_ints(out) == {"state": 3, "labels": {"state": "x"}}
     assert _wire.wants_int_enums("json;enum-encoding=int")
     assert not _wire.wants_int_enums(None)
+
+
+def test_learning_rate_multiplier_range() -> None:
+    assert _wire.parse_learning_rate_multiplier("0.5") == 0.5
+    top = catalog.MAX_LEARNING_RATE_MULTIPLIER
+    assert _wire.parse_learning_rate_multiplier(top) == top
+    for bad in (0, -1, top * 2, "x", True):
+        with pytest.raises(ApiError):
+            _wire.parse_learning_rate_multiplier(bad)
