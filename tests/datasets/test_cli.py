@@ -8,15 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.datasets import SQUAD
 from tests.datasets.cli_helpers import run_cli
 
-SQUAD = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "data"
-    / "squad"
-    / ("squad-v2.0-dev-5-articles.json")
-)
 CORPUS = Path(__file__).parent / "corpus"
 
 

@@ -21,14 +21,8 @@ from gemini_tuning.datasets import (
     token_f1,
     validate_file,
 )
+from tests.datasets import SQUAD
 
-SQUAD = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "data"
-    / "squad"
-    / ("squad-v2.0-dev-5-articles.json")
-)
 FLASH = lookup("gemini-2.5-flash")
 
 pytestmark = pytest.mark.skipif(
