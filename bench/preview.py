@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -23,32 +22,21 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import pulumi_bin_dir  # noqa: E402
+from tests.engine.support import copy_project  # noqa: E402
 
 
 def _pulumi_bin() -> Path:
-    configured = os.environ.get("GT_PULUMI_BIN")
-    if configured:
-        return Path(configured)
-    state = REPO / ".state" / "pulumi-bin"
-    if state.is_file():
-        return Path(state.read_text().strip())
-    found = shutil.which("pulumi")
+    found = pulumi_bin_dir()
     if found is None:
         sys.exit("no Pulumi CLI: run `make setup`")
-    return Path(found).resolve().parent
+    return found
 
 
 def _project(root: Path, models: int) -> Path:
-    project = root / "project"
-    project.mkdir()
-    shutil.copy(REPO / "Pulumi.yaml", project / "Pulumi.yaml")
-    shutil.copytree(
-        REPO / "stacks",
-        project / "stacks",
-        ignore=shutil.ignore_patterns("Pulumi.*.yaml", "__pycache__", ".venv"),
-    )
-    (project / ".venv").symlink_to(Path(sys.prefix))
-    (project / "stacks" / ".venv").symlink_to(Path(sys.prefix))
+    project = copy_project(root / "project")
     template = (project / "stacks" / "models" / "number-successor.yaml").read_text()
     for index in range(models):
         name = f"bench-{index:02d}"
