@@ -215,13 +215,16 @@ def load_definition(path: str | Path, *, check_files: bool = True) -> ModelDefin
         raise DefinitionError(path, [(line, "yaml", str(err).splitlines()[0])]) from err
     if not isinstance(raw, dict):
         raise DefinitionError(path, [(1, "file", "a definition is a YAML mapping")])
+    duplicates = _duplicate_keys(text)
+    if duplicates:
+        raise DefinitionError(path, duplicates)
     lines = _key_lines(text)
     raw.setdefault("name", path.stem)
     try:
         definition = ModelDefinition.model_validate(raw)
     except ValidationError as err:
         raise DefinitionError(path, [_problem(e, lines) for e in err.errors()]) from None
-    problems: list[tuple[int | None, str, str]] = []
+    problems = _tuning_rules(definition, lines)
     if definition.name != path.stem:
         problems.append(
             (lines.get("name"), "name", f"{definition.name!r} must match the file name")
@@ -342,6 +345,81 @@ def _line_of(location: str, lines: dict[str, int]) -> int | None:
             return line
         parts.pop()
     return None
+
+
+# A TuningJob property -> the definition field it comes from (the program maps them so).
+_JOB_FIELDS = {
+    "base_model": "base_model",
+    "backend": "backend",
+    "validation_dataset": "datasets.validation",
+    "tuned_model_display_name": "tuned_model_display_name",
+    "labels": "labels",
+    **{name: f"hyperparameters.{name}" for name in Hyperparameters.model_fields},
+}
+
+
+def _tuning_rules(
+    definition: ModelDefinition, lines: dict[str, int]
+) -> list[tuple[int | None, str, str]]:
+    """The TuningJob's own rules (the catalog's adapter sizes, backend-only settings, display
+    name limits), reported at the definition's line instead of from the resource at preview."""
+    from gemini_tuning.specs import SpecError, TuningJobSpec, parse
+
+    raw: dict[str, Any] = {
+        "resource_name": definition.model_name,
+        "backend": definition.backend,
+        "base_model": definition.base_model,
+        "training_dataset": definition.datasets.training,
+        "validation_dataset": definition.datasets.validation,
+        "tuned_model_display_name": definition.tuned_model_display_name,
+        "labels": definition.labels,
+        **definition.hyperparameters.model_dump(exclude_none=True),
+    }
+    try:
+        parse(TuningJobSpec, {k: v for k, v in raw.items() if v is not None})
+    except SpecError as err:
+        found = []
+        for prop, reason in err.failures:
+            field = _JOB_FIELDS.get(prop, prop)
+            found.append((_line_of(field, lines), field, reason))
+        return found
+    return []
+
+
+def _duplicate_keys(text: str) -> list[tuple[int | None, str, str]]:
+    """Keys written twice in one mapping: YAML keeps the last silently, a reviewer reads the
+    first. Each one at the line of its repetition."""
+    import yaml
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return []
+    found: list[tuple[int | None, str, str]] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in node.value:
+                path = f"{prefix}{key.value}"
+                line = key.start_mark.line + 1
+                if key.value in first:
+                    found.append(
+                        (
+                            line,
+                            path,
+                            f"written twice in one mapping (first at line {first[key.value]}); "
+                            "YAML would keep only this one: remove one of them",
+                        )
+                    )
+                first.setdefault(key.value, line)
+                walk(value, f"{path}.")
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, f"{prefix}{index}.")
+
+    walk(root, "")
+    return found
 
 
 def _key_lines(text: str) -> dict[str, int]:

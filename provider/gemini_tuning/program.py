@@ -6,12 +6,16 @@ Two kinds of environment, chosen by the stack config (namespace ``gemini-tuning`
 ``{squad-qa: 3}`` that pins the version the file must have). Each model becomes a TuningJob, a
 TunedModel (owned; aliases = ``aliases``, default the stack name) and an Evaluation.
 
+A tuning stack with a bucket also writes a durable release record per version (a Release; see
+``_releases``) and exports where they live (``environment.release_store``).
+
 *Promoting* (staging, prod): ``promoteFrom`` names the stack whose outputs it takes models from
 (``organization/gemini-tuning/dev`` with a local backend) and ``models`` maps each model to the
 version to promote (``{squad-qa: 3}``). Each becomes a TunedModel(adopted=True) that adds this
-environment's aliases to the *same* model. No tuning job. The source's recorded evaluation must
-meet the gate of the definition in this checkout, or preview fails and says by how much.
-Rolling back is changing the version here to one the source stack carries.
+environment's aliases and claim to the *same* model version. No tuning job. The version comes
+from the release record, so it may be one the source no longer carries (the tuning stack retains
+a version another stack claims); its recorded evaluation must meet the gate of the definition in
+this checkout, or preview fails and says by how much. Rolling back is changing the version here.
 
 (``probes: [a, b]`` instead declares Probe resources only: an engine smoke check.)
 
@@ -65,6 +69,8 @@ def run() -> None:
     root = project_root()
     artifacts_root = (root / (config.get("artifactsDir") or "artifacts")).resolve()
     promote_from = config.get("promoteFrom")
+    release_store = _release_store(config) if not promote_from else None
+    source = _source(promote_from) if promote_from else None
     outputs: dict[str, Any] = {}
     for name, definition in definitions.items():
         if promote_from:
@@ -83,7 +89,13 @@ def run() -> None:
                     f"{_definition_file(config, name)} is version {definition.version}"
                 )
             outputs[name] = _tune(
-                name, definition, config, aliases=aliases, artifacts_root=artifacts_root, root=root
+                name,
+                definition,
+                config,
+                aliases=aliases,
+                artifacts_root=artifacts_root,
+                root=root,
+                release_store=release_store,
             )
     pulumi.export("models", outputs)
     pulumi.export(
@@ -93,6 +105,12 @@ def run() -> None:
             "role": "promotion" if promote_from else "tuning",
             "promote_from": promote_from,
             "aliases": aliases,
+            # A promoting stack passes its source's store on: prod reads staging's releases.
+            "release_store": source.get_output("environment").apply(
+                lambda env: (env or {}).get("release_store")
+            )
+            if source is not None
+            else release_store,
         },
     )
 
@@ -118,6 +136,7 @@ def _tune(
     aliases: list[str],
     artifacts_root: Path,
     root: Path,
+    release_store: str | None,
 ) -> dict[str, Any]:
     from gemini_tuning.resources.evaluation import Evaluation
     from gemini_tuning.resources.tuned_model import TunedModel
@@ -196,7 +215,65 @@ def _tune(
     entry["artifacts"] = _artifacts(
         name, definition, job=job, evaluation=evaluation, artifacts_root=artifacts_root, root=root
     )
+    if release_store is not None:
+        release = _release(
+            name, definition, config, job=job, evaluation=evaluation, store=release_store
+        )
+        entry["release"] = release.record_uri
     return entry
+
+
+def _release(
+    name: str,
+    definition: ModelDefinition,
+    config: pulumi.Config,
+    *,
+    job: Any,
+    evaluation: Any,
+    store: str,
+) -> Any:
+    """The durable record of this version (see _releases): what a promoting stack reads."""
+    from gemini_tuning import _releases
+    from gemini_tuning.resources.release import Release
+
+    evaluated: dict[str, Any] = {}
+    if evaluation is not None and definition.evaluation is not None:
+        evaluated = {
+            "metrics": evaluation.metrics,
+            "baseline": evaluation.baseline,
+            "dataset_fingerprint": evaluation.eval_dataset_fingerprint,
+            "evaluated_at": evaluation.evaluated_at,
+            "gate": definition.evaluation.gate.as_dict(),
+        }
+    record = {
+        "schema": _releases.SCHEMA,
+        "model": name,
+        "version": definition.version,
+        "tuning_stack": f"{pulumi.get_project()}/{pulumi.get_stack()}",
+        "backend": definition.backend,
+        "base_model": definition.base_model,
+        "hyperparameters": definition.hyperparameters.model_dump(exclude_none=True),
+        "job": job.job_name,
+        "tuned_model": job.tuned_model,
+        "endpoint": job.tuned_model_endpoint,
+        "datasets": {
+            "training": job.training_dataset_fingerprint,
+            "validation": job.validation_dataset_fingerprint,
+        },
+        "definition_hash": _releases.definition_hash(_definition_file(config, name).read_bytes()),
+        "evaluation": evaluated,
+    }
+    return Release(f"{name}-release", store=store, record=record)
+
+
+def _release_store(config: pulumi.Config) -> str | None:
+    """Where this tuning stack's release records live; None without a bucket."""
+    from gemini_tuning import _releases
+
+    bucket = config.get("releaseBucket") or config.get("datasetBucket")
+    if not bucket:
+        return None
+    return _releases.store_uri(bucket, pulumi.get_project(), pulumi.get_stack())
 
 
 def _artifacts(
@@ -265,19 +342,33 @@ def _promote(
     name: str,
     version: int,
     definition: ModelDefinition,
-    promote_from: str,
+    source_name: str,
     aliases: list[str],
 ) -> dict[str, Any]:
     from gemini_tuning.resources.tuned_model import TunedModel
 
     stack = pulumi.get_stack()
-    source = _stack_reference(promote_from).get_output("models")
+    source = _source(source_name)
     gate = definition.evaluation.gate if definition.evaluation is not None else None
+    eval_fingerprint = _eval_fingerprint(definition)
 
-    def pick(models: Any) -> dict[str, Any]:
-        return check_promotion(models, name, version, source=promote_from, stack=stack, gate=gate)
+    def pick(outputs: list[Any]) -> dict[str, Any]:
+        models, environment = outputs
+        chosen = check_promotion(
+            models, environment, name, version, source=source_name, stack=stack, gate=gate
+        )
+        recorded = chosen.get("eval_dataset_fingerprint")
+        if recorded and eval_fingerprint and recorded != eval_fingerprint:
+            pulumi.log.warn(
+                f"{name} v{version}: its recorded evaluation ran on another evaluation set "
+                f"({recorded[:19]}.. vs {eval_fingerprint[:19]}.. in this checkout): the gate "
+                "is checked against the recorded metrics"
+            )
+        return chosen
 
-    chosen = source.apply(pick)
+    chosen = pulumi.Output.all(source.get_output("models"), source.get_output("environment")).apply(
+        pick
+    )
     model = TunedModel(
         f"{name}-model",
         backend=definition.backend,
@@ -288,7 +379,7 @@ def _promote(
     )
     return {
         "version": version,
-        "promoted_from": promote_from,
+        "promoted_from": source_name,
         "backend": definition.backend,
         "base_model": definition.base_model,
         "state": chosen["state"],
@@ -301,6 +392,7 @@ def _promote(
         "gate": gate.as_dict() if gate is not None else {},
         "gate_passed": True,
         "evaluated_at": chosen["evaluated_at"],
+        "release": chosen["release"],
         "artifacts": chosen["artifacts"],
     }
 
@@ -308,14 +400,23 @@ def _promote(
 _REFERENCES: dict[str, pulumi.StackReference] = {}
 
 
-def _stack_reference(name: str) -> pulumi.StackReference:
+def _source(name: str) -> pulumi.StackReference:
     if name not in _REFERENCES:
         _REFERENCES[name] = pulumi.StackReference(f"promote-from-{name.replace('/', '-')}", name)
     return _REFERENCES[name]
 
 
+def _eval_fingerprint(definition: ModelDefinition) -> str | None:
+    if definition.evaluation is None or definition.evaluation.dataset.startswith("gs://"):
+        return None
+    from gemini_tuning.datasets import fingerprint_file
+
+    return f"sha256:{fingerprint_file(definition.evaluation.dataset).sha256}"
+
+
 def check_promotion(
     models: Any,
+    environment: Any,
     name: str,
     version: int,
     *,
@@ -323,39 +424,45 @@ def check_promotion(
     stack: str,
     gate: Any,
 ) -> dict[str, Any]:
-    """The source stack's entry for ``name`` if it may be promoted; else StackConfigError that
-    says why (wrong version, not tuned, gate missed by how much)."""
-    entry = (models or {}).get(name) if isinstance(models, dict) else None
-    prefix = f"cannot promote {name} v{version} from {source} to {stack}"
-    if entry is None:
-        carried = ", ".join(sorted(models or {})) or "nothing"
-        raise StackConfigError(f"{prefix}: {source} carries no model {name} (it carries {carried})")
-    carried_version = entry.get("version")
-    if carried_version is None or int(carried_version) != int(version):
-        raise StackConfigError(
-            f"{prefix}: {source} carries {name} v{carried_version}. Promote that version, or "
-            f"bring v{version} back to {source} first (git revert of the definition)"
+    """The release of ``name`` v``version`` this stack may serve; else StackConfigError that
+    says why (no such release, model gone, never served by a promoting source, gate missed)."""
+    from gemini_tuning import _releases
+
+    settings = _settings()
+    origin = _releases.Source(source, models or {}, environment or {})
+    try:
+        return _releases.choose_release(
+            origin,
+            name,
+            version,
+            stack=stack,
+            gate=gate,
+            read_record=lambda uri: _releases.read_record(settings, uri),
+            lookup_model=lambda model: _lookup_model(settings, model),
         )
-    if entry.get("state") != "SUCCEEDED" or not entry.get("model"):
-        raise StackConfigError(
-            f"{prefix}: its tuning job is {entry.get('state')} (no tuned model yet)"
-        )
-    misses = gate.misses(entry.get("metrics")) if gate is not None else []
-    if misses:
-        raise StackConfigError(f"{prefix}: evaluation gate not met: " + "; ".join(misses))
-    return {
-        key: entry.get(key)
-        for key in (
-            "model",
-            "endpoint",
-            "state",
-            "job",
-            "metrics",
-            "baseline",
-            "evaluated_at",
-            "artifacts",
-        )
-    }
+    except _releases.PromotionError as err:
+        raise StackConfigError(str(err)) from None
+
+
+def _settings() -> Any:
+    """The backends' settings in the program process (the stack config, then the environment)."""
+    from gemini_tuning import backends
+
+    config = pulumi.Config(NAMESPACE)
+    backends.configure(
+        lambda key: None if key.endswith(":geminiApiKey") else config.get(key.split(":", 1)[1])
+    )
+    return backends.settings()
+
+
+def _lookup_model(settings: Any, model: str) -> Any:
+    from gemini_tuning import backends
+    from gemini_tuning.backends.vertex import VertexBackend
+
+    try:
+        return VertexBackend(settings).get_model(model)
+    except backends.NotFoundError:
+        return None
 
 
 # -- config ----------------------------------------------------------------------------------

@@ -180,7 +180,10 @@ class TunedModelSpec(BaseModel):
     description: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     version_aliases: list[str] = Field(default_factory=list)
-    deletion_policy: DeletionPolicy = "delete"
+    deletion_policy: DeletionPolicy = Field(
+        "delete",
+        description="Stored only: a TunedModel never deletes a model (its TuningJob decides)",
+    )
 
     _labels = field_validator("labels")(_check_labels)
 
@@ -207,6 +210,12 @@ class TunedModelSpec(BaseModel):
             for name in ("version_aliases", "labels"):
                 if getattr(self, name):
                     raise _field_error(name, f"Gemini API tuned models have no {name}")
+            if self.adopted:
+                raise _field_error(
+                    "adopted",
+                    "Gemini API tuned models have no labels, so another stack's claim on one "
+                    "could not be seen by its owner: promotion is for Vertex models only",
+                )
         return self
 
 

@@ -93,12 +93,12 @@ def test_delete_model_is_idempotent(backend: VertexBackend) -> None:
     job = backend.submit_job(_request(owner="delete"))
     model = _succeeded(backend, job.name)
     endpoint = backend.get_job(job.name).endpoint
-    steps = backend.delete_model(model, endpoint)
+    steps = backend.delete_version(model, endpoint)
     assert steps[-1].startswith("deleted model")
     assert any(s.startswith("deleted endpoint") for s in steps)
     with pytest.raises(NotFoundError):
         backend.get_model(model)
-    assert backend.delete_model(model, endpoint) == []  # already gone: nothing to do, no error
+    assert backend.delete_version(model, endpoint) == []  # already gone: nothing to do, no error
 
 
 def test_aliases_merge_and_remove(backend: VertexBackend) -> None:

@@ -119,8 +119,8 @@ def test_submit_find_attempts_after_failure_and_conflict(emu: EmulatorProcess) -
         b.merge_aliases(second.name, add=["prod"], remove=[])
     assert b.merge_aliases(second.name, add=[], remove=[]).name == second.name
     for name in (failed.name, second.name):
-        assert b.delete_model(name, None) == [f"deleted tuned model {name}"]
-        assert b.delete_model(name, None) == []  # idempotent
+        assert b.delete_version(name, None) == [f"deleted tuned model {name}"]
+        assert b.delete_version(name, None) == []  # idempotent
 
 
 def test_conflict_on_create_returns_the_existing_job(
@@ -134,7 +134,7 @@ def test_conflict_on_create_returns_the_existing_job(
     monkeypatch.setattr(ga, "tuned_model_id", lambda _labels, _attempt: model_id)
     again = b.submit_job(request(job_labels))
     assert again.name == first.name
-    b.delete_model(first.name, None)
+    b.delete_version(first.name, None)
 
 
 def test_cancel_deletes_a_model_still_creating(emu: EmulatorProcess) -> None:

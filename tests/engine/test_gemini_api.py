@@ -260,10 +260,11 @@ def model_program(model: str, **overrides: Any) -> Callable[[], None]:
     return program
 
 
-def test_tuned_model_adopts_by_name_updates_and_deletes(
+def test_tuned_model_manages_by_name_updates_and_never_deletes(
     tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess, data: Path
 ) -> None:
-    """A tuned model made outside Pulumi (here by the backend directly) is taken over by name."""
+    """A tuned model made outside Pulumi (here by the backend directly) is managed by name; only
+    a TuningJob deletes a model, and promotion (adopted) is refused: no claim could be seen."""
     from gemini_tuning.backends import JobRequest
     from gemini_tuning.datasets import iter_file_text_pairs
 
@@ -280,10 +281,9 @@ def test_tuned_model_adopts_by_name_updates_and_deletes(
     name = client.submit_job(request).name
     run = Run()
     with gemini_stack(tmp_path, pulumi_bin, emulator, model_program(name, adopted=True)) as stack:
-        assert stack.up(**run.kwargs()).outputs["model_name"].value == name
-        stack.destroy(**run.kwargs())
-        assert client.get_model(name).name == name  # adopted: another owner, left in place
-        assert "left model" in run.text
+        with pytest.raises(auto.errors.CommandError) as refused:
+            stack.preview(color="never")
+        assert "promotion is for Vertex models only" in str(refused.value)
 
         program = model_program(name, display_name="number successor", description="v1")
         stack.workspace.program = program
@@ -300,7 +300,7 @@ def test_tuned_model_adopts_by_name_updates_and_deletes(
         assert client.get_model(name).description == "v2"
         stack.preview(expect_no_changes=True, **run.kwargs())
 
-        stack.destroy(**run.kwargs())  # owned: deleted with the stack
-        with pytest.raises(NotFoundError):
-            client.get_model(name)
+        stack.destroy(**run.kwargs())
+        assert client.get_model(name).name == name  # only its TuningJob deletes a model
+        assert "left model" in run.text
     assert API_KEY not in run.text

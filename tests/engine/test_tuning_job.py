@@ -204,7 +204,7 @@ def test_model_deleted_out_of_band_is_recreated_after_refresh(
                 project=emulator.project, location=emulator.location, api_endpoint=emulator.url
             )
         )
-        backend.delete_model(first["tuned_model"], first["tuned_model_endpoint"])
+        backend.delete_version(first["tuned_model"], first["tuned_model_endpoint"])
         stack.refresh(color="never")
         run = Run()
         up = stack.up(**run.kwargs())

@@ -20,7 +20,6 @@ from gemini_tuning.definitions import (
     load_definitions,
     schema_text,
 )
-from gemini_tuning.program import StackConfigError, check_promotion
 from gemini_tuning.resources.evaluation import (
     EvaluationProvider,
     Example,
@@ -94,6 +93,13 @@ def test_a_good_definition_resolves_paths_relative_to_its_file(
         (GOOD + "labels:\n  Team: x\n", 7, "labels", "must start with a lowercase letter"),
         (GOOD + "evaluation:\n  dataset: train.jsonl\n  gate: {exact_match: 1.5}\n", 9, "evaluation.gate.exact_match", "less than or equal to 1"),  # noqa: E501
         (GOOD + "name: other\n", 7, "name", "must match the file name"),
+        # A key written twice: YAML keeps the last silently, a reviewer reads the first.
+        (GOOD + "  epoch_count: 5\n", 7, "hyperparameters.epoch_count", "written twice in one mapping (first at line 6)"),  # noqa: E501
+        (GOOD + "version: 2\n", 7, "version", "written twice"),
+        # The catalog's rules, at the definition's line (not from the TuningJob at preview).
+        (GOOD.replace("gemini-2.5-flash", "gemini-2.5-pro") + "  adapter_size: 16\n", 7, "hyperparameters.adapter_size", "adapter size 16 is not supported for gemini-2.5-pro"),  # noqa: E501
+        (GOOD + "  batch_size: 4\n", 7, "hyperparameters.batch_size", "Gemini API setting"),
+        (GOOD + f"tuned_model_display_name: {'x' * 129}\n", 7, "tuned_model_display_name", "at most 128"),  # noqa: E501
     ],
 )  # fmt: skip
 def test_errors_name_the_file_the_line_and_the_field(
@@ -146,26 +152,6 @@ def _entry(**overrides: Any) -> dict[str, Any]:
     }
     entry.update(overrides)
     return entry
-
-
-def test_promotion_checks_version_state_and_gate() -> None:
-    gate = Gate(exact_match=0.5)
-    ok = check_promotion({"qa": _entry()}, "qa", 3, source="o/p/dev", stack="staging", gate=gate)
-    assert ok["model"] == "projects/1/locations/l/models/9@1"
-    cases = [
-        ({"other": _entry()}, "carries no model qa (it carries other)"),
-        ({"qa": _entry(version=4)}, "o/p/dev carries qa v4"),
-        ({"qa": _entry(state="RUNNING", model=None)}, "its tuning job is RUNNING"),
-        (
-            {"qa": _entry(metrics={"exact_match": 0.45})},
-            "evaluation gate not met: exact_match 0.45 < gate 0.50 (short by 0.05)",
-        ),
-    ]
-    for models, reason in cases:
-        with pytest.raises(StackConfigError) as failed:
-            check_promotion(models, "qa", 3, source="o/p/dev", stack="staging", gate=gate)
-        assert str(failed.value).startswith("cannot promote qa v3 from o/p/dev to staging: ")
-        assert reason in str(failed.value)
 
 
 # -- evaluation ------------------------------------------------------------------------------

@@ -10,11 +10,19 @@ import sys
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
+from gemini_tuning.resources.evaluation import EvaluationProvider
 from gemini_tuning.resources.probe import ProbeProvider
+from gemini_tuning.resources.release import ReleaseProvider
 from gemini_tuning.resources.tuned_model import TunedModelProvider
 from gemini_tuning.resources.tuning_job import TuningJobProvider
 
-PROVIDERS = [TuningJobProvider, TunedModelProvider, ProbeProvider]
+PROVIDERS = [
+    TuningJobProvider,
+    TunedModelProvider,
+    EvaluationProvider,
+    ReleaseProvider,
+    ProbeProvider,
+]
 
 
 @pytest.mark.parametrize("provider_class", PROVIDERS)

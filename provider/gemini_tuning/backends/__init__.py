@@ -33,6 +33,7 @@ __all__ = [
     "TuningBackend",
     "backend_for",
     "configure",
+    "resolve",
     "settings",
 ]
 

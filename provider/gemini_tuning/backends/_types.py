@@ -85,6 +85,7 @@ class ModelStatus:
     labels: Mapping[str, str] = field(default_factory=dict)
     version_aliases: Sequence[str] = ()
     endpoints: Sequence[str] = ()
+    create_time: str | None = None  # of this version
 
 
 class TuningBackend(Protocol):
@@ -101,20 +102,23 @@ class TuningBackend(Protocol):
     def get_model(self, name: str) -> ModelStatus: ...
 
     def update_model(
-        self,
-        name: str,
-        *,
-        display_name: str | None,
-        description: str | None,
-        labels: Mapping[str, str] | None,
-    ) -> ModelStatus: ...
+        self, name: str, *, display_name: str | None, description: str | None
+    ) -> ModelStatus:
+        """Model-level metadata (every version): display name and description."""
+        ...
+
+    def set_labels(self, name: str, labels: Mapping[str, str]) -> ModelStatus:
+        """Replace the labels of one model version (``name`` with ``@version``)."""
+        ...
 
     def merge_aliases(
         self, name: str, *, add: Sequence[str], remove: Sequence[str]
     ) -> ModelStatus: ...
 
-    def delete_model(self, name: str, endpoint: str | None) -> list[str]:
-        """Undeploy, delete the endpoint, delete the model; returns what was done."""
+    def delete_version(self, name: str, endpoint: str | None) -> list[str]:
+        """Delete one tuned model version and what serves it alone: undeploy that version
+        from its endpoints, delete an endpoint left empty, then delete the version (the whole
+        model when it has no other). Already gone counts as done; returns what was done."""
         ...
 
     def generate(self, target: str, prompt: str, system_instruction: str | None) -> str: ...

@@ -301,7 +301,7 @@ class GeminiApiBackend:
         """The API has no cancel: a tuned model still CREATING is deleted, which stops it."""
         status = self.get_job(name)
         if status.active:
-            self.delete_model(status.name, None)
+            self.delete_version(status.name, None)
 
     # -- models ------------------------------------------------------------------------------
 
@@ -309,18 +309,11 @@ class GeminiApiBackend:
         return _model_status(self._call("model", "get_tuned_model", name=_model_name(name)))
 
     def update_model(
-        self,
-        name: str,
-        *,
-        display_name: str | None,
-        description: str | None,
-        labels: Mapping[str, str] | None,
+        self, name: str, *, display_name: str | None, description: str | None
     ) -> ModelStatus:
-        """Display name and description; tuned models have no labels (``labels`` is ignored)."""
         from google.ai import generativelanguage_v1beta as glm
         from google.protobuf import field_mask_pb2
 
-        del labels
         fields = {"display_name": display_name, "description": description}
         present = {k: v for k, v in fields.items() if v is not None}
         if not present:
@@ -338,8 +331,13 @@ class GeminiApiBackend:
             )
         return self.get_model(name)  # nothing to remove: none can have been added
 
-    def delete_model(self, name: str, endpoint: str | None) -> list[str]:
-        """Delete the tuned model (there is no endpoint); already gone counts as done."""
+    def set_labels(self, name: str, labels: Mapping[str, str]) -> ModelStatus:
+        if labels:
+            raise BackendError(f"the Gemini API has no labels: cannot set {dict(labels)} on {name}")
+        return self.get_model(name)
+
+    def delete_version(self, name: str, endpoint: str | None) -> list[str]:
+        """Delete the tuned model (no versions, no endpoint); already gone counts as done."""
         del endpoint
         try:
             self._call("model", "delete_tuned_model", name=_model_name(name))

@@ -144,23 +144,29 @@ class VertexBackend:
         return _model_status(self._call("model", "get_model", name=name))
 
     def update_model(
-        self,
-        name: str,
-        *,
-        display_name: str | None,
-        description: str | None,
-        labels: Mapping[str, str] | None,
+        self, name: str, *, display_name: str | None, description: str | None
     ) -> ModelStatus:
         from google.cloud import aiplatform_v1
         from google.protobuf import field_mask_pb2
 
-        fields = {"display_name": display_name, "description": description, "labels": labels}
+        fields = {"display_name": display_name, "description": description}
         present = {k: v for k, v in fields.items() if v is not None}
         if not present:
             return self.get_model(name)
         model = aiplatform_v1.Model(name=_without_version(name), **present)
         mask = field_mask_pb2.FieldMask(paths=sorted(present))
         return _model_status(self._call("model", "update_model", model=model, update_mask=mask))
+
+    def set_labels(self, name: str, labels: Mapping[str, str]) -> ModelStatus:
+        """Labels of one version: with ``@N`` in the name, UpdateModel touches only that
+        version's labels (other versions keep theirs)."""
+        from google.cloud import aiplatform_v1
+        from google.protobuf import field_mask_pb2
+
+        model = aiplatform_v1.Model(name=name, labels=dict(labels))
+        mask = field_mask_pb2.FieldMask(paths=["labels"])
+        self._call("model", "update_model", model=model, update_mask=mask)
+        return self.get_model(name)
 
     def merge_aliases(self, name: str, *, add: Sequence[str], remove: Sequence[str]) -> ModelStatus:
         aliases = [*add, *(f"-{alias}" for alias in remove)]
@@ -170,31 +176,50 @@ class VertexBackend:
             self._call("model", "merge_version_aliases", name=name, version_aliases=aliases)
         )
 
-    def delete_model(self, name: str, endpoint: str | None) -> list[str]:
-        """Undeploy from every endpoint, delete those endpoints, delete the model: each step
-        is skipped when what it removes is already gone, so a retried destroy finishes."""
-        done: list[str] = []
+    def delete_version(self, name: str, endpoint: str | None) -> list[str]:
+        """Undeploy this version from its endpoints (and delete an endpoint left empty), then
+        delete the version, or the whole model when it has no other version. Each step is
+        skipped when what it removes is already gone, so a retried destroy finishes."""
         try:
-            model = self._call("model", "get_model", name=_without_version(name))
+            target = self.get_model(name)
         except NotFoundError:
-            model = None
-        endpoints = {ref.endpoint for ref in model.deployed_models} if model else set()
-        if endpoint:
-            endpoints.add(endpoint)
-        for endpoint_name in sorted(endpoints):
-            done += self._remove_endpoint(endpoint_name, _without_version(name))
-        if model is not None:
-            self._operation("model", "delete_model", name=_without_version(name))
-            done.append(f"deleted model {_without_version(name)}")
-        return done
+            return []
+        model_id, version = _without_version(target.name), _version_of(target.name)
+        done: list[str] = []
+        for endpoint_name in sorted({*target.endpoints, *([endpoint] if endpoint else [])}):
+            done += self._remove_endpoint(endpoint_name, model_id, version)
+        others = [v for v in self._versions(model_id) if _version_of(v.name) != version]
+        if not others:
+            self._operation("model", "delete_model", missing_ok=True, name=model_id)
+            return [*done, f"deleted model {model_id}"]
+        if "default" in target.version_aliases:
+            newest = max(others, key=lambda v: int(_version_of(v.name) or 0))
+            self.merge_aliases(newest.name, add=["default"], remove=[])
+            done.append(f"moved alias default to {newest.name}")
+        self._operation("model", "delete_model_version", missing_ok=True, name=target.name)
+        return [*done, f"deleted model version {target.name}"]
 
-    def _remove_endpoint(self, endpoint: str, model: str) -> list[str]:
+    def list_versions(self, name: str) -> list[ModelStatus]:
+        """Every version of a model (``name`` with or without ``@N``)."""
+        return self._versions(_without_version(name))
+
+    def _versions(self, model_id: str) -> list[ModelStatus]:
+        pager = self._call("model", "list_model_versions", request={"name": model_id})
+        with _service_errors():
+            return [_model_status(model) for model in pager]
+
+    def _remove_endpoint(self, endpoint: str, model: str, version: str | None) -> list[str]:
         done = []
         try:
             found = self._call("endpoint", "get_endpoint", name=endpoint)
         except NotFoundError:
             return []
-        ours = [d for d in found.deployed_models if _without_version(d.model) == model]
+        ours = [
+            d
+            for d in found.deployed_models
+            if _without_version(d.model) == model
+            and (version is None or (d.model_version_id or "1") == version)
+        ]
         for deployed in ours:
             self._operation(
                 "endpoint",
@@ -323,8 +348,13 @@ def _model_status(model: Any) -> ModelStatus:
         labels=dict(model.labels),
         version_aliases=tuple(model.version_aliases),
         endpoints=tuple(ref.endpoint for ref in model.deployed_models),
+        create_time=model.version_create_time.isoformat() if model.version_create_time else None,
     )
 
 
 def _without_version(name: str) -> str:
     return name.split("@", 1)[0]
+
+
+def _version_of(name: str) -> str | None:
+    return name.split("@", 1)[1] if "@" in name else None

@@ -124,12 +124,15 @@ class VertexService:
         self, body: dict[str, Any], api: str
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         base = body.get("baseModel")
-        model = self._check_base_model(base, body.get("preTunedModel"))
+        pre = body.get("preTunedModel")
+        model = self._check_base_model(base, pre)
         spec = body.get("supervisedTuningSpec")
         if not isinstance(spec, dict):
             raise invalid("supervised_tuning_spec is required.")
         train, val = self._check_uris(spec)
         internal: dict[str, Any] = {"api": api, "base_model": model.id}
+        if pre:
+            internal["pre_tuned_model"] = str(pre["tunedModelName"])
         out_hp = self._check_hyper_parameters(spec.get("hyperParameters") or {}, model, internal)
         display = check_display_name(
             body.get("tunedModelDisplayName"), "tuned_model_display_name", MAX_DISPLAY_NAME
@@ -145,7 +148,11 @@ class VertexService:
             if spec.get(flag):
                 out_spec[flag] = spec[flag]
         data: dict[str, Any] = {
-            "baseModel": base,
+            **(
+                {"preTunedModel": {**dict(pre), "baseModel": model.id}}
+                if pre
+                else {"baseModel": base}
+            ),
             "supervisedTuningSpec": out_spec,
             "tunedModelDisplayName": display or f"{model.id}-tuned-{uuid.uuid4().hex[:8]}",
             "description": body.get("description") or "",
@@ -156,15 +163,11 @@ class VertexService:
                 data[passthrough] = body[passthrough]
         return data, internal
 
-    @staticmethod
-    def _check_base_model(base: Any, pre: Any) -> catalog.BaseModel:
+    def _check_base_model(self, base: Any, pre: Any) -> catalog.BaseModel:
         if bool(base) == bool(pre):
             raise invalid("Exactly one of base_model or pre_tuned_model must be set.")
         if pre:
-            raise ApiError(
-                "UNIMPLEMENTED",
-                "Continuous tuning (pre_tuned_model) is not supported by the emulator.",
-            )
+            return self._pre_tuned_base(pre)
         if not isinstance(base, str):
             raise invalid("base_model must be a string")
         try:
@@ -193,6 +196,20 @@ class VertexService:
                 f"Validation dataset URI {val!r} is invalid: it must be a Cloud Storage URI."
             )
         return train, str(val)
+
+    def _pre_tuned_base(self, pre: Any) -> catalog.BaseModel:
+        """Continuous tuning: the named tuned model version (or alias) must exist; the new
+        job tunes on its base model and its result is the model's next version."""
+        name = pre.get("tunedModelName") if isinstance(pre, dict) else None
+        if not isinstance(name, str) or "/models/" not in name:
+            raise invalid("pre_tuned_model.tuned_model_name must be a model resource name.")
+        model_name, _, want = name.partition("@")
+        for r in self._versions(model_name):
+            if str(r.internal["version"]) == (want or "default") or (
+                want or "default"
+            ) in r.data.get("versionAliases", []):
+                return catalog.lookup(r.internal["base_model"], "vertex")
+        raise invalid(f"Pre-tuned model {name} not found.")
 
     @staticmethod
     def _check_hyper_parameters(
@@ -316,6 +333,10 @@ class VertexService:
         parent = job.parent
         model_id, endpoint_id, deployed_id = _ops.new_id(), _ops.new_id(), _ops.new_id()
         model_name = f"{parent}/models/{model_id}"
+        version = 1
+        if job.internal.get("pre_tuned_model"):
+            model_name = job.internal["pre_tuned_model"].partition("@")[0]
+            version = max(int(r.internal["version"]) for r in self._versions(model_name)) + 1
         endpoint_name = f"{parent}/endpoints/{endpoint_id}"
         base = job.internal["base_model"]
         labels = {
@@ -336,8 +357,8 @@ class VertexService:
         ]
         model = {
             "name": model_name,
-            "versionId": "1",
-            "versionAliases": ["default"],
+            "versionId": str(version),
+            "versionAliases": ["default"] if version == 1 else [],
             "versionCreateTime": ts,
             "versionUpdateTime": ts,
             "displayName": display,
@@ -359,11 +380,11 @@ class VertexService:
         model["etag"] = _etag(model)
         self.store.put(
             Resource(
-                f"{model_name}@1",
+                f"{model_name}@{version}",
                 "model",
                 parent,
                 model,
-                {"model": model_name, "version": 1, "job": job.name, "base_model": base},
+                {"model": model_name, "version": version, "job": job.name, "base_model": base},
             )
         )
         endpoint = {
@@ -373,7 +394,7 @@ class VertexService:
                 {
                     "id": deployed_id,
                     "model": model_name,
-                    "modelVersionId": "1",
+                    "modelVersionId": str(version),
                     "displayName": display,
                     "createTime": ts,
                     "checkpointId": str(epochs),
@@ -386,7 +407,7 @@ class VertexService:
         }
         endpoint["etag"] = _etag(endpoint)
         self.store.put(Resource(endpoint_name, "endpoint", parent, endpoint, {"base_model": base}))
-        tuned = {"model": f"{model_name}@1", "endpoint": endpoint_name}
+        tuned = {"model": f"{model_name}@{version}", "endpoint": endpoint_name}
         job.internal["tuned"] = tuned
         return dict(tuned)
 

@@ -89,7 +89,7 @@ def plan_diff(
     for key in keys:
         default = defaults.get(key)
         old, new = olds.get(key, default), news.get(key, default)
-        if _normal(old) == _normal(new):
+        if normal(old) == normal(new):
             continue
         bucket = (
             plan.replaces
@@ -119,29 +119,29 @@ def _defaults(spec_type: type[BaseModel]) -> dict[str, Any]:
     return defaults
 
 
-def _normal(value: Any) -> Any:
+def normal(value: Any) -> Any:
     """Pulumi hands numbers back as floats and empty collections as None; compare meaning."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if value in ({}, []):
         return None
     if isinstance(value, Mapping):
-        return {k: _normal(v) for k, v in sorted(value.items())}
+        return {k: normal(v) for k, v in sorted(value.items())}
     if isinstance(value, list | tuple):
-        return [_normal(v) for v in value]
+        return [normal(v) for v in value]
     return value
 
 
 def _short(value: Any) -> str:
     if type(value).__name__ in ("Unknown", "Output"):
         return "known after apply"
-    text = json.dumps(_normal(value), sort_keys=True, default=str)
+    text = json.dumps(normal(value), sort_keys=True, default=str)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
 def spec_hash(inputs: Mapping[str, Any]) -> str:
     """A stable hash of everything that makes a tuning job what it is (the replace keys)."""
-    identity = {key: _normal(inputs.get(key)) for key in JOB_REPLACE_KEYS}
+    identity = {key: normal(inputs.get(key)) for key in JOB_REPLACE_KEYS}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
 

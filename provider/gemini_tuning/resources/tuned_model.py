@@ -1,9 +1,10 @@
-"""TunedModel: a tuned model this stack manages. Docs: tuned_model.md.
+"""TunedModel: a tuned model version this stack serves. Docs: tuned_model.md.
 
-Either *owned* (the model a TuningJob of this stack produced: this resource sets its display name,
-description, labels and aliases, and deletes it on destroy unless retained) or *adopted*
-(``adopted=True``, a model another stack tuned — promotion: this resource only adds its aliases,
-and on destroy removes them and leaves the model in place).
+It never deletes a model: only the TuningJob that produced a version may (see _claims). It
+records this stack's claim on the version (labels any stack can read), sets its aliases and,
+for a model this stack tuned (*owned*), its display name, description and labels. An *adopted*
+model (``adopted=True``, tuned by another stack: promotion) gets only the claim and aliases.
+On delete, or when it moves to another version, it removes its own aliases and claim.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pulumi
 import pulumi.dynamic as dyn
 
 from gemini_tuning import backends
+from gemini_tuning.resources import _claims as claims
 from gemini_tuning.resources._concurrency import widen_if_provider_process
 from gemini_tuning.resources._lifecycle import MODEL_REPLACE_KEYS, MODEL_UPDATE_KEYS, plan_diff
 from gemini_tuning.resources._props import declared_props
@@ -25,7 +27,7 @@ from gemini_tuning.specs import SpecError, TunedModelSpec, parse
 widen_if_provider_process()
 
 OUTPUTS = ("model_name", "version_id", "current_aliases", "endpoints")
-INPUT_KEYS = tuple(TunedModelSpec.model_fields)
+INPUT_KEYS = (*TunedModelSpec.model_fields, "stack")
 
 
 class TunedModelArgs(TypedDict, total=False):
@@ -76,8 +78,7 @@ class TunedModelProvider(dyn.ResourceProvider):
             backend.get_model(spec.model)
         except backends.NotFoundError as err:
             raise RuntimeError(f"model {spec.model} does not exist: {err}") from err
-        if not spec.adopted:
-            _apply_metadata(backend, spec, previous_labels={})
+        _apply_metadata(backend, spec, str(props.get("stack")), previous_labels={})
         status = backend.merge_aliases(spec.model, add=spec.version_aliases, remove=[])
         verb = "adopted" if spec.adopted else "manages"
         say(spec.resource_name, f"{verb} {status.name}, aliases {list(status.version_aliases)}")
@@ -100,36 +101,33 @@ class TunedModelProvider(dyn.ResourceProvider):
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
         spec = parse(TunedModelSpec, _spec_inputs(news))
         backend = backends.backend_for(spec.backend)
+        stack = str(news.get("stack") or olds.get("stack"))
         old_model = str(olds.get("model_name") or olds.get("model"))
         old_aliases = set(olds.get("version_aliases") or [])
         if _same_model(old_model, spec.model):
             add = [a for a in spec.version_aliases if a not in old_aliases]
             remove = sorted(old_aliases - set(spec.version_aliases))
         else:
-            _remove_aliases(backend, old_model, sorted(old_aliases))
+            _release(backend, spec.backend, old_model, sorted(old_aliases), stack)
             add, remove = list(spec.version_aliases), []
             say(spec.resource_name, f"moving from {old_model} to {spec.model}")
-        if not spec.adopted:
-            _apply_metadata(backend, spec, previous_labels=olds.get("labels") or {})
+        previous = olds.get("labels") or {} if _same_model(old_model, spec.model) else {}
+        _apply_metadata(backend, spec, stack, previous_labels=previous)
         status = backend.merge_aliases(spec.model, add=add, remove=remove)
         return dyn.UpdateResult(_outputs(news, status))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        resource = str(props.get("resource_name"))
+        """Never deletes the model: removes this stack's aliases and claim (see _claims)."""
         backend = backends.backend_for(str(props.get("backend") or "vertex"))
         current = str(props.get("model_name") or id_)
         aliases = list(props.get("version_aliases") or [])
-        if props.get("adopted") or props.get("deletion_policy") == "retain":
-            _remove_aliases(backend, current, aliases)
-            why = (
-                "adopted: another stack owns it"
-                if props.get("adopted")
-                else "deletion_policy: retain"
-            )
-            say(resource, f"left model {current} in place ({why}); removed aliases {aliases}")
-            return
-        for step in backend.delete_model(current, props.get("endpoint")):
-            say(resource, step)
+        stack = str(props.get("stack") or "")
+        _release(backend, str(props.get("backend") or "vertex"), current, aliases, stack)
+        say(
+            str(props.get("resource_name")),
+            f"left model {current} in place (only its TuningJob deletes it); "
+            f"removed aliases {aliases} and this stack's claim",
+        )
 
 
 # One instance per process; pickled by reference into each resource's state.
@@ -154,6 +152,7 @@ class TunedModel(dyn.Resource, module="vertex", name="TunedModel"):
             allowed=TunedModelArgs.__annotations__,
             outputs=OUTPUTS,
         )
+        props["stack"] = f"{pulumi.get_project()}/{pulumi.get_stack()}"
         super().__init__(_PROVIDER, resource_name, props, opts)
 
 
@@ -161,10 +160,16 @@ def _same_model(a: str, b: str) -> bool:
     return a == b or (a.split("@", 1)[0] == b.split("@", 1)[0] and "@" not in b)
 
 
-def _remove_aliases(backend: backends.TuningBackend, model: str, aliases: list[str]) -> None:
-    if aliases:
-        with contextlib.suppress(backends.NotFoundError):
+def _release(
+    backend: backends.TuningBackend, kind: str, model: str, aliases: list[str], stack: str
+) -> None:
+    """This stack stops serving ``model``: its aliases and claim go (already gone is fine)."""
+    with contextlib.suppress(backends.NotFoundError):
+        if aliases:
             backend.merge_aliases(model, add=[], remove=aliases)
+        if kind == "vertex" and stack:
+            current = backend.get_model(model)
+            backend.set_labels(model, claims.without_claim(current.labels, stack))
 
 
 def _spec_inputs(props: dict[str, Any]) -> dict[str, Any]:
@@ -172,16 +177,23 @@ def _spec_inputs(props: dict[str, Any]) -> dict[str, Any]:
 
 
 def _apply_metadata(
-    backend: backends.TuningBackend, spec: TunedModelSpec, previous_labels: dict[str, str]
+    backend: backends.TuningBackend,
+    spec: TunedModelSpec,
+    stack: str,
+    previous_labels: dict[str, str],
 ) -> None:
+    """This stack's claim on the version, and for an owned model its metadata and labels."""
+    if not spec.adopted:
+        backend.update_model(
+            spec.model, display_name=spec.display_name, description=spec.description
+        )
+    if spec.backend != "vertex":
+        return  # the Gemini API has no labels: no claim can be recorded there (see docs)
     current = backend.get_model(spec.model)
     labels = {k: v for k, v in current.labels.items() if k not in previous_labels}
-    backend.update_model(
-        spec.model,
-        display_name=spec.display_name,
-        description=spec.description,
-        labels={**labels, **spec.labels},
-    )
+    if not spec.adopted:
+        labels.update(spec.labels)
+    backend.set_labels(spec.model, claims.with_claim(labels, stack))
 
 
 def _outputs(props: dict[str, Any], status: backends.ModelStatus) -> dict[str, Any]:

@@ -6,6 +6,7 @@ name); it holds no attributes, so no client or credential can reach state.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -13,6 +14,7 @@ import pulumi
 import pulumi.dynamic as dyn
 
 from gemini_tuning import backends, catalog
+from gemini_tuning.resources import _claims as claims
 from gemini_tuning.resources import _dataset_inputs as ds
 from gemini_tuning.resources._concurrency import widen_if_provider_process
 from gemini_tuning.resources._lifecycle import (
@@ -57,6 +59,7 @@ OUTPUTS = (
     "training_dataset_uri",
     "validation_dataset_uri",
     "spec_hash",
+    "owner_token",
 )
 INPUT_KEYS = (*TuningJobSpec.model_fields, *COMPUTED_INPUTS)
 
@@ -157,7 +160,10 @@ class TuningJobProvider(dyn.ResourceProvider):
             raise RuntimeError(
                 f"tuning job {status.name} ended {status.state}: {status.error or 'no message'}"
             )
-        return dyn.CreateResult(status.name, _outputs(props, status, uris))
+        token = _stamp_owner(backend, spec, status)
+        return dyn.CreateResult(
+            status.name, {**_outputs(props, status, uris), "owner_token": token}
+        )
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         backend = backends.backend_for(str(props.get("backend") or "vertex"))
@@ -173,7 +179,11 @@ class TuningJobProvider(dyn.ResourceProvider):
                 missing = True
                 say(str(props.get("resource_name")), f"tuned model {status.tuned_model} is gone")
         uris = {k: props.get(k) for k in ("training_dataset_uri", "validation_dataset_uri")}
-        outs = {**_outputs(props, status, uris), "tuned_model_missing": missing}
+        outs = {
+            **_outputs(props, status, uris),
+            "tuned_model_missing": missing,
+            "owner_token": props.get("owner_token"),
+        }
         return dyn.ReadResult(id_, outs, {k: props[k] for k in INPUT_KEYS if k in props})
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
@@ -183,15 +193,12 @@ class TuningJobProvider(dyn.ResourceProvider):
         model = olds.get("tuned_model")
         if model and set(plan.updates):
             backend = backends.backend_for(str(news.get("backend") or "vertex"))
-            current = backend.get_model(model)
-            old_user, new_user = olds.get("labels") or {}, news.get("labels") or {}
-            labels = {k: v for k, v in current.labels.items() if k not in old_user}
-            backend.update_model(
-                model,
-                display_name=None,
-                description=news.get("description"),
-                labels={**labels, **new_user},
-            )
+            backend.update_model(model, display_name=None, description=news.get("description"))
+            if "labels" in plan.updates:
+                current = backend.get_model(model)
+                old_user, new_user = olds.get("labels") or {}, news.get("labels") or {}
+                kept = {k: v for k, v in current.labels.items() if k not in old_user}
+                backend.set_labels(model, {**kept, **new_user})
             say(str(news["resource_name"]), f"updated {', '.join(plan.updates)} of {model}")
         outs = {k: v for k, v in olds.items() if k != "__provider"}
         outs.update({k: news.get(k) for k in INPUT_KEYS})
@@ -211,13 +218,9 @@ class TuningJobProvider(dyn.ResourceProvider):
             except backends.NotFoundError:
                 pass
         model = props.get("tuned_model") or (status.tuned_model if status else None)
-        if not model:
-            return
-        if props.get("deletion_policy") == "retain":
-            say(resource, f"retained tuned model {model} (deletion_policy: retain)")
-            return
-        for step in backend.delete_model(model, props.get("tuned_model_endpoint")):
-            say(resource, step)
+        if model:
+            for step in _retire_model(backend, str(model), props):
+                say(resource, step)
 
 
 # One instance per process; pickled by reference into each resource's state.
@@ -244,6 +247,7 @@ class TuningJob(dyn.Resource, module="vertex", name="TuningJob"):
     training_dataset_uri: pulumi.Output[str]
     validation_dataset_uri: pulumi.Output[str]
     spec_hash: pulumi.Output[str]
+    owner_token: pulumi.Output[str]
     training_dataset_fingerprint: pulumi.Output[str]
     training_dataset_examples: pulumi.Output[int]
 
@@ -398,6 +402,43 @@ def _reusable_job(
             )
             return job
     return None
+
+
+def _stamp_owner(
+    backend: backends.TuningBackend, spec: TuningJobSpec, status: backends.JobStatus
+) -> str | None:
+    """Mark the tuned model version as this resource's (see _claims): a token in the labels
+    and in the outputs. A resource that adopted the job re-stamps it, so the one it replaced
+    no longer owns the model."""
+    if spec.backend != "vertex" or not status.succeeded or not status.tuned_model:
+        return None
+    token = uuid.uuid4().hex[:20]
+    current = backend.get_model(status.tuned_model)
+    backend.set_labels(status.tuned_model, {**current.labels, claims.OWNER_LABEL: token})
+    return token
+
+
+def _retire_model(backend: backends.TuningBackend, model: str, props: dict[str, Any]) -> list[str]:
+    """Delete the version this resource owns, unless a newer resource owns it, another stack
+    serves it, or the policy retains it. What was done, or kept and why, one line each."""
+    try:
+        current = backend.get_model(model)
+    except backends.NotFoundError:
+        return [f"tuned model {model} is already gone"]
+    prune_hint = "`gemini-tuning releases prune` deletes it once no stack claims it"
+    if not claims.may_delete(current.labels, props.get("owner_token")):
+        return [f"kept tuned model {model}: a newer TuningJob adopted its job and owns it now"]
+    holders = claims.claimants(
+        current.labels, current.version_aliases, except_stack=str(props.get("stack"))
+    )
+    if holders:
+        return [
+            f"kept tuned model {model} and its endpoint: still served by {', '.join(holders)}. "
+            f"It leaves this stack's state; {prune_hint}"
+        ]
+    if props.get("deletion_policy") == "retain":
+        return [f"retained tuned model {model} (deletion_policy: retain); {prune_hint}"]
+    return backend.delete_version(model, props.get("tuned_model_endpoint"))
 
 
 def _model_exists(backend: backends.TuningBackend, name: str) -> bool:

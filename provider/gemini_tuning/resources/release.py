@@ -1,0 +1,100 @@
+"""Release: the durable record of one tuned model version (see gemini_tuning._releases).
+
+A tuning stack declares one per model; it writes ``<store>/<model>/v<version>.json`` once the
+model and its evaluation are known, and rewrites it only when what it records changes. Delete
+leaves the object in place: a record outlives the stack's current version (staging may still
+serve it), and ``gemini-tuning releases prune`` removes it together with its version.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+import pulumi
+import pulumi.dynamic as dyn
+
+from gemini_tuning import backends
+from gemini_tuning.resources._concurrency import widen_if_provider_process
+from gemini_tuning.resources._lifecycle import normal
+from gemini_tuning.resources._props import declared_props
+from gemini_tuning.resources._wait import say
+
+widen_if_provider_process()
+
+INPUT_KEYS = ("store", "record")
+OUTPUTS = ("record_uri", "record_digest")
+
+
+class ReleaseArgs(TypedDict, total=False):
+    store: pulumi.Input[str]
+    record: pulumi.Input[dict[str, Any]]
+
+
+class ReleaseProvider(dyn.ResourceProvider):
+    serialize_as_secret_always = False  # holds nothing; a unit test asserts vars(self) == {}
+
+    def configure(self, req: dyn.ConfigureRequest) -> None:
+        backends.configure(req.config.get)
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
+        store = news.get("store")
+        if isinstance(store, str) and not store.startswith("gs://"):
+            return dyn.CheckResult(news, [dyn.CheckFailure("store", f"not a gs:// URI: {store}")])
+        return dyn.CheckResult(news, [])
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
+        changed = [k for k in INPUT_KEYS if normal(olds.get(k)) != normal(news.get(k))]
+        if changed:
+            say(str(news.get("resource_name")), f"update: release record ({', '.join(changed)})")
+        return dyn.DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> dyn.CreateResult:
+        outs = _write(props)
+        return dyn.CreateResult(f"release-{props['resource_name']}", outs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
+        return dyn.ReadResult(id_, props, {k: props[k] for k in INPUT_KEYS if k in props})
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
+        return dyn.UpdateResult(_write(news))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        if props.get("record_uri"):
+            say(
+                str(props.get("resource_name")),
+                f"kept release record {props['record_uri']} (durable; `gemini-tuning releases "
+                "prune` removes it with its version)",
+            )
+
+
+# One instance per process; pickled by reference into each resource's state.
+_PROVIDER = ReleaseProvider()
+
+
+class Release(dyn.Resource, module="vertex", name="Release"):
+    """The durable record of a released model version, in the release store."""
+
+    record_uri: pulumi.Output[str]
+    record_digest: pulumi.Output[str]
+
+    def __init__(
+        self, resource_name: str, opts: pulumi.ResourceOptions | None = None, **args: Any
+    ) -> None:
+        props = declared_props(
+            "Release", resource_name, args, allowed=ReleaseArgs.__annotations__, outputs=OUTPUTS
+        )
+        super().__init__(_PROVIDER, resource_name, props, opts)
+
+
+def _write(props: dict[str, Any]) -> dict[str, Any]:
+    from gemini_tuning import _releases
+
+    outs = {k: props.get(k) for k in (*INPUT_KEYS, "resource_name")}
+    record = dict(props.get("record") or {})
+    if not record.get("tuned_model"):
+        say(str(props["resource_name"]), "no tuned model yet: nothing to record")
+        return {**outs, "record_uri": None, "record_digest": None}
+    uri = _releases.record_uri(str(props["store"]), str(record["model"]), int(record["version"]))
+    _releases.write_record(backends.settings(), uri, record)
+    say(str(props["resource_name"]), f"recorded {record['model']} v{record['version']} at {uri}")
+    return {**outs, "record_uri": uri, "record_digest": _releases.digest(record)}
