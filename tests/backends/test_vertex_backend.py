@@ -112,3 +112,53 @@ def test_aliases_merge_and_remove(backend: VertexBackend) -> None:
         "default",
         "staging",
     }
+
+
+def _continue_from(backend: VertexBackend, model: str) -> str:
+    """Continuous tuning: the result is the model's next version (models/X@N+1)."""
+    request = JobRequest(
+        display_name=None,
+        base_model=None,
+        pre_tuned_model=model,
+        training_uri="gs://b/t.jsonl",
+        validation_uri=None,
+        labels={"owner": "versions"},
+        epoch_count=1,
+    )
+    return _succeeded(backend, backend.submit_job(request).name)
+
+
+def test_deletes_are_version_exact(backend: VertexBackend) -> None:
+    first = _succeeded(backend, backend.submit_job(_request(owner="versions")).name)
+    second = _continue_from(backend, first)
+    third = _continue_from(backend, second)
+    model_id = first.split("@")[0]
+    assert [second, third] == [f"{model_id}@2", f"{model_id}@3"]
+    endpoints = {m: backend.get_model(m).endpoints[0] for m in (first, second, third)}
+
+    # Labels are per version: claiming v2 leaves v1 and v3 alone.
+    backend.set_labels(second, {**backend.get_model(second).labels, "claim": "staging"})
+    assert "claim" not in backend.get_model(first).labels
+    assert "claim" not in backend.get_model(third).labels
+
+    steps = backend.delete_version(first, endpoints[first])  # v1 holds the 'default' alias
+    assert f"deleted model version {first}" in steps
+    assert f"moved alias default to {third}" in steps
+    with pytest.raises(NotFoundError):
+        backend.get_model(first)
+    assert "default" in backend.get_model(third).version_aliases
+    assert backend.get_model(second).labels["claim"] == "staging"
+    endpoint_client = backend._client("endpoint")
+    with pytest.raises(Exception, match="not found"):
+        endpoint_client.get_endpoint(name=endpoints[first])
+    for alive in (second, third):  # the other versions are still served where they were
+        deployed = endpoint_client.get_endpoint(name=endpoints[alive]).deployed_models
+        assert [(d.model, d.model_version_id) for d in deployed] == [
+            (model_id, alive.split("@")[1])
+        ]
+
+    backend.delete_version(third, endpoints[third])
+    assert [m.name for m in backend.list_versions(model_id)] == [second]
+    assert backend.delete_version(second, endpoints[second])[-1] == f"deleted model {model_id}"
+    with pytest.raises(NotFoundError):
+        backend.get_model(second)

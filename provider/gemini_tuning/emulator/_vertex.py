@@ -599,17 +599,19 @@ class VertexService:
                 raise invalid(
                     "The alias 'default' cannot be removed; add it to another version instead."
                 )
-            for alias in adds:
-                for other in versions:
-                    if other is not res and alias in other.data.get("versionAliases", []):
-                        raise invalid(
-                            f"Alias {alias!r} is already used by version "
-                            f"{other.data['versionId']} of {other.internal['model']}."
-                        )
+            # "If you apply an existing alias that is used by another model version, the alias
+            # is removed from that version" (Model Registry, "How to use model version aliases").
+            now = timestamp(time.time())
+            for other in versions:
+                held = other.data.get("versionAliases", [])
+                if other is not res and adds & set(held):
+                    other.data["versionAliases"] = [a for a in held if a not in adds]
+                    other.data["versionUpdateTime"] = now
+                    self.store.put(other)
             merged = [a for a in current if a not in removes]
             merged += sorted(a for a in adds if a not in merged)
             res.data["versionAliases"] = merged
-            res.data["versionUpdateTime"] = timestamp(time.time())
+            res.data["versionUpdateTime"] = now
             self.store.put(res)
         return prune(self._render_model(res.data))  # type: ignore[no-any-return]
 
