@@ -255,14 +255,16 @@ def _release(
         "hyperparameters": definition.hyperparameters.model_dump(exclude_none=True),
         "job": job.job_name,
         "tuned_model": job.tuned_model,
-        "endpoint": job.tuned_model_endpoint,
-        "datasets": {
-            "training": job.training_dataset_fingerprint,
-            "validation": job.validation_dataset_fingerprint,
-        },
+        "datasets": {"training": job.training_dataset_fingerprint},
         "definition_hash": _releases.definition_hash(_definition_file(config, name).read_bytes()),
         "evaluation": evaluated,
     }
+    # Only outputs that exist: at preview the engine reports an output absent from the state
+    # as unknown, and an unknown in the record would show a change that is not there.
+    if definition.backend == "vertex":
+        record["endpoint"] = job.tuned_model_endpoint
+    if definition.datasets.validation:
+        record["datasets"]["validation"] = job.validation_dataset_fingerprint
     return Release(f"{name}-release", store=store, record=record)
 
 

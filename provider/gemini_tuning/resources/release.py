@@ -43,9 +43,13 @@ class ReleaseProvider(dyn.ResourceProvider):
         return dyn.CheckResult(news, [])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
-        changed = [k for k in INPUT_KEYS if normal(olds.get(k)) != normal(news.get(k))]
+        changed = [k for k in INPUT_KEYS if _same(olds.get(k)) != _same(news.get(k))]
         if changed:
-            say(str(news.get("resource_name")), f"update: release record ({', '.join(changed)})")
+            fields = _changed_fields(olds.get("record") or {}, news.get("record") or {})
+            say(
+                str(news.get("resource_name")),
+                f"update: release record ({', '.join(fields or changed)} changed)",
+            )
         return dyn.DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
@@ -84,6 +88,17 @@ class Release(dyn.Resource, module="vertex", name="Release"):
             "Release", resource_name, args, allowed=ReleaseArgs.__annotations__, outputs=OUTPUTS
         )
         super().__init__(_PROVIDER, resource_name, props, opts)
+
+
+def _same(value: Any) -> Any:
+    """What a record means: the engine drops null map entries from state, so None is absent."""
+    if isinstance(value, dict):
+        return normal({k: _same(v) for k, v in value.items() if v is not None})
+    return normal(value)
+
+
+def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return sorted(k for k in {*old, *new} if _same(old.get(k)) != _same(new.get(k)))
 
 
 def _write(props: dict[str, Any]) -> dict[str, Any]:
