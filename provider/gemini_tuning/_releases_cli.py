@@ -22,6 +22,8 @@ from typing import Any
 from gemini_tuning import _releases as rel
 from gemini_tuning import backends
 
+NAMESPACE = "gemini-tuning"
+
 
 class ReleasesError(RuntimeError):
     """What the user must fix before the command can run; printed without a traceback."""
@@ -68,21 +70,24 @@ def _handle(args: argparse.Namespace) -> int:
 def load_views(stack: str, cwd: Path) -> tuple[list[rel.ReleaseView], backends.Settings]:
     outputs = _pulumi_json(["stack", "output", "--json", "--stack", stack], cwd)
     environment = outputs.get("environment") or {}
-    if environment.get("role") == "promotion":
+    config = {
+        k: v.get("value")
+        for k, v in _pulumi_json(["config", "--json", "--stack", stack], cwd).items()
+        if not v.get("secret")
+    }
+    if environment.get("role") == "promotion" or config.get(f"{NAMESPACE}:promoteFrom"):
         raise ReleasesError(
             f"{stack} is a promoting stack; name the tuning stack it releases from "
-            f"({environment.get('promote_from')})"
+            f"({environment.get('promote_from') or config.get(f'{NAMESPACE}:promoteFrom')})"
         )
-    store = environment.get("release_store")
+    # After `pulumi destroy` the outputs are gone but the config stays: the store is derived.
+    store = environment.get("release_store") or _store_from_config(config, stack, cwd)
     if not store:
         raise ReleasesError(
             f"{stack} records no releases: set gemini-tuning:datasetBucket (or releaseBucket) "
             "and run `pulumi up` there"
         )
-    config = _pulumi_json(["config", "--json", "--stack", stack], cwd)
-    settings = backends.resolve(
-        {k: v.get("value") for k, v in config.items() if not v.get("secret")}
-    )
+    settings = backends.resolve(config)
     current = {str(m.get("model")) for m in (outputs.get("models") or {}).values()}
     from gemini_tuning.backends.vertex import VertexBackend
 
@@ -96,6 +101,17 @@ def load_views(stack: str, cwd: Path) -> tuple[list[rel.ReleaseView], backends.S
         views.append(rel.ReleaseView(uri, record, model, record.get("tuned_model") in current))
     views.sort(key=lambda v: (str(v.record.get("model")), -int(v.record.get("version") or 0)))
     return views, settings
+
+
+def _store_from_config(config: Mapping[str, Any], stack: str, cwd: Path) -> str | None:
+    import yaml
+
+    bucket = config.get(f"{NAMESPACE}:releaseBucket") or config.get(f"{NAMESPACE}:datasetBucket")
+    project_file = cwd / "Pulumi.yaml"
+    if not bucket or not project_file.is_file():
+        return None
+    project = (yaml.safe_load(project_file.read_text()) or {}).get("name")
+    return rel.store_uri(str(bucket), str(project), stack.rsplit("/", 1)[-1]) if project else None
 
 
 def apply_prune(plan: rel.PrunePlan, settings: backends.Settings) -> list[str]:

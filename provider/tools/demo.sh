@@ -4,7 +4,8 @@
 #
 #   bash provider/tools/demo.sh            # tune + evaluate the two example models, print the table
 #   bash provider/tools/demo.sh promote    # promote them to the local-staging stack (no new tuning)
-#   bash provider/tools/demo.sh destroy    # destroy local-staging (models stay), then dev
+#   bash provider/tools/demo.sh destroy    # destroy local-staging (models stay), then dev, then
+#                                          # prune the versions dev kept for local-staging
 set -euo pipefail
 cd "$GT_ROOT"
 export GEMINI_TUNING_EMULATOR_HOME="${GEMINI_TUNING_EMULATOR_HOME:-$GT_ROOT/.state/emulator}"
@@ -41,6 +42,7 @@ Next:
   pulumi preview --stack dev --expect-no-changes   # nothing to do: the state matches the definitions
   bash provider/tools/demo.sh promote               # promote to local-staging: adopt, alias, no tuning
   gemini-tuning report --stack dev --stack local-staging
+  gemini-tuning releases list --stack dev            # every released version, who serves it
   bash provider/tools/demo.sh destroy               # local-staging first (models stay), then dev
   gemini-tuning emulator stop
 MSG
@@ -60,6 +62,10 @@ MSG
         "${PULUMI[@]}" destroy --stack "$stack" --yes --skip-preview | grep -E 'gemini-tuning\]|deleted|Duration' || true
       fi
     done
+    if "${PULUMI[@]}" stack select dev >/dev/null 2>&1; then
+      echo "== gemini-tuning releases prune --stack dev --yes (versions dev kept while others served them)"
+      gemini-tuning releases prune --stack dev --yes
+    fi
     ;;
   *)
     echo "usage: demo.sh [up|promote|destroy]" >&2

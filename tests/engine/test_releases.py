@@ -265,6 +265,11 @@ def test_destroying_dev_while_staging_claims_its_model_keeps_it_serving(
     assert "staging" in chain.model(v2).version_aliases
     assert chain.endpoint_exists(versions[2]["endpoint"])
     chain.staging(2).destroy(color="never")
+    # dev's outputs are gone with its resources; prune finds the store from dev's config.
+    pruned = chain.releases("prune", "--yes")
+    assert f"deleted {MODEL} v2" in pruned.stdout, pruned.stdout + pruned.stderr
+    with pytest.raises(NotFoundError):
+        chain.model(v2)
     chain.definition.write_text(chain.v1_text)
 
 
