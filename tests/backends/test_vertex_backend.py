@@ -3,7 +3,7 @@ idempotent; adoption lookups by label."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import pytest
 
@@ -137,7 +137,7 @@ def test_deletes_are_version_exact(backend: VertexBackend) -> None:
     endpoints = {m: backend.get_model(m).endpoints[0] for m in (first, second, third)}
 
     # Labels are per version: claiming v2 leaves v1 and v3 alone.
-    backend.set_labels(second, {**backend.get_model(second).labels, "claim": "staging"})
+    backend.update_labels(second, lambda labels: {**labels, "claim": "staging"})
     assert "claim" not in backend.get_model(first).labels
     assert "claim" not in backend.get_model(third).labels
 
@@ -162,3 +162,21 @@ def test_deletes_are_version_exact(backend: VertexBackend) -> None:
     assert backend.delete_version(second, endpoints[second])[-1] == f"deleted model {model_id}"
     with pytest.raises(NotFoundError):
         backend.get_model(second)
+
+
+def test_label_updates_never_overwrite_a_concurrent_writer(backend: VertexBackend) -> None:
+    """Two stacks claim one version at once: the etag makes the slower write fail and retry on
+    what the faster one wrote, so both claims survive."""
+    model = _succeeded(backend, backend.submit_job(_request(owner="race")).name)
+    calls = 0
+
+    def claim_b_after_a_raced_in(labels: Mapping[str, str]) -> dict[str, str]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # another stack writes between our read and our write
+            backend.update_labels(model, lambda current: {**current, "claim-a": "staging"})
+        return {**labels, "claim-b": "prod"}
+
+    status = backend.update_labels(model, claim_b_after_a_raced_in)
+    assert calls == 2  # the first write was refused (stale etag) and the change re-applied
+    assert {"claim-a", "claim-b"} <= set(status.labels)

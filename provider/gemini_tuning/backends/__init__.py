@@ -15,6 +15,7 @@ from typing import Any
 from gemini_tuning.backends._settings import Settings, SettingsError, resolve
 from gemini_tuning.backends._types import (
     BackendError,
+    ConflictError,
     JobRequest,
     JobStatus,
     ModelStatus,
@@ -24,6 +25,7 @@ from gemini_tuning.backends._types import (
 
 __all__ = [
     "BackendError",
+    "ConflictError",
     "JobRequest",
     "JobStatus",
     "ModelStatus",

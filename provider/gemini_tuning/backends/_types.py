@@ -6,7 +6,7 @@ Google type, and backends never see Pulumi.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,6 +20,10 @@ class BackendError(Exception):
 
 class NotFoundError(BackendError):
     """The named resource does not exist (any more)."""
+
+
+class ConflictError(BackendError):
+    """The resource changed since it was read (a stale etag): read again and retry."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,9 @@ class ModelStatus:
     create_time: str | None = None  # of this version
 
 
+LabelChange = Callable[[Mapping[str, str]], Mapping[str, str]]
+
+
 class TuningBackend(Protocol):
     """The calls TuningJob and TunedModel make. Every method raises BackendError subclasses."""
 
@@ -107,8 +114,10 @@ class TuningBackend(Protocol):
         """Model-level metadata (every version): display name and description."""
         ...
 
-    def set_labels(self, name: str, labels: Mapping[str, str]) -> ModelStatus:
-        """Replace the labels of one model version (``name`` with ``@version``)."""
+    def update_labels(self, name: str, change: LabelChange) -> ModelStatus:
+        """Read the labels of one model version (``name`` with ``@version``), apply ``change``
+        and write the result, consistently: a concurrent writer (another stack claiming the same
+        version) is never overwritten; the change is re-applied to what it wrote."""
         ...
 
     def merge_aliases(

@@ -41,6 +41,7 @@ from gemini_tuning.backends._types import (
     BackendError,
     JobRequest,
     JobStatus,
+    LabelChange,
     ModelStatus,
     NotFoundError,
 )
@@ -331,9 +332,10 @@ class GeminiApiBackend:
             )
         return self.get_model(name)  # nothing to remove: none can have been added
 
-    def set_labels(self, name: str, labels: Mapping[str, str]) -> ModelStatus:
-        if labels:
-            raise BackendError(f"the Gemini API has no labels: cannot set {dict(labels)} on {name}")
+    def update_labels(self, name: str, change: LabelChange) -> ModelStatus:
+        wanted = dict(change({}))
+        if wanted:
+            raise BackendError(f"the Gemini API has no labels: cannot set {wanted} on {name}")
         return self.get_model(name)
 
     def delete_version(self, name: str, endpoint: str | None) -> list[str]:

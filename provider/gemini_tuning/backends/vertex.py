@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 from gemini_tuning.backends._settings import Settings
 from gemini_tuning.backends._types import (
     BackendError,
+    ConflictError,
     JobRequest,
     JobStatus,
+    LabelChange,
     ModelStatus,
     NotFoundError,
 )
@@ -34,6 +36,7 @@ _ADAPTER_SIZE_NAMES = {
     32: "ADAPTER_SIZE_THIRTY_TWO",
 }
 OPERATION_TIMEOUT_SECONDS = 600.0
+LABEL_WRITE_ATTEMPTS = 8
 
 
 @functools.cache
@@ -80,6 +83,8 @@ def _service_errors() -> Iterator[None]:
         yield
     except exceptions.NotFound as err:
         raise NotFoundError(err.message or str(err)) from err
+    except exceptions.Conflict as err:  # 409: ABORTED (a stale etag) or ALREADY_EXISTS
+        raise ConflictError(f"{err.code} {err.message}") from err
     except exceptions.GoogleAPICallError as err:
         raise BackendError(f"{err.code} {err.message}") from err
     except exceptions.RetryError as err:
@@ -157,16 +162,28 @@ class VertexBackend:
         mask = field_mask_pb2.FieldMask(paths=sorted(present))
         return _model_status(self._call("model", "update_model", model=model, update_mask=mask))
 
-    def set_labels(self, name: str, labels: Mapping[str, str]) -> ModelStatus:
-        """Labels of one version: with ``@N`` in the name, UpdateModel touches only that
-        version's labels (other versions keep theirs)."""
+    def update_labels(self, name: str, change: LabelChange) -> ModelStatus:
+        """With ``@N`` in the name, UpdateModel touches only that version's labels; the etag
+        read with them makes the write fail, not overwrite, if another writer came first."""
         from google.cloud import aiplatform_v1
         from google.protobuf import field_mask_pb2
 
-        model = aiplatform_v1.Model(name=name, labels=dict(labels))
-        mask = field_mask_pb2.FieldMask(paths=["labels"])
-        self._call("model", "update_model", model=model, update_mask=mask)
-        return self.get_model(name)
+        for _ in range(LABEL_WRITE_ATTEMPTS):
+            current = self._call("model", "get_model", name=name)
+            labels = dict(change(dict(current.labels)))
+            if labels == dict(current.labels):
+                return _model_status(current)
+            model = aiplatform_v1.Model(name=name, labels=labels, etag=current.etag)
+            mask = field_mask_pb2.FieldMask(paths=["labels"])
+            try:
+                self._call("model", "update_model", model=model, update_mask=mask)
+            except ConflictError:
+                continue
+            return self.get_model(name)
+        raise BackendError(
+            f"the labels of {name} changed under us {LABEL_WRITE_ATTEMPTS} times in a row; "
+            "run the update again"
+        )
 
     def merge_aliases(self, name: str, *, add: Sequence[str], remove: Sequence[str]) -> ModelStatus:
         aliases = [*add, *(f"-{alias}" for alias in remove)]

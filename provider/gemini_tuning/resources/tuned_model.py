@@ -10,6 +10,7 @@ On delete, or when it moves to another version, it removes its own aliases and c
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import Any, TypedDict
 
 import pulumi
@@ -168,8 +169,7 @@ def _release(
         if aliases:
             backend.merge_aliases(model, add=[], remove=aliases)
         if kind == "vertex" and stack:
-            current = backend.get_model(model)
-            backend.set_labels(model, claims.without_claim(current.labels, stack))
+            backend.update_labels(model, lambda labels: claims.without_claim(labels, stack))
 
 
 def _spec_inputs(props: dict[str, Any]) -> dict[str, Any]:
@@ -189,11 +189,12 @@ def _apply_metadata(
         )
     if spec.backend != "vertex":
         return  # the Gemini API has no labels: no claim can be recorded there (see docs)
-    current = backend.get_model(spec.model)
-    labels = {k: v for k, v in current.labels.items() if k not in previous_labels}
-    if not spec.adopted:
-        labels.update(spec.labels)
-    backend.set_labels(spec.model, claims.with_claim(labels, stack))
+
+    def claimed(labels: Mapping[str, str]) -> dict[str, str]:
+        kept = {k: v for k, v in labels.items() if k not in previous_labels}
+        return claims.with_claim({**kept, **({} if spec.adopted else spec.labels)}, stack)
+
+    backend.update_labels(spec.model, claimed)
 
 
 def _outputs(props: dict[str, Any], status: backends.ModelStatus) -> dict[str, Any]:

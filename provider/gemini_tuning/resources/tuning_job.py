@@ -195,10 +195,14 @@ class TuningJobProvider(dyn.ResourceProvider):
             backend = backends.backend_for(str(news.get("backend") or "vertex"))
             backend.update_model(model, display_name=None, description=news.get("description"))
             if "labels" in plan.updates:
-                current = backend.get_model(model)
                 old_user, new_user = olds.get("labels") or {}, news.get("labels") or {}
-                kept = {k: v for k, v in current.labels.items() if k not in old_user}
-                backend.set_labels(model, {**kept, **new_user})
+                backend.update_labels(
+                    model,
+                    lambda labels: {
+                        **{k: v for k, v in labels.items() if k not in old_user},
+                        **new_user,
+                    },
+                )
             say(str(news["resource_name"]), f"updated {', '.join(plan.updates)} of {model}")
         outs = {k: v for k, v in olds.items() if k != "__provider"}
         outs.update({k: news.get(k) for k in INPUT_KEYS})
@@ -413,8 +417,7 @@ def _stamp_owner(
     if spec.backend != "vertex" or not status.succeeded or not status.tuned_model:
         return None
     token = uuid.uuid4().hex[:20]
-    current = backend.get_model(status.tuned_model)
-    backend.set_labels(status.tuned_model, {**current.labels, claims.OWNER_LABEL: token})
+    backend.update_labels(status.tuned_model, lambda labels: {**labels, claims.OWNER_LABEL: token})
     return token
 
 
