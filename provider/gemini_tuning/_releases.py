@@ -205,13 +205,15 @@ class ReleaseView:
     record: Mapping[str, Any]
     model: ModelStatus | None  # None: the version is gone
     current: bool  # the tuning stack carries it now
+    own_aliases: tuple[str, ...] = ()  # the tuning stack's aliases: not a claim by another
 
     @property
     def claims(self) -> list[str]:
         if self.model is None:
             return []
         tuning = str(self.record.get("tuning_stack") or "")
-        return claims.claimants(self.model.labels, self.model.version_aliases, except_stack=tuning)
+        aliases = [a for a in self.model.version_aliases if a not in self.own_aliases]
+        return claims.claimants(self.model.labels, aliases, except_stack=tuning)
 
     @property
     def status(self) -> str:

@@ -89,6 +89,7 @@ def load_views(stack: str, cwd: Path) -> tuple[list[rel.ReleaseView], backends.S
         )
     settings = backends.resolve(config)
     current = {str(m.get("model")) for m in (outputs.get("models") or {}).values()}
+    own_aliases = tuple(environment.get("aliases") or _config_list(config, "aliases") or [stack])
     from gemini_tuning.backends.vertex import VertexBackend
 
     vertex = VertexBackend(settings)
@@ -98,9 +99,19 @@ def load_views(stack: str, cwd: Path) -> tuple[list[rel.ReleaseView], backends.S
             model: backends.ModelStatus | None = vertex.get_model(str(record.get("tuned_model")))
         except backends.NotFoundError:
             model = None
-        views.append(rel.ReleaseView(uri, record, model, record.get("tuned_model") in current))
+        is_current = record.get("tuned_model") in current
+        views.append(rel.ReleaseView(uri, record, model, is_current, own_aliases))
     views.sort(key=lambda v: (str(v.record.get("model")), -int(v.record.get("version") or 0)))
     return views, settings
+
+
+def _config_list(config: Mapping[str, Any], key: str) -> list[str]:
+    value = config.get(f"{NAMESPACE}:{key}")
+    try:
+        found = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return []
+    return [str(v) for v in found] if isinstance(found, list) else []
 
 
 def _store_from_config(config: Mapping[str, Any], stack: str, cwd: Path) -> str | None:
