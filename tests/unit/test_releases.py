@@ -229,3 +229,15 @@ def test_prune_deletes_only_unclaimed_retained_versions_beyond_keep() -> None:
     }
     assert [v.record["version"] for v in rel.plan_prune(views, keep=0).delete_versions] == [5, 3, 2]
     assert views[3].to_dict()["status"] == "claimed"
+
+
+def test_the_tuning_stacks_own_alias_is_not_a_claim_but_anyone_elses_is() -> None:
+    model = "projects/1/locations/l/models/7@1"
+    status = ModelStatus(model, version_aliases=("default", "dev", "golden"))
+    view = rel.ReleaseView(f"{STORE}/qa/v7.json", _record(7, model), status, False, ("dev",))
+    assert view.claims == ["alias golden"]
+    assert view.status == "claimed"
+    mine = rel.ReleaseView(
+        view.uri, view.record, ModelStatus(model, version_aliases=("dev",)), False, ("dev",)
+    )
+    assert mine.status == "retained"
