@@ -19,6 +19,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     # Imported here so that `import gemini_tuning` (done by the provider process) stays cheap.
+    from gemini_tuning import _doctor as doctor_cli
     from gemini_tuning import _report as report_cli
     from gemini_tuning.datasets import _cli as datasets_cli
     from gemini_tuning.emulator import _cli as emulator_cli
@@ -26,6 +27,7 @@ def _build_parser() -> argparse.ArgumentParser:
     datasets_cli.register(groups)
     emulator_cli.register(groups)
     report_cli.register(groups)
+    doctor_cli.register(groups)
     return parser
 
 

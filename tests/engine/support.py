@@ -13,6 +13,8 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from gemini_tuning._state import local_backend_url
+
 REPO = Path(__file__).resolve().parents[2]
 PASSPHRASE = "engine-tests"
 
@@ -20,7 +22,7 @@ PASSPHRASE = "engine-tests"
 def engine_env(root: Path, pulumi_bin: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     (root / "backend").mkdir(parents=True, exist_ok=True)
     env = {
-        "PULUMI_BACKEND_URL": (root / "backend").as_uri(),
+        "PULUMI_BACKEND_URL": local_backend_url(root / "backend"),
         "PULUMI_HOME": str(root / "pulumi-home"),
         "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
