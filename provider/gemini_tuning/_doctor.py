@@ -181,6 +181,8 @@ def _owner(root: Path, path: Path) -> tuple[str | None, str]:
     area = parts[0] if len(parts) > 1 else "meta"
     if area == "stacks":
         data = path.with_name(path.name.removesuffix(SIDECAR))
+        if data.name.endswith(".bak"):  # the engine's copy of the state before its last write
+            return stack_name(data.with_suffix(""), root / BOOKKEEPING / "stacks"), "copies"
         return stack_name(data, root / BOOKKEEPING / "stacks"), area
     inner = parts[1:-1]
     if area == "locks":
@@ -197,7 +199,8 @@ def _sidecar_finding(root: Path, sidecar: Path, problem: str, stamp: str) -> Fin
         "stacks": f"every command on stack {stack} fails (`failed to load checkpoint: EOF`)",
         "meta": "every command on this backend fails",
         "history": f"`pulumi stack history` of {stack} fails",
-        "backups": "the engine cannot read this backup copy",
+        "backups": "the engine cannot read this backup copy (it reads none in normal use)",
+        "copies": "the engine cannot read this copy of the state (it reads none in normal use)",
         "locks": f"{stack} stays locked until `pulumi cancel`",
     }
     if area == "locks":
@@ -332,14 +335,18 @@ def _restore_state(report: Report, finding: Finding, cwd: Path) -> str | None:
         deployment = Path(tmp) / "deployment.json"
         deployment.write_text(json.dumps(deployment_of(finding.backup)))
         command = ["pulumi", "stack", "import", "--stack", finding.stack]
-        done = subprocess.run(
-            [*command, "--file", str(deployment), "--non-interactive"],
-            cwd=cwd,
-            env={**os.environ, "PULUMI_BACKEND_URL": report.url},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                [*command, "--file", str(deployment), "--non-interactive"],
+                cwd=cwd,
+                env={**os.environ, "PULUMI_BACKEND_URL": report.url},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        except OSError as err:  # no pulumi on PATH
+            report.notes.append(f"could not run `pulumi stack import`: {err}")
+            return None
     if done.returncode != 0:
         message = (done.stderr or done.stdout).strip()
         report.notes.append(f"`pulumi stack import` of {finding.stack} failed: {message}")

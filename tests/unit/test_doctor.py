@@ -84,7 +84,7 @@ def test_an_empty_sidecar_is_named_and_moved_aside_only_on_repair(
     assert _doctor(root, capsys=capsys)[0] == 0
 
 
-def test_a_cut_sidecar_in_history_is_a_problem_and_an_orphan_is_not(
+def test_cut_sidecars_of_history_and_copies_are_problems_and_an_orphan_is_not(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = _backend(tmp_path)
@@ -92,11 +92,13 @@ def test_a_cut_sidecar_in_history_is_a_problem_and_an_orphan_is_not(
     _write(history, "{}")
     _write(history.with_name(history.name + ".attrs"), '{"user.content_type": "appl')
     _write(root / ".pulumi/stacks/gt/dev.json.1a2b.tmp.attrs", "")  # its object never landed
+    (root / ".pulumi/stacks/gt/dev.json.bak.attrs").write_bytes(b"")
     code, out = _doctor(root, capsys=capsys)
     assert code == 1
     assert "sidecar file is not valid JSON" in out
     assert f"`pulumi stack history` of {STACK} fails" in out
-    assert out.count("PROBLEM:") == 1
+    assert "the engine cannot read this copy of the state (it reads none in normal use)" in out
+    assert out.count("PROBLEM:") == 2
 
 
 def test_a_cut_state_file_points_at_the_newest_good_backup(
@@ -174,11 +176,14 @@ def test_backend_urls_resolve_to_their_directory(tmp_path: Path) -> None:
     assert backend_directory("s3://bucket") is None
 
 
-def test_env_sh_sets_the_url_the_package_makes(tmp_path: Path) -> None:
-    """env.sh is bash, so it repeats the URL; it must be the one local_backend_url makes."""
-    source = (REPO / "provider/tools/env.sh").read_text()
-    script = _write(tmp_path / "provider/tools/env.sh", source)
+def _url_from_env_sh(root: Path, exported: str | None) -> str:
+    """PULUMI_BACKEND_URL after sourcing a copy of env.sh in a checkout at ``root``."""
+    script = root / "provider/tools/env.sh"
+    if not script.exists():
+        _write(script, (REPO / "provider/tools/env.sh").read_text())
     env = {k: v for k, v in os.environ.items() if k != "PULUMI_BACKEND_URL"}
+    if exported is not None:
+        env["PULUMI_BACKEND_URL"] = exported
     done = subprocess.run(
         ["bash", "-c", f'source "{script}" && printf %s "$PULUMI_BACKEND_URL"'],
         env=env,
@@ -186,4 +191,28 @@ def test_env_sh_sets_the_url_the_package_makes(tmp_path: Path) -> None:
         text=True,
         check=True,
     )
-    assert done.stdout == local_backend_url(tmp_path / ".state" / "backend")
+    return done.stdout
+
+
+def test_env_sh_sets_the_url_the_package_makes(tmp_path: Path) -> None:
+    """env.sh is bash, so it repeats the URL; it must be the one local_backend_url makes."""
+    ours = local_backend_url(tmp_path / ".state" / "backend")
+    assert _url_from_env_sh(tmp_path, None) == ours
+    assert _url_from_env_sh(tmp_path, "") == ours
+    # A shell that sourced the old env.sh is moved to the new URL; any other choice is kept.
+    assert _url_from_env_sh(tmp_path, f"file://{tmp_path}/.state/backend") == ours
+    assert _url_from_env_sh(tmp_path, "file:///elsewhere") == "file:///elsewhere"
+
+
+def test_a_failed_import_leaves_the_problem_unrepaired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _backend(tmp_path)
+    state = root / ".pulumi/stacks/gt/dev.json"
+    state.write_text("{")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-pulumi-here"))
+    code, out = _doctor(root, "--repair", capsys=capsys)
+    assert code == 1
+    assert "note: could not run `pulumi stack import`" in out
+    assert state.read_text() == "{"  # left as it was (and a copy kept beside it)
+    assert len(list(state.parent.glob("dev.json.broken-*"))) == 1
