@@ -1,6 +1,6 @@
 """The local state backend survives a killed `pulumi up` (issue 16), through the real CLI.
 
-One small project (a single TuningJob whose display name is the round number, so that every
+One small project (a single TuningJob whose display name holds the round number, so that every
 round replaces it: one new job per round) on a local backend, driven with the commands of the
 README's runbook: `pulumi up` killed (SIGKILL of the whole process tree) at seeded random
 moments, then `pulumi cancel` and `pulumi up`; `gemini-tuning doctor` on backends broken by
@@ -9,8 +9,6 @@ hand.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import random
@@ -23,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from gemini_tuning._doctor import inspect, render
 from gemini_tuning._state import local_backend_url
-from gemini_tuning.cli import main
 from gemini_tuning.testing import EmulatorProcess
 from tests.engine.conftest import emulator_config, write_examples
 from tests.engine.support import engine_env, kill_process_tree
@@ -33,7 +31,6 @@ pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 
 KILLS = 20
 PROJECT = "gt-kill"
-STACK = f"organization/{PROJECT}/dev"
 CREATE_JOB = "GenAiTuningService.CreateTuningJob"
 
 PROGRAM = """\
@@ -48,7 +45,7 @@ job = TuningJob(
     base_model="gemini-2.5-flash",
     training_dataset="train.jsonl",
     epoch_count=1,
-    tuned_model_display_name="qa-round-" + os.environ["GT_ROUND"],
+    tuned_model_display_name=f"{pulumi.get_project()}-round-{os.environ['GT_ROUND']}",
     labels={"emulator-seconds-per-epoch": "0_2"},  # 0.2 s
     poll_interval_seconds=0.2,
 )
@@ -58,28 +55,29 @@ pulumi.export("job", job.job_name)
 
 @dataclass
 class Project:
-    """A Pulumi project directory and the environment its commands run in."""
+    """A Pulumi project directory, its stack ``dev``, and the environment its commands run in."""
 
-    root: Path
+    work: Path
+    backend: Path
     env: dict[str, str]
 
     @property
-    def backend(self) -> Path:
-        return self.root / "backend"
+    def stack(self) -> str:
+        return f"organization/{self.work.name}/dev"
 
     @property
     def state_file(self) -> Path:
-        return self.backend / ".pulumi" / "stacks" / PROJECT / "dev.json"
+        return self.backend / ".pulumi" / "stacks" / self.work.name / "dev.json"
 
     def command(self, *args: str) -> list[str]:
-        return ["pulumi", *args, "--stack", STACK, "--non-interactive", "--color", "never"]
+        return ["pulumi", *args, "--stack", self.stack, "--non-interactive", "--color", "never"]
 
     def run(
         self, *args: str, round_: int = 0, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             self.command(*args),
-            cwd=self.root / "project",
+            cwd=self.work,
             env={**self.env, "GT_ROUND": str(round_)},
             capture_output=True,
             text=True,
@@ -95,7 +93,7 @@ class Project:
     def start_up(self, round_: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             self.command("up", "--yes", "--skip-preview"),
-            cwd=self.root / "project",
+            cwd=self.work,
             env={**self.env, "GT_ROUND": str(round_)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -105,7 +103,7 @@ class Project:
     def doctor(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "gemini_tuning.cli", "doctor", *args],
-            cwd=self.root / "project",
+            cwd=self.work,
             env=self.env,
             capture_output=True,
             text=True,
@@ -114,19 +112,25 @@ class Project:
 
 
 def _project(
-    tmp: Path, pulumi_bin: Path, emu: EmulatorProcess, *, url: str | None = None
+    tmp: Path,
+    pulumi_bin: Path,
+    emu: EmulatorProcess,
+    *,
+    name: str = PROJECT,
+    url: str | None = None,
 ) -> Project:
+    """Project ``name`` in ``tmp/name``, with its stack created, on the backend ``tmp/backend``."""
     env = {**os.environ, **engine_env(tmp, pulumi_bin)}
     if url is not None:
         env["PULUMI_BACKEND_URL"] = url
-    work = tmp / "project"
+    work = tmp / name
     work.mkdir()
     (work / "Pulumi.yaml").write_text(
-        f"name: {PROJECT}\nruntime:\n  name: python\n  options:\n    virtualenv: {sys.prefix}\n"
+        f"name: {name}\nruntime:\n  name: python\n  options:\n    virtualenv: {sys.prefix}\n"
     )
     (work / "__main__.py").write_text(PROGRAM)
     write_examples(work / "train.jsonl")
-    project = Project(tmp, env)
+    project = Project(work, tmp / "backend", env)
     project.run("stack", "init")
     config = [f"--plaintext={key}={value}" for key, value in emulator_config(emu).items()]
     project.run("config", "set-all", *config)
@@ -149,14 +153,6 @@ def _sidecars(backend: Path) -> list[Path]:
     return sorted(backend.rglob("*.attrs"))
 
 
-def _doctor_in_process(backend: Path) -> tuple[int, str]:
-    """`gemini-tuning doctor` on ``backend``, without the start-up of a Python process."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(["doctor", "--backend", local_backend_url(backend)])
-    return code, out.getvalue()
-
-
 def _kill_up(project: Project, round_: int, moment: float) -> bool:
     """Start `pulumi up` of ``round_`` and SIGKILL its process tree ``moment`` seconds later;
     whether it was still running then."""
@@ -167,73 +163,83 @@ def _kill_up(project: Project, round_: int, moment: float) -> bool:
     return running
 
 
+def _kill_and_recover(project: Project, emu: EmulatorProcess, seed: int, kills: int) -> int:
+    """``kills`` rounds of: `up` killed at a random moment, doctor, `pulumi cancel`, `up`; each
+    round replaces the job, so each must leave exactly one more. Returns the rounds run."""
+    rng = random.Random(seed)
+    started = time.monotonic()
+    project.up(0)
+    window = 0.9 * (time.monotonic() - started)  # most of one whole `up`, start to end
+    name = project.work.name
+    hits = round_ = 0
+    while hits < kills:  # a round whose `up` ended before its moment is not a kill
+        round_ += 1
+        assert round_ <= 2 * kills, f"{name}: only {hits} of {round_ - 1} kills hit a running up"
+        moment = rng.uniform(0.0, window)
+        running = _kill_up(project, round_, moment)
+        hits += running
+
+        report = inspect(project.backend, project.env["PULUMI_BACKEND_URL"])
+        assert report.findings == [], render(report)
+        project.run("cancel", "--yes")
+        converged = time.monotonic()
+        project.up(round_)
+        jobs = _jobs_per_round(emu)
+        print(
+            f"{name} round {round_:2d}: killed at {moment:4.1f} s of {window:4.1f} "
+            f"({'during up' if running else 'after up ended'}); doctor, cancel ok; "
+            f"up ok in {time.monotonic() - converged:4.1f} s"
+        )
+        assert jobs == Counter(f"{name}-round-{r}" for r in range(round_ + 1)), jobs
+        assert emu.calls(CREATE_JOB) == round_ + 1  # no job was ever submitted twice
+    project.run("preview", "--expect-no-changes", round_=round_)
+    return round_
+
+
 def test_up_killed_at_random_moments_always_recovers_with_one_job_per_round(
     tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess
 ) -> None:
     seed = int(os.environ.get("GT_KILL_SEED") or random.SystemRandom().randrange(10**6))
     print(f"kill moments seeded with {seed} (GT_KILL_SEED={seed} repeats them)")
-    rng = random.Random(seed)
     project = _project(tmp_path, pulumi_bin, emulator)
-    assert project.env["PULUMI_BACKEND_URL"] == local_backend_url(project.backend)
-    started = time.monotonic()
-    project.up(0)
-    window = 0.9 * (time.monotonic() - started)  # most of one whole `up`, start to end
-    kills = round_ = 0
-    while kills < KILLS:  # rounds whose `up` ended before its moment do not count as kills
-        round_ += 1
-        assert round_ <= 2 * KILLS, f"only {kills} of {round_ - 1} kills hit a running up"
-        moment = rng.uniform(0.0, window)
-        running = _kill_up(project, round_, moment)
-        kills += running
-
-        assert _sidecars(project.backend) == []  # metadata=skip: nothing a kill can leave empty
-        code, report = _doctor_in_process(project.backend)
-        assert code == 0, report
-        project.run("cancel", "--yes")
-        converged = time.monotonic()
-        project.up(round_)
-        jobs = _jobs_per_round(emulator)
-        print(
-            f"round {round_:2d}: killed at {moment:4.1f} s of {window:4.1f} "
-            f"({'during up' if running else 'after up ended'}); doctor, cancel ok; "
-            f"up ok in {time.monotonic() - converged:4.1f} s; jobs {sum(jobs.values())}"
-        )
-        assert jobs == Counter(f"qa-round-{r}" for r in range(round_ + 1)), jobs
-        assert emulator.calls(CREATE_JOB) == round_ + 1  # no job was ever submitted twice
-    project.run("preview", "--expect-no-changes", round_=round_)
+    assert project.env["PULUMI_BACKEND_URL"] == local_backend_url(tmp_path / "backend")
+    rounds = _kill_and_recover(project, emulator, seed, KILLS)
+    assert _sidecars(tmp_path / "backend") == []  # metadata=skip: nothing a kill can leave empty
+    jobs = _jobs_per_round(emulator)
+    assert sum(jobs.values()) == len(jobs) == rounds + 1
+    assert emulator.calls(CREATE_JOB) == rounds + 1  # no job was ever submitted twice
 
 
-def test_an_emptied_sidecar_on_an_old_backend_is_named_and_recovered(
+def test_an_old_backend_works_with_the_new_url_and_an_emptied_sidecar_is_recovered(
     tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess
 ) -> None:
     old_url = (tmp_path / "backend").as_uri()  # how backends were opened before issue 16
     project = _project(tmp_path, pulumi_bin, emulator, url=old_url)
     project.up(0)
     sidecar = project.state_file.with_name("dev.json.attrs")
-    assert sidecar.is_file()
-    sidecar.write_bytes(b"")  # what a kill between truncate and write leaves
+    old_sidecars = {p: p.read_bytes() for p in _sidecars(project.backend)}
+    assert sidecar in old_sidecars
+
+    # The same backend opened the new way works, reads its old sidecars, writes none.
+    project.env["PULUMI_BACKEND_URL"] = local_backend_url(project.backend)
+    project.run("preview", "--expect-no-changes", round_=0)
+    project.up(1)
+    assert {p: p.read_bytes() for p in _sidecars(project.backend)} == old_sidecars
+    assert _jobs_per_round(emulator) == Counter([f"{PROJECT}-round-0", f"{PROJECT}-round-1"])
+
+    sidecar.write_bytes(b"")  # what a kill between the driver's truncate and write leaves
     broken = project.run("stack", "output", check=False)
     assert broken.returncode != 0
-    assert "failed to load checkpoint: EOF" in broken.stderr
-
+    assert "failed to load checkpoint: EOF" in broken.stderr  # old sidecars are still read
     doctor = project.doctor()
     print(doctor.stdout)
     assert doctor.returncode == 1
     assert f"PROBLEM: {sidecar}: sidecar file is empty (0 bytes)" in doctor.stdout
-    assert f"every command on stack {STACK} fails" in doctor.stdout
-    assert f"use {local_backend_url(project.backend)}" in doctor.stdout
+    assert f"every command on stack {project.stack} fails" in doctor.stdout
     (recovery,) = [line.strip() for line in doctor.stdout.splitlines() if "  mv " in line]
     subprocess.run(["bash", "-c", recovery], check=True)  # exactly what doctor printed
 
-    project.run("preview", "--expect-no-changes", round_=0)
-    assert project.doctor().returncode == 0
-    # The same backend, opened the new way: it still works, and writes no sidecar.
-    project.env["PULUMI_BACKEND_URL"] = local_backend_url(project.backend)
-    before = _sidecars(project.backend)
-    project.run("preview", "--expect-no-changes", round_=0)
-    project.up(1)
-    assert [p for p in _sidecars(project.backend) if p not in before] == []
-    assert _jobs_per_round(emulator) == Counter(["qa-round-0", "qa-round-1"])
+    project.run("preview", "--expect-no-changes", round_=1)
     doctor = project.doctor()
     assert doctor.returncode == 0, doctor.stdout
     assert "ok: no problems" in doctor.stdout
@@ -256,7 +262,8 @@ def test_a_cut_state_file_is_restored_from_the_newest_backup(
     assert doctor.returncode == 1
     assert f"PROBLEM: {project.state_file}: state file is not valid JSON" in doctor.stdout
     assert f"newest good copy: {backups[-1]}" in doctor.stdout
-    assert f"pulumi stack import --stack {STACK} --file dev.deployment.json" in doctor.stdout
+    restore = f"pulumi stack import --stack {project.stack} --file dev.deployment.json"
+    assert restore in doctor.stdout
 
     repaired = project.doctor("--repair")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr

@@ -216,3 +216,15 @@ def test_a_failed_import_leaves_the_problem_unrepaired(
     assert "note: could not run `pulumi stack import`" in out
     assert state.read_text() == "{"  # left as it was (and a copy kept beside it)
     assert len(list(state.parent.glob("dev.json.broken-*"))) == 1
+
+
+def test_a_backend_opened_without_metadata_skip_gets_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _backend(tmp_path)
+    assert main(["doctor", "--backend", root.as_uri()]) == 0
+    out = capsys.readouterr().out
+    assert "without metadata=skip, so a killed command can leave a sidecar empty again" in out
+    assert f"use {local_backend_url(root)}" in out
+    _, out = _doctor(root, capsys=capsys)
+    assert "without metadata=skip" not in out
