@@ -13,24 +13,27 @@ created without it keeps its old sidecars: the driver still reads them (a missin
 ``gemini-tuning doctor`` checks. ``provider/tools/env.sh`` repeats the literal (it is bash); a
 unit test checks that the two agree.
 
-**The layout** (pulumi/pulumi ``pkg/backend/diy``, read at v3.259.0 and checked on a backend
+**The layout** (pulumi/pulumi ``pkg/backend/diy``, read at v3.259.0, and checked on a backend
 after a few ``up``s), under ``<dir>/.pulumi/``:
 
-=========================================================  ====================================
-``meta.yaml``                                              layout version (1: stacks by project)
-``stacks/<project>/<stack>.json``                          the state (a *checkpoint*); legacy
-                                                           layout: ``stacks/<stack>.json``
-``stacks/<project>/<stack>.json.bak``                      the state before the last write
-``backups/<project>/<stack>/<stack>.<unix-ns>.json``       a copy after each finished update
-``history/<project>/<stack>/<stack>-<unix-ns>.history.json``  update records (and
-                                                           ``.checkpoint.json`` copies)
-``locks/organization/<project>/<stack>/<lock-id>.json``    held during an update; ``pulumi
-                                                           cancel`` deletes them
-=========================================================  ====================================
+- ``meta.yaml``: the layout version (1: stacks grouped by project);
+- ``stacks/<project>/<stack>.json``: the state, a *checkpoint* ``{"version": 3, "checkpoint":
+  {"stack", "latest": <deployment>}}`` (legacy layout: ``stacks/<stack>.json``), and
+  ``<stack>.json.bak``, the state before the engine's last write of it (a copy made before each
+  write, so during an update too);
+- ``backups/<project>/<stack>/<stack>.<unix-ns>.json``: a copy of the state after each update
+  that *ended* (succeeded or failed; a killed one writes none);
+- ``history/<project>/<stack>/<stack>-<unix-ns>.history.json`` (and ``.checkpoint.json``):
+  update records, read by ``pulumi stack history``;
+- ``locks/organization/<project>/<stack>/<lock-id>.json``: held during an update
+  (``{"pid", "username", "hostname", "timestamp"}``); ``pulumi cancel`` deletes them.
 
 Any of them may have an ``.attrs`` sidecar (on a backend written without ``metadata=skip``).
-State files may also be compressed (``.json.gz``, ``.json.zst``) when ``PULUMI_DIY_BACKEND_GZIP``
-or its zstd counterpart is set.
+State files may be compressed (``.json.gz``, ``.json.zst``) when ``PULUMI_DIY_BACKEND_GZIP`` or
+``PULUMI_DIY_BACKEND_ZSTD`` is set; ``PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS`` turns the
+``backups/`` copies off. ``pulumi stack import`` reads a *deployment* (``{"version": 3,
+"deployment": ...}``), not a checkpoint, so a backup is imported through
+``gemini-tuning doctor --print-deployment``.
 """
 
 from __future__ import annotations
