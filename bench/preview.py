@@ -27,6 +27,8 @@ sys.path.insert(0, str(REPO))
 from tests.conftest import pulumi_bin_dir  # noqa: E402
 from tests.engine.support import copy_project  # noqa: E402
 
+from gemini_tuning._state import local_backend_url  # noqa: E402
+
 
 def _pulumi_bin() -> Path:
     found = pulumi_bin_dir()
@@ -48,7 +50,7 @@ def _env(root: Path, pulumi_bin: Path) -> dict[str, str]:
     (root / "backend").mkdir()
     return {
         **os.environ,
-        "PULUMI_BACKEND_URL": (root / "backend").as_uri(),
+        "PULUMI_BACKEND_URL": local_backend_url(root / "backend"),
         "PULUMI_HOME": str(root / "home"),
         "PULUMI_CONFIG_PASSPHRASE": "bench",
         "PULUMI_SKIP_UPDATE_CHECK": "true",

@@ -3,7 +3,13 @@
 # local dev stacks' state, and is documented in the README.
 GT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export GT_ROOT
-export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$GT_ROOT/.state/backend}"
+# metadata=skip: the file backend writes no `.attrs` sidecars, which its driver rewrites in place
+# (a killed `pulumi up` could leave one empty, and the stack unreadable). The one Python
+# definition of this URL is gemini_tuning._state.local_backend_url; a unit test checks they agree.
+# A shell that sourced an older env.sh still exports the old default, without metadata=skip.
+if [[ -z "${PULUMI_BACKEND_URL:-}" || "$PULUMI_BACKEND_URL" == "file://$GT_ROOT/.state/backend" ]]; then
+  export PULUMI_BACKEND_URL="file://$GT_ROOT/.state/backend?metadata=skip"
+fi
 export PULUMI_HOME="${PULUMI_HOME:-$GT_ROOT/.state/pulumi-home}"
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,6 +17,8 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from gemini_tuning._state import local_backend_url
+
 REPO = Path(__file__).resolve().parents[2]
 PASSPHRASE = "engine-tests"
 
@@ -20,7 +26,7 @@ PASSPHRASE = "engine-tests"
 def engine_env(root: Path, pulumi_bin: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     (root / "backend").mkdir(parents=True, exist_ok=True)
     env = {
-        "PULUMI_BACKEND_URL": (root / "backend").as_uri(),
+        "PULUMI_BACKEND_URL": local_backend_url(root / "backend"),
         "PULUMI_HOME": str(root / "pulumi-home"),
         "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
@@ -121,3 +127,53 @@ def resources_of(stack: auto.Stack, type_suffix: str) -> list[dict[str, Any]]:
     return [
         r for r in deployment.get("resources", []) if str(r.get("type", "")).endswith(type_suffix)
     ]
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below ``root`` (from /proc), whatever its process group."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)"
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, frontier = [], [root]
+    while frontier:
+        below = children.get(frontier.pop(), [])
+        found += below
+        frontier += below
+    return found
+
+
+def kill_process_tree(child: subprocess.Popen[Any], *, timeout: float = 30.0) -> list[int]:
+    """SIGKILL ``child`` and everything below it at once, as a lost CI runner or a closed laptop
+    would, and wait until every one of them is gone. The engine starts each plugin in a process
+    group of its own, so killing the group is not enough: the tree is first frozen (SIGSTOP,
+    until no new process appears: a stopped process cannot fork), then killed. Returns the pids.
+    """
+    frozen: list[int] = []
+    while True:
+        new = [p for p in [child.pid, *descendants(child.pid)] if p not in frozen]
+        if not new:
+            break
+        for pid in new:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        frozen += new
+    for pid in frozen:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    child.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while alive := [pid for pid in frozen if _running(pid)]:
+        assert time.monotonic() < deadline, f"processes outlived SIGKILL: {alive}"
+        time.sleep(0.05)
+    return frozen
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still exists and is not a zombie (its parent, now init, reaps it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +16,7 @@ from pulumi import automation as auto
 
 from gemini_tuning.testing import EmulatorProcess
 from tests.engine.conftest import emulator_config, write_examples
-from tests.engine.support import Run, inline_stack, resources_of
+from tests.engine.support import Run, inline_stack, kill_process_tree, resources_of
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 
@@ -249,21 +246,6 @@ def test_injected_503s_do_not_break_up(
     assert emulator.calls(CREATE_JOB) >= 1
 
 
-def _descendants(root: int) -> list[int]:
-    """Every process below ``root`` (from /proc), whatever its process group."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)"
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, frontier = [], [root]
-    while frontier:
-        below = children.get(frontier.pop(), [])
-        found += below
-        frontier += below
-    return found
-
-
 def test_sigkill_during_wait_then_up_adopts_the_running_job(
     tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess
 ) -> None:
@@ -293,14 +275,8 @@ def test_sigkill_during_wait_then_up_adopts_the_running_job(
             time.sleep(0.2)
         time.sleep(1.0)  # well inside the wait loop (the job needs about 12 s)
     finally:
-        # The engine starts each plugin in a process group of its own: kill the whole tree, as
-        # a lost CI runner would, or the dynamic provider outlives the test.
-        tree = _descendants(child.pid)
-        os.killpg(child.pid, signal.SIGKILL)
-        for pid in tree:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        child.wait()
+        # The whole tree, as a lost CI runner would, or the dynamic provider outlives the test.
+        kill_process_tree(child)
 
     with _stack(tmp_path, pulumi_bin, emulator, job_program(data, **slow)) as stack:
         with pytest.raises(auto.errors.ConcurrentUpdateError):
