@@ -19,6 +19,8 @@ from gemini_tuning.backends._types import (
     JobStatus,
     ModelStatus,
     NotFoundError,
+    QuotaExceededError,
+    SubmitUncertainError,
     TuningBackend,
 )
 
@@ -28,8 +30,10 @@ __all__ = [
     "JobStatus",
     "ModelStatus",
     "NotFoundError",
+    "QuotaExceededError",
     "Settings",
     "SettingsError",
+    "SubmitUncertainError",
     "TuningBackend",
     "backend_for",
     "configure",

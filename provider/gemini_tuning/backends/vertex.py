@@ -20,6 +20,8 @@ from gemini_tuning.backends._types import (
     JobStatus,
     ModelStatus,
     NotFoundError,
+    QuotaExceededError,
+    SubmitUncertainError,
 )
 
 if TYPE_CHECKING:
@@ -33,21 +35,36 @@ _ADAPTER_SIZE_NAMES = {
     16: "ADAPTER_SIZE_SIXTEEN",
     32: "ADAPTER_SIZE_THIRTY_TWO",
 }
-OPERATION_TIMEOUT_SECONDS = 600.0
+LIST_PAGE_SIZE = 100
 
 
 @functools.cache
-def _retry() -> Retry:
-    """Transient answers (429, 500, 503, deadline) are retried with backoff; others are not."""
-    from google.api_core import exceptions, retry
+def _lost_answers() -> tuple[type[Exception], ...]:
+    """What a call can end with when the service may have acted on it: a 5xx, a deadline, a
+    connection dropped before or while the answer came (requests' own exceptions reach us
+    unwrapped through the REST transport)."""
+    import requests
+    from google.api_core import exceptions
 
-    transient = retry.if_exception_type(
-        exceptions.TooManyRequests,
+    return (
         exceptions.ServiceUnavailable,
         exceptions.InternalServerError,
         exceptions.DeadlineExceeded,
         exceptions.GatewayTimeout,
+        requests.exceptions.ConnectionError,
+        requests.exceptions.Timeout,
+        requests.exceptions.ChunkedEncodingError,
     )
+
+
+@functools.cache
+def _retry() -> Retry:
+    """For idempotent calls (reads, cancel, deletes, label and alias merges, generate): 429s and
+    lost answers are retried with backoff; others are not. CreateTuningJob never goes through
+    it (see submit_job)."""
+    from google.api_core import exceptions, retry
+
+    transient = retry.if_exception_type(exceptions.TooManyRequests, *_lost_answers())
     return retry.Retry(
         predicate=transient, initial=0.5, maximum=30.0, multiplier=2.0, timeout=300.0
     )
@@ -74,6 +91,7 @@ def _clients(settings: Settings) -> dict[str, Any]:
 @contextmanager
 def _service_errors() -> Iterator[None]:
     """Turn google.api_core errors into BackendError, keeping the service's message."""
+    import requests
     from google.api_core import exceptions
 
     try:
@@ -84,6 +102,18 @@ def _service_errors() -> Iterator[None]:
         raise BackendError(f"{err.code} {err.message}") from err
     except exceptions.RetryError as err:
         raise BackendError(f"gave up retrying: {err.cause or err}") from err
+    except requests.exceptions.RequestException as err:
+        raise BackendError(f"no answer from the service: {err}") from err
+
+
+def _refused_filter(err: BackendError) -> bool:
+    from google.api_core import exceptions
+
+    return isinstance(err.__cause__, exceptions.BadRequest)
+
+
+def _carries(job: JobStatus, labels: Mapping[str, str]) -> bool:
+    return all(job.labels.get(key) == value for key, value in labels.items())
 
 
 class VertexBackend:
@@ -96,8 +126,17 @@ class VertexBackend:
         return _clients(self._settings)[kind]
 
     def _call(self, kind: str, method: str, /, **kwargs: Any) -> Any:
+        """An idempotent call: retried on transient answers, each attempt with its timeout."""
         with _service_errors():
-            return getattr(self._client(kind), method)(retry=_retry(), **kwargs)
+            return self._rpc(kind, method)(retry=_retry(), timeout=self._timeout(), **kwargs)
+
+    def _rpc(self, kind: str, method: str) -> Any:
+        return getattr(self._client(kind), method)
+
+    def _timeout(self) -> Any:
+        from google.api_core import timeout
+
+        return timeout.ConstantTimeout(self._settings.request_timeout_seconds)  # type: ignore[no-untyped-call]
 
     @property
     def _parent(self) -> str:
@@ -106,17 +145,45 @@ class VertexBackend:
     # -- tuning jobs -------------------------------------------------------------------------
 
     def find_jobs(self, labels: Mapping[str, str]) -> list[JobStatus]:
+        """Jobs carrying all ``labels``. The service's filter narrows the list, but every label
+        is checked here too (a filter can be misread); a filter the service refuses (400)
+        falls back to paging through the unfiltered list."""
         query = " AND ".join(f'labels.{k}="{v}"' for k, v in sorted(labels.items()))
-        pager = self._call(
-            "tuning", "list_tuning_jobs", request={"parent": self._parent, "filter": query}
-        )
+        try:
+            jobs = self._list_jobs(query)
+        except BackendError as err:
+            if not _refused_filter(err):
+                raise
+            jobs = self._list_jobs("")
+        return [job for job in jobs if _carries(job, labels)]
+
+    def _list_jobs(self, query: str) -> list[JobStatus]:
+        request = {"parent": self._parent, "filter": query, "page_size": LIST_PAGE_SIZE}
+        pager = self._call("tuning", "list_tuning_jobs", request=request)
         with _service_errors():
             return [_job_status(job) for job in pager]
 
     def submit_job(self, request: JobRequest) -> JobStatus:
-        job = self._call(
-            "tuning", "create_tuning_job", parent=self._parent, tuning_job=_job_body(request)
-        )
+        """One CreateTuningJob, never retried here: Vertex takes no request ID, so a retry after
+        a lost answer would be a second, billed job. A lost answer raises SubmitUncertainError
+        (the caller looks the job up by its labels before it submits again); 429 raises
+        QuotaExceededError (nothing was created)."""
+        from google.api_core import exceptions
+
+        create = self._rpc("tuning", "create_tuning_job")
+        try:
+            job = create(
+                parent=self._parent,
+                tuning_job=_job_body(request),
+                retry=None,
+                timeout=self._timeout(),
+            )
+        except exceptions.TooManyRequests as err:
+            raise QuotaExceededError(f"{err.code} {err.message}") from err
+        except _lost_answers() as err:
+            raise SubmitUncertainError(f"the answer to CreateTuningJob was lost: {err}") from err
+        except exceptions.GoogleAPICallError as err:
+            raise BackendError(f"{err.code} {err.message}") from err
         return _job_status(job)
 
     def get_job(self, name: str) -> JobStatus:
@@ -212,14 +279,25 @@ class VertexBackend:
     def _operation(
         self, kind: str, method: str, /, *, missing_ok: bool = False, **kwargs: Any
     ) -> None:
-        """Start a long-running operation and wait for it; NOT_FOUND is success if missing_ok."""
+        """Start a long-running operation and wait for it; NOT_FOUND is success if missing_ok.
+        One that does not finish in time fails with its name (it may still finish)."""
+        import concurrent.futures
+
+        limit = self._settings.operation_timeout_seconds
         try:
             operation = self._call(kind, method, **kwargs)
             with _service_errors():
-                operation.result(timeout=OPERATION_TIMEOUT_SECONDS)
+                operation.result(timeout=limit, retry=_retry())
         except NotFoundError:
             if not missing_ok:
                 raise
+        except concurrent.futures.TimeoutError as err:
+            name = operation.operation.name
+            raise BackendError(
+                f"the {method} operation {name} did not finish within {limit:g} s; it may still "
+                f"finish on its own: check it (GET {name}) and run the command again, or raise "
+                "gemini-tuning:operationTimeoutSeconds"
+            ) from err
 
     # -- serving -----------------------------------------------------------------------------
 

@@ -260,8 +260,8 @@ class Trainer:
             return
         if res.data.get("state") != "JOB_STATE_RUNNING":
             self._set(res, "JOB_STATE_RUNNING", start)
-        cps = self._checkpoints(res, now)
-        if cps:
+        cps = self._checkpoints(res, now) if self.config.progress_extras else []
+        if cps:  # an invention (setting progress_extras): Vertex shows no progress while RUNNING
             res.data["tunedModel"] = {"checkpoints": cps}
             res.data["updateTime"] = timestamp(start + len(cps) * spe)
 
@@ -271,7 +271,7 @@ class Trainer:
         end = cancel_at + self.config.cancelling_for(float(i["spe"]))
         if start and cancel_at >= start:
             res.data["startTime"] = timestamp(start)
-        cps = self._checkpoints(res, cancel_at)
+        cps = self._checkpoints(res, cancel_at) if self.config.progress_extras else []
         if cps:
             res.data["tunedModel"] = {"checkpoints": cps}
         if now >= end:

@@ -2,10 +2,21 @@
 
 The dynamic-provider process is not connected to the engine's log, but the engine forwards each
 line it writes to stderr as a diagnostic, so progress lines name the resource they belong to.
+
+A line is printed when what the service reports changes, and at least every HEARTBEAT_SECONDS
+otherwise: Vertex reports no progress while a job is RUNNING (no epoch, no checkpoint, no
+percentage), so on the real service the state alone would print once and then nothing for
+hours. Each line has the state, the time waited and, when the service gives figures to base it
+on (epochs done of the epoch count, or a completion percentage), an estimate of the time left,
+extrapolated from the time spent running so far; without figures it says there is none.
+
+``GEMINI_TUNING_CLOCK_SPEED`` (tests only) runs this module's clock that many times faster than
+real time, so that hours of simulated waiting fit in seconds.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import time
@@ -15,8 +26,10 @@ from dataclasses import dataclass
 from gemini_tuning.backends import JobStatus, TuningBackend
 
 MAX_POLL_SECONDS = 60.0
+HEARTBEAT_SECONDS = 240.0  # a line at least every 4 minutes
 BACKOFF = 1.5
 JITTER = 0.2
+CLOCK_SPEED = "GEMINI_TUNING_CLOCK_SPEED"
 
 
 class JobStillRunningError(Exception):
@@ -26,13 +39,29 @@ class JobStillRunningError(Exception):
         self.status = status
         super().__init__(
             f"tuning job {status.name} is still {status.state} after waiting "
-            f"{_duration(waited)}; it was NOT cancelled. Run `pulumi up` again to resume "
+            f"{duration(waited)}; it was NOT cancelled. Run `pulumi up` again to resume "
             "waiting, or raise timeout_minutes."
         )
 
 
 def say(resource: str, message: str) -> None:
     print(f"[gemini-tuning] {resource}: {message}", file=sys.stderr, flush=True)
+
+
+def _speed() -> float:
+    try:
+        return max(float(os.environ.get(CLOCK_SPEED) or 1.0), 1e-6)
+    except ValueError:
+        return 1.0
+
+
+def clock() -> float:
+    """Seconds, monotonic (faster than real time under GEMINI_TUNING_CLOCK_SPEED)."""
+    return time.monotonic() * _speed()
+
+
+def sleep(seconds: float) -> None:
+    time.sleep(max(0.0, seconds) / _speed())
 
 
 @dataclass
@@ -43,12 +72,55 @@ class Poller:
     maximum: float = MAX_POLL_SECONDS
 
     def __post_init__(self) -> None:
+        self.maximum = max(self.maximum, self.initial)
         self._next = self.initial
 
     def next_interval(self) -> float:
         interval = self._next * random.uniform(1 - JITTER, 1 + JITTER)
         self._next = min(self.maximum, self._next * BACKOFF)
         return interval
+
+
+@dataclass
+class _Progress:
+    """What was said last, and since when the job has been seen running."""
+
+    resource: str
+    started: float
+    last_line: str = ""
+    last_said: float = float("-inf")
+    running_since: float | None = None
+
+    def report(self, status: JobStatus, now: float) -> None:
+        if status.state == "RUNNING" and self.running_since is None:
+            self.running_since = now
+        line = progress_line(status)
+        if line == self.last_line and now - self.last_said < HEARTBEAT_SECONDS:
+            return
+        say(
+            self.resource,
+            f"{line}, elapsed {duration(now - self.started)}{self._left(status, now)}",
+        )
+        self.last_line, self.last_said = line, now
+
+    def _left(self, status: JobStatus, now: float) -> str:
+        if status.state != "RUNNING":
+            return ""
+        share = _share_done(status)
+        if share is None:
+            return "; the service reports no progress while a job runs, so no estimate"
+        if self.running_since is None or share <= 0 or now <= self.running_since:
+            return ""
+        left = (now - self.running_since) * (1 - share) / share
+        return f", about {duration(left)} left (extrapolated)"
+
+
+def _share_done(status: JobStatus) -> float | None:
+    if status.percent is not None:
+        return min(1.0, status.percent / 100)
+    if status.epoch_count and status.epochs_done:
+        return min(1.0, status.epochs_done / status.epoch_count)
+    return None
 
 
 def wait_for_job(
@@ -58,20 +130,18 @@ def wait_for_job(
     resource: str,
     timeout_seconds: float,
     poll_seconds: float,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = clock,
+    sleep: Callable[[float], None] = sleep,
 ) -> JobStatus:
     """Poll until the job leaves the active states; raise JobStillRunningError at the deadline."""
     started = clock()
-    poller = Poller(initial=poll_seconds, maximum=max(poll_seconds, MAX_POLL_SECONDS))
-    last_line = ""
+    poller = Poller(initial=poll_seconds)
+    progress = _Progress(resource, started)
     while True:
         status = backend.get_job(name)
-        elapsed = clock() - started
-        line = progress_line(status)
-        if line != last_line:
-            say(resource, f"{line}, elapsed {_duration(elapsed)}")
-            last_line = line
+        now = clock()
+        progress.report(status, now)
+        elapsed = now - started
         if not status.active:
             return status
         if elapsed >= timeout_seconds:
@@ -81,7 +151,7 @@ def wait_for_job(
 
 def progress_line(status: JobStatus) -> str:
     parts = [status.state]
-    if status.epoch_count:
+    if status.epoch_count and status.epochs_done:
         parts.append(f"epoch {status.epochs_done}/{status.epoch_count}")
     elif status.epochs_done:
         parts.append(f"epoch {status.epochs_done}")
@@ -90,7 +160,7 @@ def progress_line(status: JobStatus) -> str:
     return " ".join(parts) + f" ({status.name})"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
