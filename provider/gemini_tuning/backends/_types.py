@@ -78,6 +78,7 @@ class JobStatus:
     epochs_done: int = 0
     percent: float | None = None
     loss_per_epoch: Sequence[float] = ()
+    loss_note: str | None = None  # why loss_per_epoch is empty, when the service published none
     data_stats: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -81,6 +81,8 @@ def _clients(settings: Settings) -> dict[str, Any]:
         "model": aiplatform_v1.ModelServiceClient,
         "endpoint": aiplatform_v1.EndpointServiceClient,
         "prediction": aiplatform_v1.PredictionServiceClient,
+        "metadata": aiplatform_v1.MetadataServiceClient,
+        "tensorboard": aiplatform_v1.TensorboardServiceClient,
     }
     return {
         kind: client(transport="rest", client_options=options, credentials=credentials)
@@ -187,23 +189,29 @@ class VertexBackend:
         return _job_status(job)
 
     def get_job(self, name: str) -> JobStatus:
-        status = _job_status(self._call("tuning", "get_tuning_job", name=name))
-        if status.tuned_model and status.succeeded:
-            status = _with_model_metrics(status, self._model_metadata(status.tuned_model))
+        job = self._call("tuning", "get_tuning_job", name=name)
+        status = _job_status(job)
+        if status.succeeded:
+            status = self._with_loss(status, job.experiment)
         return status
+
+    def _with_loss(self, status: JobStatus, experiment: str) -> JobStatus:
+        """The loss per epoch from the job's experiment, or why there is none."""
+        import dataclasses
+
+        from gemini_tuning.backends import _experiment
+
+        try:
+            with _service_errors():
+                points = _experiment.training_loss(self._call, experiment)
+            epochs = status.epoch_count or 0
+            losses = _experiment.per_epoch(points, int(status.data_stats.get("steps", 0)), epochs)
+        except (_experiment.LossUnavailableError, BackendError) as err:
+            return dataclasses.replace(status, loss_note=f"loss not available: {err}")
+        return dataclasses.replace(status, loss_per_epoch=losses)
 
     def cancel_job(self, name: str) -> None:
         self._call("tuning", "cancel_tuning_job", name=name)
-
-    def _model_metadata(self, name: str) -> Mapping[str, Any]:
-        try:
-            model = self._call("model", "get_model", name=name)
-        except NotFoundError:
-            return {}
-        from google.protobuf import json_format
-
-        metadata = json_format.MessageToDict(model._pb).get("metadata")
-        return metadata if isinstance(metadata, dict) else {}
 
     # -- models ------------------------------------------------------------------------------
 
@@ -381,15 +389,6 @@ def _data_stats(stats: Mapping[str, Any]) -> dict[str, Any]:
         "tuningStepCount": "steps",
     }
     return {ours: int(stats[theirs]) for theirs, ours in wanted.items() if theirs in stats}
-
-
-def _with_model_metrics(status: JobStatus, metadata: Mapping[str, Any]) -> JobStatus:
-    """The emulator records per-epoch loss in the tuned Model's metadata; Vertex keeps it in
-    the tuning experiment, which this backend does not read yet (loss stays empty there)."""
-    import dataclasses
-
-    losses = metadata.get("tuningMetrics", {}).get("lossPerEpoch", [])
-    return dataclasses.replace(status, loss_per_epoch=tuple(float(x) for x in losses))
 
 
 def _model_status(model: Any) -> ModelStatus:

@@ -69,7 +69,42 @@ class RouteSpec:
 
 
 def vertex_routes() -> list[RouteSpec]:
-    return [*_tuning_routes(), *_model_routes(), *_endpoint_routes(), *_operation_routes()]
+    return [
+        *_tuning_routes(),
+        *_metrics_routes(),
+        *_model_routes(),
+        *_endpoint_routes(),
+        *_operation_routes(),
+    ]
+
+
+def _metrics_routes() -> list[RouteSpec]:
+    """Where a tuning job's loss is published: its experiment (see _metrics)."""
+    contexts = (*_LOC, "metadataStores", "*", "contexts")
+    series = (*_LOC, "tensorboards", "*", "experiments", "*", "runs", "*", "timeSeries")
+    md, tb = "MetadataService", "TensorboardService"
+    return [
+        RouteSpec("GET", (*contexts, "*"), None, f"{md}.GetContext", "get_context", "Context"),
+        RouteSpec(
+            "GET", contexts, None, f"{md}.ListContexts", "list_contexts", "ListContextsResponse"
+        ),
+        RouteSpec(
+            "GET",
+            series,
+            None,
+            f"{tb}.ListTensorboardTimeSeries",
+            "list_time_series",
+            "ListTensorboardTimeSeriesResponse",
+        ),
+        RouteSpec(
+            "GET",
+            (*series, "*"),
+            "read",
+            f"{tb}.ReadTensorboardTimeSeriesData",
+            "read_time_series",
+            "ReadTensorboardTimeSeriesDataResponse",
+        ),
+    ]
 
 
 def _tuning_routes() -> list[RouteSpec]:

@@ -80,7 +80,9 @@ def _count(key: str, value: Any) -> int | None:
 _COERCE: dict[str, Callable[[str, Any], Any]] = {
     **dict.fromkeys(_NUMBERS, _number),
     **dict.fromkeys(("lro_polls", "max_running_jobs"), _count),
-    **dict.fromkeys(("lro_never_done", "progress_extras", "gemini_api_tuning_retired"), _flag),
+    **dict.fromkeys(
+        ("lro_never_done", "progress_extras", "publish_metrics", "gemini_api_tuning_retired"), _flag
+    ),
     "fail_next": lambda _k, v: [int(x) for x in v],
     "fault_methods": lambda _k, v: [str(x) for x in v],
     "faults": _rules,
@@ -117,6 +119,9 @@ class EmulatorConfig:
     # The emulator's inventions, off by default (the real service offers neither): epoch
     # checkpoints while RUNNING, and the loss curve in the tuned Model's metadata.
     progress_extras: bool = False
+    # Publish each job's training loss where Vertex does (its experiment; see _metrics.py).
+    # False: jobs name no experiment, as for a caller who may not read it.
+    publish_metrics: bool = True
     # True: Gemini API tunedModels.create answers 404 as the real service has since May 2025.
     gemini_api_tuning_retired: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)

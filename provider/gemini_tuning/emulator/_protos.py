@@ -222,8 +222,10 @@ def protos() -> Protos:
 
 
 def cache_path() -> Path:
+    """Keyed by the installed versions and the messages the routes name."""
     versions = "-".join(metadata.version(d) for d in _DISTRIBUTIONS)
-    tag = hashlib.sha256(f"{versions}|{__file__}".encode()).hexdigest()[:16]
+    names = ",".join([*_route_messages(), *_gemini_messages(), *_ANY_TYPES, *_GEMINI_ANY])
+    tag = hashlib.sha256(f"{versions}|{names}".encode()).hexdigest()[:16]
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return root / "gemini-tuning" / f"emulator-protos-{tag}.binpb"
 

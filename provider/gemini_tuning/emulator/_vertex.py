@@ -22,6 +22,7 @@ from gemini_tuning.emulator._errors import (
     not_found,
     precondition,
 )
+from gemini_tuning.emulator._metrics import TuningMetrics
 from gemini_tuning.emulator._store import Resource, Store
 from gemini_tuning.emulator._trainer import FAIL_LABEL, SPE_LABEL, Trainer
 from gemini_tuning.emulator._wire import (
@@ -95,6 +96,7 @@ class VertexService:
         self.store = store
         self.config = config
         self.trainer = Trainer(store, config, gcs_host, self._materialize)
+        self.metrics = TuningMetrics(store)
 
     # --- names --------------------------------------------------------------------------------
 
@@ -441,6 +443,24 @@ class VertexService:
                     "metrics": points,
                 }
         raise not_found(f"TuningJob {job_id} not found.")
+
+    # --- tuning metrics (MetadataService, TensorboardService; see _metrics) --------------------
+
+    def get_context(self, call: Call) -> dict[str, Any]:
+        loc = self.location(call.params[0], call.params[1])
+        return self.metrics.get_context(loc, call.params[2], call.params[3])
+
+    def list_contexts(self, call: Call) -> dict[str, Any]:
+        loc = self.location(call.params[0], call.params[1])
+        return self.metrics.list_contexts(loc, call.params[2], call.query)
+
+    def list_time_series(self, call: Call) -> dict[str, Any]:
+        loc = self.location(call.params[0], call.params[1])
+        return self.metrics.list_time_series(loc, call.params[2:])
+
+    def read_time_series(self, call: Call) -> dict[str, Any]:
+        loc = self.location(call.params[0], call.params[1])
+        return self.metrics.read_time_series(loc, call.params[2:])
 
     # --- models ---------------------------------------------------------------------------------
 

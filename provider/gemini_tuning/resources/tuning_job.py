@@ -170,6 +170,8 @@ class TuningJobProvider(dyn.ResourceProvider):
             raise RuntimeError(
                 f"tuning job {status.name} ended {status.state}: {status.error or 'no message'}"
             )
+        if status.loss_note:
+            say(spec.resource_name, status.loss_note)
         return dyn.CreateResult(status.name, _outputs(props, status, uris))
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
