@@ -235,3 +235,26 @@ def test_no_published_loss_is_said_not_drawn(backend: VertexBackend, emu: Emulat
         emu.configure(publish_metrics=True)
     assert status.loss_per_epoch == ()
     assert status.loss_note == "loss not available: the job names no experiment"
+
+
+def test_a_running_jobs_progress_is_counted_in_published_steps(backend: VertexBackend) -> None:
+    import time
+
+    request = JobRequest(
+        **{**_request(owner="steps").__dict__, "labels": {"emulator-seconds-per-epoch": "1"}}
+    )
+    job = backend.submit_job(JobRequest(**{**request.__dict__, "epoch_count": 3}))
+    seen: list[tuple[int, int]] = []
+    for _ in range(100):
+        status = backend.get_job(job.name)
+        if status.state == "RUNNING":
+            counted = backend.training_progress(status)
+            assert counted is not None
+            seen.append(counted)
+        if status.succeeded:
+            break
+        time.sleep(0.1)
+    assert seen, "the job was never seen RUNNING"
+    assert {total for _, total in seen} == {9}  # 3 epochs of ceil(24 / 8) steps
+    assert seen[0][0] < seen[-1][0] <= 9  # it grows while the job runs
+    assert status.epochs_done == 3

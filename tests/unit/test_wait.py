@@ -25,6 +25,9 @@ class ScriptedBackend:
     def cancel_job(self, name: str) -> None:
         self.cancelled.append(name)
 
+    def training_progress(self, status: JobStatus) -> tuple[int, int] | None:
+        return None
+
 
 def _job(state: str, epochs: int = 0) -> JobStatus:
     return JobStatus(name="jobs/1", state=state, epoch_count=3, epochs_done=epochs)
@@ -116,7 +119,7 @@ def test_an_estimate_is_extrapolated_only_from_reported_progress(
 ) -> None:
     clock = FakeClock()
     backend = ScriptedBackend(
-        [_job("RUNNING", 0), _job("RUNNING", 1), _job("RUNNING", 2), _job("SUCCEEDED", 3)]
+        [_job("RUNNING", 1), _job("RUNNING", 2), _job("RUNNING", 2), _job("SUCCEEDED", 3)]
     )
     wait_for_job(
         backend,

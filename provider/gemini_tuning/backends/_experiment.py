@@ -33,7 +33,7 @@ class LossUnavailableError(Exception):
 
 
 def training_loss(call: Callable[..., Any], experiment: str) -> list[tuple[int, float]]:
-    """(step, loss) of every published step, in step order."""
+    """(step, loss) of every step published so far, in step order (none yet: empty)."""
     if not experiment:
         raise LossUnavailableError("the job names no experiment")
     context = call("metadata", "get_context", name=experiment)
@@ -54,8 +54,6 @@ def training_loss(call: Callable[..., Any], experiment: str) -> list[tuple[int, 
         run_id = run.name.rsplit("/", 1)[-1].removeprefix(f"{experiment_id}-")
         parent = f"{tensorboard}/experiments/{experiment_id}/runs/{run_id}"
         points += _series_points(call, parent)
-    if not points:
-        raise LossUnavailableError(f"experiment {experiment} has no {LOSS_SERIES} values")
     return sorted(points)
 
 
@@ -72,7 +70,10 @@ def _series_points(call: Callable[..., Any], run: str) -> list[tuple[int, float]
 
 
 def per_epoch(points: Sequence[tuple[int, float]], steps: int, epochs: int) -> tuple[float, ...]:
-    """The mean loss of each epoch's steps; raises when steps do not divide into epochs."""
+    """The mean loss of each epoch's steps; raises without values, or when steps do not
+    divide into epochs."""
+    if not points:
+        raise LossUnavailableError(f"no {LOSS_SERIES} values were published")
     if not steps or not epochs or steps % epochs:
         raise LossUnavailableError(
             f"cannot tell the epochs apart ({steps} steps for {epochs} epochs)"

@@ -79,6 +79,7 @@ class JobStatus:
     percent: float | None = None
     loss_per_epoch: Sequence[float] = ()
     loss_note: str | None = None  # why loss_per_epoch is empty, when the service published none
+    experiment: str | None = None  # Vertex: where the job publishes its training metrics
     data_stats: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -124,6 +125,11 @@ class TuningBackend(Protocol):
     def get_job(self, name: str) -> JobStatus: ...
 
     def cancel_job(self, name: str) -> None: ...
+
+    def training_progress(self, status: JobStatus) -> tuple[int, int] | None:
+        """(steps done, steps in all) of a running job, from what the service publishes; None
+        when it publishes nothing to count."""
+        ...
 
     def get_model(self, name: str) -> ModelStatus: ...
 

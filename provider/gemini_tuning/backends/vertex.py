@@ -189,13 +189,26 @@ class VertexBackend:
         return _job_status(job)
 
     def get_job(self, name: str) -> JobStatus:
-        job = self._call("tuning", "get_tuning_job", name=name)
-        status = _job_status(job)
+        status = _job_status(self._call("tuning", "get_tuning_job", name=name))
         if status.succeeded:
-            status = self._with_loss(status, job.experiment)
+            status = self._with_loss(status)
         return status
 
-    def _with_loss(self, status: JobStatus, experiment: str) -> JobStatus:
+    def training_progress(self, status: JobStatus) -> tuple[int, int] | None:
+        """The last step of the published /train_total_loss series, of tuningStepCount."""
+        from gemini_tuning.backends import _experiment
+
+        total = int(status.data_stats.get("steps", 0))
+        if not total or not status.experiment:
+            return None
+        try:
+            with _service_errors():
+                points = _experiment.training_loss(self._call, status.experiment)
+        except (_experiment.LossUnavailableError, BackendError):
+            return None
+        return min(points[-1][0] if points else 0, total), total
+
+    def _with_loss(self, status: JobStatus) -> JobStatus:
         """The loss per epoch from the job's experiment, or why there is none."""
         import dataclasses
 
@@ -203,7 +216,7 @@ class VertexBackend:
 
         try:
             with _service_errors():
-                points = _experiment.training_loss(self._call, experiment)
+                points = _experiment.training_loss(self._call, status.experiment or "")
             epochs = status.epoch_count or 0
             losses = _experiment.per_epoch(points, int(status.data_stats.get("steps", 0)), epochs)
         except (_experiment.LossUnavailableError, BackendError) as err:
@@ -377,6 +390,7 @@ def _job_status(job: Any) -> JobStatus:
         epoch_count=int(hyper["epochCount"]) if "epochCount" in hyper else None,
         epochs_done=max(epochs, default=0),
         data_stats=_data_stats(raw.get("tuningDataStats", {}).get("supervisedTuningDataStats", {})),
+        experiment=raw.get("experiment"),
     )
 
 

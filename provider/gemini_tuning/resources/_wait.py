@@ -4,11 +4,14 @@ The dynamic-provider process is not connected to the engine's log, but the engin
 line it writes to stderr as a diagnostic, so progress lines name the resource they belong to.
 
 A line is printed when what the service reports changes, and at least every HEARTBEAT_SECONDS
-otherwise: Vertex reports no progress while a job is RUNNING (no epoch, no checkpoint, no
-percentage), so on the real service the state alone would print once and then nothing for
-hours. Each line has the state, the time waited and, when the service gives figures to base it
-on (epochs done of the epoch count, or a completion percentage), an estimate of the time left,
-extrapolated from the time spent running so far; without figures it says there is none.
+otherwise: Vertex reports no progress on the job while it is RUNNING (no epoch, no checkpoint,
+no percentage), so on the real service the state alone would print once and then nothing for
+hours. Each line has the state and the time waited. For a running job it adds what the service
+publishes to count progress by: a completion percentage or epochs (the Gemini API, the
+emulator's extras), else the steps of the job's published training loss
+(``backend.training_progress``: the last ``/train_total_loss`` step of ``tuningStepCount``,
+read only when a line is due); and an estimate of the time left at the pace seen between the
+first such figure and the latest. Without figures it says there is no estimate.
 
 ``GEMINI_TUNING_CLOCK_SPEED`` (tests only) runs this module's clock that many times faster than
 real time, so that hours of simulated waiting fit in seconds.
@@ -83,35 +86,43 @@ class Poller:
 
 @dataclass
 class _Progress:
-    """What was said last, and since when the job has been seen running."""
+    """What was said last, and the first share done that was seen (for estimates)."""
 
     resource: str
     started: float
     last_line: str = ""
     last_said: float = float("-inf")
-    running_since: float | None = None
+    first_seen: tuple[float, float] | None = None  # (clock, share done)
 
-    def report(self, status: JobStatus, now: float) -> None:
-        if status.state == "RUNNING" and self.running_since is None:
-            self.running_since = now
+    def report(self, status: JobStatus, now: float, backend: TuningBackend) -> None:
         line = progress_line(status)
         if line == self.last_line and now - self.last_said < HEARTBEAT_SECONDS:
             return
-        say(
-            self.resource,
-            f"{line}, elapsed {duration(now - self.started)}{self._left(status, now)}",
-        )
+        text = f"{line}, elapsed {duration(now - self.started)}"
+        if status.state == "RUNNING":
+            text += self._running(status, now, backend)
+        say(self.resource, text)
         self.last_line, self.last_said = line, now
 
-    def _left(self, status: JobStatus, now: float) -> str:
-        if status.state != "RUNNING":
-            return ""
-        share = _share_done(status)
+    def _running(self, status: JobStatus, now: float, backend: TuningBackend) -> str:
+        share, steps = _share_done(status), ""
         if share is None:
-            return "; the service reports no progress while a job runs, so no estimate"
-        if self.running_since is None or share <= 0 or now <= self.running_since:
+            counted = backend.training_progress(status)
+            if counted is None:
+                return "; the service reports no progress while a job runs, so no estimate"
+            done, total = counted
+            share, steps = done / total, f", step {done}/{total}"
+        if self.first_seen is None:
+            self.first_seen = (now, share)
+        return steps + self._estimate(share, now)
+
+    def _estimate(self, share: float, now: float) -> str:
+        """Time left at the pace seen so far (between the first share seen and this one)."""
+        assert self.first_seen is not None
+        since, first = self.first_seen
+        if share <= first or now <= since:
             return ""
-        left = (now - self.running_since) * (1 - share) / share
+        left = (now - since) * (1 - share) / (share - first)
         return f", about {duration(left)} left (extrapolated)"
 
 
@@ -140,7 +151,7 @@ def wait_for_job(
     while True:
         status = backend.get_job(name)
         now = clock()
-        progress.report(status, now)
+        progress.report(status, now, backend)
         elapsed = now - started
         if not status.active:
             return status
