@@ -58,9 +58,9 @@ def reusable(backend: backends.TuningBackend, existing: Existing) -> backends.Jo
     """The newest adoptable job: on its way (PENDING, QUEUED, RUNNING), or SUCCEEDED with its
     model still there. Never CANCELLING (a destroy just cancelled it) nor a failed one."""
     for job in _newest_first(existing.jobs):
-        if job.state in ("PENDING", "QUEUED", "RUNNING"):
-            return job
-        if job.succeeded and job.tuned_model and _model_exists(backend, job.tuned_model):
+        if not job.adoptable:  # backends.ADOPTABLE_STATES
+            continue
+        if not job.succeeded or (job.tuned_model and _model_exists(backend, job.tuned_model)):
             return job
     return None
 
