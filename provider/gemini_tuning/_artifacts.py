@@ -13,6 +13,12 @@ from pathlib import Path
 from typing import Any
 
 LOSS_CURVE = "loss-curve.png"
+LOSS_NOTE = "loss-curve.txt"
+NO_LOSS = (
+    "loss not available: the tuning service published no training loss for this job, so no "
+    "curve is drawn (Vertex publishes it in the job's experiment, TensorBoard time series "
+    "/train_total_loss; see resources/tuning_job.md)"
+)
 SUMMARY_MD = "evaluation.md"
 SUMMARY_JSON = "evaluation.json"
 
@@ -27,11 +33,13 @@ def artifact_paths(root: Path, stack: str, model: str) -> dict[str, str]:
     }
 
 
-def write_loss_curve(path: str | Path, losses: Sequence[float], title: str) -> Path | None:
-    """A line chart of training loss per epoch; None (no file) when there is no curve."""
+def write_loss_curve(path: str | Path, losses: Sequence[float], title: str) -> Path:
+    """A line chart of training loss per epoch at ``path``; without values, no chart: a note
+    beside it (loss-curve.txt) says the loss is not available, and a stale chart is removed.
+    Returns the file written."""
     values = [float(v) for v in losses or []]
     if not values:
-        return None
+        return _no_loss(Path(path))
     import matplotlib
 
     matplotlib.use("Agg")
@@ -55,6 +63,14 @@ def write_loss_curve(path: str | Path, losses: Sequence[float], title: str) -> P
     finally:
         plt.close(fig)
     return path
+
+
+def _no_loss(path: Path) -> Path:
+    path.unlink(missing_ok=True)
+    note = path.with_name(LOSS_NOTE)
+    note.parent.mkdir(parents=True, exist_ok=True)
+    note.write_text(NO_LOSS + "\n")
+    return note
 
 
 def write_evaluation_summary(
@@ -108,7 +124,10 @@ def render_summary(*, model: str, version: Any, stack: str, summary: Mapping[str
                 f"  expected: {sample.get('expected', '')!r}; got: {sample.get('got', '')!r}",
             ]
         lines.append("")
-    lines.append(f"Loss curve: [{LOSS_CURVE}]({LOSS_CURVE})")
+    if summary.get("losses"):
+        lines.append(f"Loss curve: [{LOSS_CURVE}]({LOSS_CURVE})")
+    else:
+        lines.append(f"Loss curve: {NO_LOSS}.")
     return "\n".join(lines) + "\n"
 
 

@@ -317,7 +317,7 @@ def _artifacts(
 
     def write(values: dict[str, Any]) -> dict[str, str]:
         title = f"{name} v{definition.version} ({stack}) - training loss"
-        files.write_loss_curve(paths["loss_curve"], values.get("losses") or [], title)
+        curve = files.write_loss_curve(paths["loss_curve"], values.get("losses") or [], title)
         if evaluation is not None and definition.evaluation is not None:
             summary = {
                 **values,
@@ -332,7 +332,7 @@ def _artifacts(
                 stack=stack,
                 summary=summary,
             )
-        return links
+        return {**links, "loss_curve": _relative(str(curve), root)}  # the note if no curve
 
     return pulumi.Output.all(**watched).apply(write)
 

@@ -191,6 +191,26 @@ class EmulatorProcess:
         result: dict[str, Any] = self._admin("/emulator/config", settings)
         return result
 
+    def add_fault(
+        self,
+        answer: str,
+        *,
+        method: str = "",
+        when: str = "before",
+        next: int | None = None,
+        rate: float = 1.0,
+    ) -> dict[str, Any]:
+        """Add a fault rule (emulator/_faults.py): e.g. add_fault("503", method=
+        "CreateTuningJob", when="after", next=1) applies the next create, then answers 503."""
+        rule: dict[str, Any] = {"answer": answer, "method": method, "when": when, "rate": rate}
+        if next is not None:
+            rule["next"] = next
+        faults = list(self._admin("/emulator/config")["faults"])
+        return self.configure(faults=[*faults, rule])
+
+    def clear_faults(self) -> None:
+        self.configure(faults=[], fail_next=[], rate_429=0.0, rate_503=0.0, fault_methods=[])
+
     def job_metrics(self, job: str) -> dict[str, Any]:
         """Epoch progress and loss curve of a tuning job (name or numeric ID)."""
         result: dict[str, Any] = self._admin(f"/emulator/tuningJobs/{job.rsplit('/', 1)[-1]}")
@@ -239,8 +259,11 @@ def run_emulator(
     rate_429: float = 0.0,
     rate_503: float = 0.0,
     latency_ms: float = 0.0,
+    **settings: Any,
 ) -> Iterator[EmulatorProcess]:
-    """Start the emulator and its GCS emulator in a subprocess on free loopback ports."""
+    """Start the emulator and its GCS emulator in a subprocess on free loopback ports; any
+    other emulator setting (``progress_extras=True``, ``max_running_jobs=4``, ...) is applied
+    once it runs."""
     extra: list[str] = []
     if rate_429:
         extra += ["--rate-429", str(rate_429)]
@@ -257,6 +280,8 @@ def run_emulator(
     )
     emu.start()
     try:
+        if settings:
+            emu.configure(**settings)
         yield emu
     finally:
         emu.stop()

@@ -7,7 +7,14 @@ from collections.abc import Iterator, Mapping
 
 import pytest
 
-from gemini_tuning.backends import BackendError, JobRequest, NotFoundError, Settings
+from gemini_tuning.backends import (
+    BackendError,
+    JobRequest,
+    NotFoundError,
+    QuotaExceededError,
+    Settings,
+    SubmitUncertainError,
+)
 from gemini_tuning.backends.vertex import VertexBackend
 from gemini_tuning.testing import EmulatorProcess, run_emulator
 from tests.engine.conftest import write_examples
@@ -26,7 +33,7 @@ def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
 
 @pytest.fixture
 def backend(emu: EmulatorProcess) -> VertexBackend:
-    emu.set_faults(rate_429=0, rate_503=0)
+    emu.clear_faults()
     emu.reset_stats()
     return VertexBackend(Settings(project=emu.project, location=emu.location, api_endpoint=emu.url))
 
@@ -180,3 +187,142 @@ def test_label_updates_never_overwrite_a_concurrent_writer(backend: VertexBacken
     status = backend.update_labels(model, claim_b_after_a_raced_in)
     assert calls == 2  # the first write was refused (stale etag) and the change re-applied
     assert {"claim-a", "claim-b"} <= set(status.labels)
+
+
+# -- the real service's hazards (issue 12) --------------------------------------------------
+
+CREATE = "GenAiTuningService.CreateTuningJob"
+
+
+@pytest.fixture
+def hazards(emu: EmulatorProcess) -> Iterator[EmulatorProcess]:
+    yield emu
+    emu.clear_faults()
+    emu.configure(
+        lro_polls=1,
+        lro_never_done=False,
+        max_running_jobs=None,
+        tuning_job_list_filter="honest",
+        hang_seconds=30.0,
+    )
+
+
+def _backend(emu: EmulatorProcess, **settings: float) -> VertexBackend:
+    return VertexBackend(
+        Settings(project=emu.project, location=emu.location, api_endpoint=emu.url, **settings)
+    )
+
+
+@pytest.mark.parametrize("answer", ["503", "500", "drop"])
+def test_a_lost_create_answer_is_never_retried(
+    backend: VertexBackend, hazards: EmulatorProcess, answer: str
+) -> None:
+    hazards.add_fault(answer, method="CreateTuningJob", when="after", next=1)
+    with pytest.raises(SubmitUncertainError, match="answer to CreateTuningJob was lost"):
+        backend.submit_job(_request(owner=f"lost-{answer}"))
+    assert hazards.calls(CREATE) == 1  # one request, one (billed) job: no blind retry
+    assert len(backend.find_jobs({"owner": f"lost-{answer}"})) == 1
+
+
+def test_a_create_that_times_out_after_the_effect_is_uncertain(hazards: EmulatorProcess) -> None:
+    hazards.configure(hang_seconds=3.0)
+    hazards.add_fault("timeout", method="CreateTuningJob", when="after", next=1)
+    backend = _backend(hazards, request_timeout_seconds=0.5)
+    with pytest.raises(SubmitUncertainError):
+        backend.submit_job(_request(owner="timeout"))
+    assert len(backend.find_jobs({"owner": "timeout"})) == 1
+
+
+def test_the_quota_refusal_is_quota_exceeded(
+    backend: VertexBackend, hazards: EmulatorProcess
+) -> None:
+    hazards.configure(max_running_jobs=0)
+    with pytest.raises(QuotaExceededError, match=r"429 .*The following quota metrics"):
+        backend.submit_job(_request(owner="quota"))
+    assert backend.find_jobs({"owner": "quota"}) == []
+
+
+@pytest.mark.parametrize("mode", ["ignore", "refuse"])
+def test_find_jobs_checks_every_label_whatever_the_filter_answers(
+    backend: VertexBackend, hazards: EmulatorProcess, mode: str
+) -> None:
+    mine = backend.submit_job(_request(owner=f"f-{mode}", spec="s1"))
+    backend.submit_job(_request(owner=f"f-{mode}", spec="s2"))
+    hazards.configure(tuning_job_list_filter=mode)
+    found = backend.find_jobs({"owner": f"f-{mode}", "spec": "s1"})
+    assert [j.name for j in found] == [mine.name]
+
+
+def test_slow_operations_are_waited_for_and_delete_everything(
+    backend: VertexBackend, hazards: EmulatorProcess
+) -> None:
+    job = backend.submit_job(_request(owner="slow-ops"))
+    model = _succeeded(backend, job.name)
+    endpoint = backend.get_job(job.name).endpoint
+    hazards.configure(lro_polls=3)
+    hazards.reset_stats()
+    backend.delete_version(model, endpoint)
+    assert hazards.calls("Operations.GetOperation") == 9  # undeploy, endpoint, model: 3 each
+    with pytest.raises(NotFoundError):
+        backend.get_model(model)
+
+
+def test_an_operation_that_never_ends_fails_naming_it(hazards: EmulatorProcess) -> None:
+    backend = _backend(hazards, operation_timeout_seconds=2.0)
+    model = _succeeded(backend, backend.submit_job(_request(owner="never")).name)
+    hazards.configure(lro_never_done=True)
+    with pytest.raises(BackendError) as err:
+        backend.delete_version(model, None)
+    message = str(err.value)
+    assert "the undeploy_model operation projects/" in message
+    assert "/operations/" in message
+    assert "did not finish within 2 s" in message
+    assert not isinstance(err.value.__cause__, type(None))
+
+
+def test_the_loss_comes_from_the_jobs_experiment(
+    backend: VertexBackend, emu: EmulatorProcess
+) -> None:
+    request = _request(owner="loss")
+    request = JobRequest(**{**request.__dict__, "epoch_count": 3})
+    job = backend.submit_job(request)
+    _succeeded(backend, job.name)
+    status = backend.get_job(job.name)
+    published = [m["trainLoss"] for m in emu.job_metrics(job.name)["metrics"]]
+    assert status.loss_per_epoch == pytest.approx(published, abs=1e-5)
+    assert status.loss_note is None
+
+
+def test_no_published_loss_is_said_not_drawn(backend: VertexBackend, emu: EmulatorProcess) -> None:
+    emu.configure(publish_metrics=False)
+    try:
+        job = backend.submit_job(_request(owner="no-loss"))
+        _succeeded(backend, job.name)
+        status = backend.get_job(job.name)
+    finally:
+        emu.configure(publish_metrics=True)
+    assert status.loss_per_epoch == ()
+    assert status.loss_note == "loss not available: the job names no experiment"
+
+
+def test_a_running_jobs_progress_is_counted_in_published_steps(backend: VertexBackend) -> None:
+    import time
+
+    request = JobRequest(
+        **{**_request(owner="steps").__dict__, "labels": {"emulator-seconds-per-epoch": "1"}}
+    )
+    job = backend.submit_job(JobRequest(**{**request.__dict__, "epoch_count": 3}))
+    seen: list[tuple[int, int]] = []
+    for _ in range(100):
+        status = backend.get_job(job.name)
+        if status.state == "RUNNING":
+            counted = backend.training_progress(status)
+            assert counted is not None
+            seen.append(counted)
+        if status.succeeded:
+            break
+        time.sleep(0.1)
+    assert seen, "the job was never seen RUNNING"
+    assert {total for _, total in seen} == {9}  # 3 epochs of ceil(24 / 8) steps
+    assert seen[0][0] < seen[-1][0] <= 9  # it grows while the job runs
+    assert status.epochs_done == 3

@@ -270,7 +270,9 @@ def _example(text: str = "1", output: str = "2", **extra: Any) -> dict[str, Any]
         ([_example(output="y" * 5_001)], "maximum output size per example is 5000"),
         (
             [{"contents": [{"role": "user", "parts": [{"text": "1"}]}]}],
-            "no chat-style multi-turn examples",
+            # No multi-turn: the message has no such field, and Google's front end says so.
+            'Unknown name "contents" at '
+            "'tuned_model.tuning_task.training_data.examples.examples[0]': Cannot find field.",
         ),
         ([_example(), _example(text="")], "examples[1].text_input is required"),
         ([_example("x" * 40_000, "y" * 5_000)] * 100, "at most 4194304 bytes (4 MB)"),
@@ -291,9 +293,9 @@ def test_documented_limits_are_400(
 def test_other_create_validation(emu: EmulatorProcess) -> None:
     both = tutorial_body()
     both["tuning_task"]["hyperparameters"]["learning_rate_multiplier"] = 1.0
-    assert (
-        "at most one of learning_rate"
-        in error_of(rest(emu, "POST", "v1beta/tunedModels", json=both))[2]
+    assert error_of(rest(emu, "POST", "v1beta/tunedModels", json=both))[2] == (
+        "Invalid value at 'tuned_model.tuning_task.hyperparameters' (oneof), oneof field "
+        "'learning_rate_option' is already set. Cannot set 'learning_rate_multiplier'"
     )
     long_name = tutorial_body(display_name="n" * 41)
     assert error_of(rest(emu, "POST", "v1beta/tunedModels", json=long_name))[0] == 400

@@ -10,6 +10,7 @@ from gemini_tuning.testing import EmulatorProcess
 from tests.emulator.conftest import (
     FACTS,
     error_status,
+    gapic,
     new_job,
     squad_prompt,
     wait_job,
@@ -135,23 +136,48 @@ def test_fail_label_fails_the_job(
     assert job.start_time  # it did run before failing
 
 
-def test_progress_is_visible_as_growing_checkpoints(
-    emu: EmulatorProcess, train_uri: str, tuning: aiplatform_v1.GenAiTuningServiceClient
-) -> None:
-    job = new_job(tuning, emu, train_uri, labels={"emulator-seconds-per-epoch": "0.3"}, epochs=3)
+def _checkpoint_counts(
+    tuning: aiplatform_v1.GenAiTuningServiceClient, name: str
+) -> tuple[set[int], aiplatform_v1.TuningJob]:
+    """How many checkpoints each GET showed, until the job succeeded."""
     seen: set[int] = set()
     while True:
-        job = tuning.get_tuning_job(name=job.name)
+        job = tuning.get_tuning_job(name=name)
         seen.add(len(job.tuned_model.checkpoints))
         if job.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED:
-            break
+            return seen, job
         assert job.state in (
             aiplatform_v1.JobState.JOB_STATE_PENDING,
             aiplatform_v1.JobState.JOB_STATE_RUNNING,
         )
+
+
+def test_no_progress_while_running_as_on_vertex(
+    emu: EmulatorProcess, train_uri: str, tuning: aiplatform_v1.GenAiTuningServiceClient
+) -> None:
+    job = new_job(tuning, emu, train_uri, labels={"emulator-seconds-per-epoch": "0.3"}, epochs=3)
+    seen, job = _checkpoint_counts(tuning, job.name)
+    assert seen == {0, 3}  # nothing while RUNNING; the checkpoints come with the model
+    model = gapic(emu, aiplatform_v1.ModelServiceClient).get_model(name=job.tuned_model.model)
+    assert not model.metadata  # Vertex keeps no loss in the model
+
+
+def test_progress_extras_grow_checkpoints_and_carry_the_loss(
+    emu: EmulatorProcess, train_uri: str, tuning: aiplatform_v1.GenAiTuningServiceClient
+) -> None:
+    emu.configure(progress_extras=True)
+    try:
+        job = new_job(
+            tuning, emu, train_uri, labels={"emulator-seconds-per-epoch": "0.3"}, epochs=3
+        )
+        seen, job = _checkpoint_counts(tuning, job.name)
+        model = gapic(emu, aiplatform_v1.ModelServiceClient).get_model(name=job.tuned_model.model)
+    finally:
+        emu.configure(progress_extras=False)
     assert {1, 2, 3} <= seen
     metrics = emu.job_metrics(job.name)
     losses = [m["trainLoss"] for m in metrics["metrics"]]
     assert len(losses) == 3
     assert losses == sorted(losses, reverse=True)
     assert losses[0] > losses[-1]
+    assert list(model.metadata["tuningMetrics"]["lossPerEpoch"]) == losses

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -22,6 +24,9 @@ class ScriptedBackend:
 
     def cancel_job(self, name: str) -> None:
         self.cancelled.append(name)
+
+    def training_progress(self, status: JobStatus) -> tuple[int, int] | None:
+        return None
 
 
 def _job(state: str, epochs: int = 0) -> JobStatus:
@@ -84,3 +89,54 @@ def test_deadline_raises_without_cancelling() -> None:
         )
     assert backend.cancelled == []
     assert clock.now <= 31
+
+
+def test_a_silent_service_still_gets_a_line_every_few_minutes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clock = FakeClock()
+    running = JobStatus(name="jobs/1", state="RUNNING", epoch_count=3)
+    backend = ScriptedBackend([_job("PENDING"), *[running] * 400, _job("SUCCEEDED", 3)])
+    wait_for_job(
+        backend,
+        "jobs/1",
+        resource="qa",
+        timeout_seconds=10 * 3600,
+        poll_seconds=15,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    lines = capsys.readouterr().err.splitlines()
+    running_lines = [line for line in lines if "RUNNING" in line]
+    assert len(running_lines) > 10
+    assert all("no estimate" in line for line in running_lines)
+    times = [_seconds(line) for line in lines]
+    assert max(b - a for a, b in itertools.pairwise(times)) <= 5 * 60
+
+
+def test_an_estimate_is_extrapolated_only_from_reported_progress(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clock = FakeClock()
+    backend = ScriptedBackend(
+        [_job("RUNNING", 1), _job("RUNNING", 2), _job("RUNNING", 2), _job("SUCCEEDED", 3)]
+    )
+    wait_for_job(
+        backend,
+        "jobs/1",
+        resource="qa",
+        timeout_seconds=3600,
+        poll_seconds=600,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    err = capsys.readouterr().err
+    assert "RUNNING epoch 1/3 (jobs/1), elapsed" in err
+    assert "left (extrapolated)" in err
+
+
+def _seconds(line: str) -> int:
+    found = re.search(r"elapsed (?:(\d+)h)?(\d+)m(\d+)s", line)
+    assert found, line
+    hours, minutes, seconds = (int(g or 0) for g in found.groups())
+    return hours * 3600 + minutes * 60 + seconds

@@ -20,6 +20,8 @@ from gemini_tuning.backends._types import (
     JobStatus,
     ModelStatus,
     NotFoundError,
+    QuotaExceededError,
+    SubmitUncertainError,
     TuningBackend,
 )
 
@@ -30,8 +32,10 @@ __all__ = [
     "JobStatus",
     "ModelStatus",
     "NotFoundError",
+    "QuotaExceededError",
     "Settings",
     "SettingsError",
+    "SubmitUncertainError",
     "TuningBackend",
     "backend_for",
     "configure",

@@ -7,15 +7,29 @@ Stack config (namespace ``gemini-tuning``)     Environment fallback
   storageEndpoint                               STORAGE_EMULATOR_HOST
   datasetBucket                                 GEMINI_TUNING_DATASET_BUCKET
   geminiApiKey  (a secret)                      GEMINI_API_KEY, GOOGLE_API_KEY
+  requestTimeoutSeconds (default 60)            GEMINI_TUNING_REQUEST_TIMEOUT_SECONDS
+  operationTimeoutSeconds (default 600)         GEMINI_TUNING_OPERATION_TIMEOUT_SECONDS
+  maxConcurrentJobs (default: no bound)         (tuning jobs submitted and waited for at
+                                                once per project and location, one process)
 
+Without ``apiEndpoint``: a stack with a ``project`` talks to Vertex AI at
+``https://{location}-aiplatform.googleapis.com``; one without a project, to the emulator.
 ``apiEndpoint: emulator`` reads the URLs that ``gemini-tuning emulator start`` wrote to
 ``$GEMINI_TUNING_EMULATOR_HOME/emulator.json`` (default ``./.state/emulator``; the provider
-process runs in the project directory). Secrets live only in this process's memory: Settings
-never reaches a pickled provider, state, or a log line (its repr hides the key).
+process runs in the project directory).
+
+Endpoint safety, checked here, before any credential is fetched: a plain ``http://`` endpoint
+(Vertex, Gemini API or storage) must be on loopback (127.0.0.0/8, ::1, localhost): anywhere else
+Application Default Credentials or the API key would travel in clear text. The URLs read from
+``emulator.json`` must be on loopback whatever their scheme (the emulator never listens
+anywhere else, so anything else is a foreign or tampered file). Loopback endpoints get
+anonymous credentials. Secrets live only in this process's memory: Settings never reaches a
+pickled provider, state, or a log line (its repr hides the key).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -27,7 +41,19 @@ from urllib.parse import urlparse
 NAMESPACE = "gemini-tuning"
 DEFAULT_LOCATION = "us-central1"
 EMULATOR = "emulator"
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+DEFAULT_REQUEST_TIMEOUT = 60.0
+DEFAULT_OPERATION_TIMEOUT = 600.0
+
+
+def is_loopback(url: str) -> bool:
+    """True when ``url``'s host is this machine (127.0.0.0/8, ::1 or localhost)."""
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SettingsError(ValueError):
@@ -43,16 +69,19 @@ class Settings:
     dataset_bucket: str | None = None
     gemini_api_key: str | None = field(default=None, repr=False)
     gemini_api_endpoint: str = "https://generativelanguage.googleapis.com"
+    request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT  # each attempt of each call
+    operation_timeout_seconds: float = DEFAULT_OPERATION_TIMEOUT  # waiting for an LRO
+    max_concurrent_jobs: int | None = None  # per project and location, in one process
 
     @property
     def local(self) -> bool:
-        """True when every endpoint is on loopback (the emulator): anonymous credentials."""
-        return urlparse(self.api_endpoint).hostname in LOOPBACK_HOSTS
+        """True when the Vertex endpoint is on loopback (the emulator): anonymous credentials."""
+        return is_loopback(self.api_endpoint)
 
     @property
     def gemini_api_local(self) -> bool:
         """True when the Gemini API endpoint is on loopback (the emulator)."""
-        return urlparse(self.gemini_api_endpoint).hostname in LOOPBACK_HOSTS
+        return is_loopback(self.gemini_api_endpoint)
 
     def credentials(self) -> Any:
         if self.local:
@@ -80,14 +109,44 @@ def _emulator_urls() -> dict[str, str]:
             f"apiEndpoint is 'emulator' but no running emulator was found ({state}: {err}); "
             "start it with `gemini-tuning emulator start` (make demo does this for you)"
         ) from err
+    for key in ("url", "gcs_host"):
+        url = str(found.get(key) or "")
+        if (key == "url" or url) and not is_loopback(url):
+            raise SettingsError(
+                f"{state} names {key} {url!r}, which is not on loopback: the emulator only "
+                "listens on 127.0.0.1, so this file is not one it wrote; refusing to send "
+                "requests there (delete the file and run `gemini-tuning emulator start`)"
+            )
     return found
 
 
+def check_endpoint(url: str, what: str) -> str:
+    """``url`` if it is safe to send credentials to, else SettingsError saying why."""
+    scheme = urlparse(url).scheme
+    if scheme not in ("http", "https"):
+        raise SettingsError(f"{what} {url!r} must be an https:// URL (or a host name)")
+    if scheme == "http" and not is_loopback(url):
+        raise SettingsError(
+            f"{what} {url!r} is plain http:// to a host that is not loopback: credentials would "
+            "travel in clear text. Use https://, or the emulator on 127.0.0.1"
+        )
+    return url.rstrip("/")
+
+
+def _with_scheme(endpoint: str) -> str:
+    return endpoint if "://" in endpoint else f"https://{endpoint}"
+
+
 def resolve(config: Mapping[str, Any] | Callable[[str], Any] | None = None) -> Settings:
-    """Settings from stack config values (``get(key)`` without namespace) over the environment."""
+    """Settings from stack config values (``get(key)`` without namespace) over the environment.
+    Raises SettingsError for a missing or unsafe setting, before any credential is fetched."""
     get = _getter(config)
     env = os.environ.get
-    endpoint = get("apiEndpoint") or env("GEMINI_TUNING_API_ENDPOINT") or EMULATOR
+    project = get("project") or env("GEMINI_TUNING_PROJECT") or env("GOOGLE_CLOUD_PROJECT")
+    location = get("location") or env("GEMINI_TUNING_LOCATION") or DEFAULT_LOCATION
+    endpoint = get("apiEndpoint") or env("GEMINI_TUNING_API_ENDPOINT")
+    if not endpoint:
+        endpoint = f"{location}-aiplatform.googleapis.com" if project else EMULATOR
     storage = get("storageEndpoint") or env("STORAGE_EMULATOR_HOST")
     gemini_endpoint = get("geminiApiEndpoint") or env("GEMINI_TUNING_GEMINI_API_ENDPOINT")
     if endpoint == EMULATOR:
@@ -95,11 +154,14 @@ def resolve(config: Mapping[str, Any] | Callable[[str], Any] | None = None) -> S
         endpoint = urls["url"]
         storage = storage or urls.get("gcs_host")
         gemini_endpoint = gemini_endpoint or urls["url"]
-    elif "://" not in endpoint:
-        endpoint = f"https://{endpoint}"
-    project = get("project") or env("GEMINI_TUNING_PROJECT") or env("GOOGLE_CLOUD_PROJECT")
+    endpoint = check_endpoint(_with_scheme(endpoint), "apiEndpoint")
+    if storage:
+        storage = check_endpoint(_with_scheme(storage), "storageEndpoint")
+    gemini_endpoint = check_endpoint(
+        _with_scheme(gemini_endpoint or Settings.gemini_api_endpoint), "geminiApiEndpoint"
+    )
     if not project:
-        if urlparse(endpoint).hostname not in LOOPBACK_HOSTS:
+        if not is_loopback(endpoint):
             raise SettingsError(
                 "no Google Cloud project: set `pulumi config set gemini-tuning:project ID` "
                 "or GOOGLE_CLOUD_PROJECT"
@@ -107,13 +169,46 @@ def resolve(config: Mapping[str, Any] | Callable[[str], Any] | None = None) -> S
         project = "local-project"
     return Settings(
         project=project,
-        location=get("location") or env("GEMINI_TUNING_LOCATION") or DEFAULT_LOCATION,
-        api_endpoint=endpoint.rstrip("/"),
+        location=location,
+        api_endpoint=endpoint,
         storage_endpoint=storage,
         dataset_bucket=get("datasetBucket") or env("GEMINI_TUNING_DATASET_BUCKET"),
         gemini_api_key=get("geminiApiKey") or env("GEMINI_API_KEY") or env("GOOGLE_API_KEY"),
-        gemini_api_endpoint=(gemini_endpoint or Settings.gemini_api_endpoint).rstrip("/"),
+        gemini_api_endpoint=gemini_endpoint,
+        request_timeout_seconds=_seconds(get, "requestTimeoutSeconds", DEFAULT_REQUEST_TIMEOUT),
+        operation_timeout_seconds=_seconds(
+            get, "operationTimeoutSeconds", DEFAULT_OPERATION_TIMEOUT
+        ),
+        max_concurrent_jobs=_count(get("maxConcurrentJobs")),
     )
+
+
+def _count(raw: Any) -> int | None:
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = 0
+    if value < 1 or str(raw).strip() != str(value):
+        raise SettingsError(
+            f"gemini-tuning:maxConcurrentJobs must be a whole number >= 1, got {raw!r}"
+        )
+    return value
+
+
+def _seconds(get: Callable[[str], Any], key: str, default: float) -> float:
+    env_key = "GEMINI_TUNING_" + "".join(f"_{c}" if c.isupper() else c.upper() for c in key)
+    raw = get(key) or os.environ.get(env_key)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = -1.0
+    if value <= 0:
+        raise SettingsError(f"gemini-tuning:{key} must be a number of seconds > 0, got {raw!r}")
+    return value
 
 
 def _getter(config: Mapping[str, Any] | Callable[[str], Any] | None) -> Callable[[str], Any]:

@@ -12,6 +12,10 @@ from typing import Any, Protocol
 
 ACTIVE_STATES = frozenset({"QUEUED", "PENDING", "RUNNING", "CANCELLING", "UPDATING"})
 FAILED_STATES = frozenset({"FAILED", "CANCELLED", "EXPIRED", "PAUSED"})
+# What a create may adopt instead of submitting: a job on its way to a model, or done with one.
+# Not CANCELLING (an `up` right after a destroy must not adopt the job being cancelled), nor
+# UPDATING, PAUSED or any end but success.
+ADOPTABLE_STATES = frozenset({"PENDING", "QUEUED", "RUNNING", "SUCCEEDED"})
 
 
 class BackendError(Exception):
@@ -24,6 +28,18 @@ class NotFoundError(BackendError):
 
 class ConflictError(BackendError):
     """The resource changed since it was read (a stale etag): read again and retry."""
+
+
+class SubmitUncertainError(BackendError):
+    """A create's answer was lost (5xx, timeout, dropped connection): the job may exist.
+
+    Never submit again blindly: look it up by its identity labels first (CreateTuningJob takes
+    no request ID, so a second submission is a second, billed job)."""
+
+
+class QuotaExceededError(BackendError):
+    """The service refused a create for quota (429 RESOURCE_EXHAUSTED): nothing was created;
+    submit again once a running job has finished."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,8 @@ class JobStatus:
     epochs_done: int = 0
     percent: float | None = None
     loss_per_epoch: Sequence[float] = ()
+    loss_note: str | None = None  # why loss_per_epoch is empty, when the service published none
+    experiment: str | None = None  # Vertex: where the job publishes its training metrics
     data_stats: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -79,6 +97,10 @@ class JobStatus:
     @property
     def ended_badly(self) -> bool:
         return self.state in FAILED_STATES
+
+    @property
+    def adoptable(self) -> bool:
+        return self.state in ADOPTABLE_STATES
 
 
 @dataclass(frozen=True)
@@ -98,13 +120,24 @@ LabelChange = Callable[[Mapping[str, str]], Mapping[str, str]]
 class TuningBackend(Protocol):
     """The calls TuningJob and TunedModel make. Every method raises BackendError subclasses."""
 
-    def find_jobs(self, labels: Mapping[str, str]) -> list[JobStatus]: ...
+    def find_jobs(self, labels: Mapping[str, str]) -> list[JobStatus]:
+        """Jobs carrying every one of ``labels`` (checked on the client, whatever the service's
+        filter answered)."""
+        ...
 
-    def submit_job(self, request: JobRequest) -> JobStatus: ...
+    def submit_job(self, request: JobRequest) -> JobStatus:
+        """One create, never retried blindly: raises SubmitUncertainError when the answer was
+        lost, QuotaExceededError on 429."""
+        ...
 
     def get_job(self, name: str) -> JobStatus: ...
 
     def cancel_job(self, name: str) -> None: ...
+
+    def training_progress(self, status: JobStatus) -> tuple[int, int] | None:
+        """(steps done, steps in all) of a running job, from what the service publishes; None
+        when it publishes nothing to count."""
+        ...
 
     def get_model(self, name: str) -> ModelStatus: ...
 

@@ -298,6 +298,11 @@ class GeminiApiBackend:
             out["error"] = {"code": operation.error.code, "message": operation.error.message}
         return out
 
+    def training_progress(self, status: JobStatus) -> tuple[int, int] | None:
+        """None: the operation's completedPercent already is the progress (``percent``)."""
+        del status
+        return None
+
     def cancel_job(self, name: str) -> None:
         """The API has no cancel: a tuned model still CREATING is deleted, which stops it."""
         status = self.get_job(name)

@@ -22,6 +22,8 @@ from gemini_tuning.backends._types import (
     LabelChange,
     ModelStatus,
     NotFoundError,
+    QuotaExceededError,
+    SubmitUncertainError,
 )
 
 if TYPE_CHECKING:
@@ -35,22 +37,37 @@ _ADAPTER_SIZE_NAMES = {
     16: "ADAPTER_SIZE_SIXTEEN",
     32: "ADAPTER_SIZE_THIRTY_TWO",
 }
-OPERATION_TIMEOUT_SECONDS = 600.0
+LIST_PAGE_SIZE = 100
 LABEL_WRITE_ATTEMPTS = 8
 
 
 @functools.cache
-def _retry() -> Retry:
-    """Transient answers (429, 500, 503, deadline) are retried with backoff; others are not."""
-    from google.api_core import exceptions, retry
+def _lost_answers() -> tuple[type[Exception], ...]:
+    """What a call can end with when the service may have acted on it: a 5xx, a deadline, a
+    connection dropped before or while the answer came (requests' own exceptions reach us
+    unwrapped through the REST transport)."""
+    import requests
+    from google.api_core import exceptions
 
-    transient = retry.if_exception_type(
-        exceptions.TooManyRequests,
+    return (
         exceptions.ServiceUnavailable,
         exceptions.InternalServerError,
         exceptions.DeadlineExceeded,
         exceptions.GatewayTimeout,
+        requests.exceptions.ConnectionError,
+        requests.exceptions.Timeout,
+        requests.exceptions.ChunkedEncodingError,
     )
+
+
+@functools.cache
+def _retry() -> Retry:
+    """For idempotent calls (reads, cancel, deletes, label and alias merges, generate): 429s and
+    lost answers are retried with backoff; others are not. CreateTuningJob never goes through
+    it (see submit_job)."""
+    from google.api_core import exceptions, retry
+
+    transient = retry.if_exception_type(exceptions.TooManyRequests, *_lost_answers())
     return retry.Retry(
         predicate=transient, initial=0.5, maximum=30.0, multiplier=2.0, timeout=300.0
     )
@@ -67,6 +84,8 @@ def _clients(settings: Settings) -> dict[str, Any]:
         "model": aiplatform_v1.ModelServiceClient,
         "endpoint": aiplatform_v1.EndpointServiceClient,
         "prediction": aiplatform_v1.PredictionServiceClient,
+        "metadata": aiplatform_v1.MetadataServiceClient,
+        "tensorboard": aiplatform_v1.TensorboardServiceClient,
     }
     return {
         kind: client(transport="rest", client_options=options, credentials=credentials)
@@ -77,6 +96,7 @@ def _clients(settings: Settings) -> dict[str, Any]:
 @contextmanager
 def _service_errors() -> Iterator[None]:
     """Turn google.api_core errors into BackendError, keeping the service's message."""
+    import requests
     from google.api_core import exceptions
 
     try:
@@ -89,6 +109,18 @@ def _service_errors() -> Iterator[None]:
         raise BackendError(f"{err.code} {err.message}") from err
     except exceptions.RetryError as err:
         raise BackendError(f"gave up retrying: {err.cause or err}") from err
+    except requests.exceptions.RequestException as err:
+        raise BackendError(f"no answer from the service: {err}") from err
+
+
+def _refused_filter(err: BackendError) -> bool:
+    from google.api_core import exceptions
+
+    return isinstance(err.__cause__, exceptions.BadRequest)
+
+
+def _carries(job: JobStatus, labels: Mapping[str, str]) -> bool:
+    return all(job.labels.get(key) == value for key, value in labels.items())
 
 
 class VertexBackend:
@@ -101,8 +133,17 @@ class VertexBackend:
         return _clients(self._settings)[kind]
 
     def _call(self, kind: str, method: str, /, **kwargs: Any) -> Any:
+        """An idempotent call: retried on transient answers, each attempt with its timeout."""
         with _service_errors():
-            return getattr(self._client(kind), method)(retry=_retry(), **kwargs)
+            return self._rpc(kind, method)(retry=_retry(), timeout=self._timeout(), **kwargs)
+
+    def _rpc(self, kind: str, method: str) -> Any:
+        return getattr(self._client(kind), method)
+
+    def _timeout(self) -> Any:
+        from google.api_core import timeout
+
+        return timeout.ConstantTimeout(self._settings.request_timeout_seconds)  # type: ignore[no-untyped-call]
 
     @property
     def _parent(self) -> str:
@@ -111,37 +152,84 @@ class VertexBackend:
     # -- tuning jobs -------------------------------------------------------------------------
 
     def find_jobs(self, labels: Mapping[str, str]) -> list[JobStatus]:
+        """Jobs carrying all ``labels``. The service's filter narrows the list, but every label
+        is checked here too (a filter can be misread); a filter the service refuses (400)
+        falls back to paging through the unfiltered list."""
         query = " AND ".join(f'labels.{k}="{v}"' for k, v in sorted(labels.items()))
-        pager = self._call(
-            "tuning", "list_tuning_jobs", request={"parent": self._parent, "filter": query}
-        )
+        try:
+            jobs = self._list_jobs(query)
+        except BackendError as err:
+            if not _refused_filter(err):
+                raise
+            jobs = self._list_jobs("")
+        return [job for job in jobs if _carries(job, labels)]
+
+    def _list_jobs(self, query: str) -> list[JobStatus]:
+        request = {"parent": self._parent, "filter": query, "page_size": LIST_PAGE_SIZE}
+        pager = self._call("tuning", "list_tuning_jobs", request=request)
         with _service_errors():
             return [_job_status(job) for job in pager]
 
     def submit_job(self, request: JobRequest) -> JobStatus:
-        job = self._call(
-            "tuning", "create_tuning_job", parent=self._parent, tuning_job=_job_body(request)
-        )
+        """One CreateTuningJob, never retried here: Vertex takes no request ID, so a retry after
+        a lost answer would be a second, billed job. A lost answer raises SubmitUncertainError
+        (the caller looks the job up by its labels before it submits again); 429 raises
+        QuotaExceededError (nothing was created)."""
+        from google.api_core import exceptions
+
+        create = self._rpc("tuning", "create_tuning_job")
+        try:
+            job = create(
+                parent=self._parent,
+                tuning_job=_job_body(request),
+                retry=None,
+                timeout=self._timeout(),
+            )
+        except exceptions.TooManyRequests as err:
+            raise QuotaExceededError(f"{err.code} {err.message}") from err
+        except _lost_answers() as err:
+            raise SubmitUncertainError(f"the answer to CreateTuningJob was lost: {err}") from err
+        except exceptions.GoogleAPICallError as err:
+            raise BackendError(f"{err.code} {err.message}") from err
         return _job_status(job)
 
     def get_job(self, name: str) -> JobStatus:
         status = _job_status(self._call("tuning", "get_tuning_job", name=name))
-        if status.tuned_model and status.succeeded:
-            status = _with_model_metrics(status, self._model_metadata(status.tuned_model))
+        if status.succeeded:
+            status = self._with_loss(status)
         return status
+
+    def training_progress(self, status: JobStatus) -> tuple[int, int] | None:
+        """The last step of the published /train_total_loss series, of tuningStepCount."""
+        from gemini_tuning.backends import _experiment
+
+        total = int(status.data_stats.get("steps", 0))
+        if not total or not status.experiment:
+            return None
+        try:
+            with _service_errors():
+                points = _experiment.training_loss(self._call, status.experiment)
+        except (_experiment.LossUnavailableError, BackendError):
+            return None
+        return min(points[-1][0] if points else 0, total), total
+
+    def _with_loss(self, status: JobStatus) -> JobStatus:
+        """The loss per epoch from the job's experiment, or why there is none."""
+        import dataclasses
+
+        from gemini_tuning.backends import _experiment
+
+        try:
+            with _service_errors():
+                points = _experiment.training_loss(self._call, status.experiment or "")
+            epochs = status.epoch_count or 0
+            losses = _experiment.per_epoch(points, int(status.data_stats.get("steps", 0)), epochs)
+        except (_experiment.LossUnavailableError, BackendError) as err:
+            return dataclasses.replace(status, loss_note=f"loss not available: {err}")
+        return dataclasses.replace(status, loss_per_epoch=losses)
 
     def cancel_job(self, name: str) -> None:
         self._call("tuning", "cancel_tuning_job", name=name)
-
-    def _model_metadata(self, name: str) -> Mapping[str, Any]:
-        try:
-            model = self._call("model", "get_model", name=name)
-        except NotFoundError:
-            return {}
-        from google.protobuf import json_format
-
-        metadata = json_format.MessageToDict(model._pb).get("metadata")
-        return metadata if isinstance(metadata, dict) else {}
 
     # -- models ------------------------------------------------------------------------------
 
@@ -254,14 +342,25 @@ class VertexBackend:
     def _operation(
         self, kind: str, method: str, /, *, missing_ok: bool = False, **kwargs: Any
     ) -> None:
-        """Start a long-running operation and wait for it; NOT_FOUND is success if missing_ok."""
+        """Start a long-running operation and wait for it; NOT_FOUND is success if missing_ok.
+        One that does not finish in time fails with its name (it may still finish)."""
+        import concurrent.futures
+
+        limit = self._settings.operation_timeout_seconds
         try:
             operation = self._call(kind, method, **kwargs)
             with _service_errors():
-                operation.result(timeout=OPERATION_TIMEOUT_SECONDS)
+                operation.result(timeout=limit, retry=_retry())
         except NotFoundError:
             if not missing_ok:
                 raise
+        except concurrent.futures.TimeoutError as err:
+            name = operation.operation.name
+            raise BackendError(
+                f"the {method} operation {name} did not finish within {limit:g} s; it may still "
+                f"finish on its own: check it (GET {name}) and run the command again, or raise "
+                "gemini-tuning:operationTimeoutSeconds"
+            ) from err
 
     # -- serving -----------------------------------------------------------------------------
 
@@ -333,6 +432,7 @@ def _job_status(job: Any) -> JobStatus:
         epoch_count=int(hyper["epochCount"]) if "epochCount" in hyper else None,
         epochs_done=max(epochs, default=0),
         data_stats=_data_stats(raw.get("tuningDataStats", {}).get("supervisedTuningDataStats", {})),
+        experiment=raw.get("experiment"),
     )
 
 
@@ -345,15 +445,6 @@ def _data_stats(stats: Mapping[str, Any]) -> dict[str, Any]:
         "tuningStepCount": "steps",
     }
     return {ours: int(stats[theirs]) for theirs, ours in wanted.items() if theirs in stats}
-
-
-def _with_model_metrics(status: JobStatus, metadata: Mapping[str, Any]) -> JobStatus:
-    """The emulator records per-epoch loss in the tuned Model's metadata; Vertex keeps it in
-    the tuning experiment, which this backend does not read yet (loss stays empty there)."""
-    import dataclasses
-
-    losses = metadata.get("tuningMetrics", {}).get("lossPerEpoch", [])
-    return dataclasses.replace(status, loss_per_epoch=tuple(float(x) for x in losses))
 
 
 def _model_status(model: Any) -> ModelStatus:

@@ -5,6 +5,7 @@ path)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import random
@@ -23,12 +24,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from gemini_tuning.emulator import _protos
 from gemini_tuning.emulator._config import EmulatorConfig
 from gemini_tuning.emulator._errors import STATUS_BY_HTTP, ApiError, error_body
+from gemini_tuning.emulator._faults import FaultRules
 from gemini_tuning.emulator._gemini_api import GeminiApiService
 from gemini_tuning.emulator._store import Store
 from gemini_tuning.emulator._vertex import Call, VertexService
-from gemini_tuning.emulator._wire import encode_enums_as_ints, wants_int_enums
+from gemini_tuning.emulator._wire import wants_int_enums
 
 log = logging.getLogger("gemini_tuning.emulator")
 
@@ -41,15 +44,24 @@ _P, _L = ("projects", "*"), ("locations", "*")
 _LOC = (*_P, *_L)
 
 
+OPERATION = "google.longrunning.Operation"
+EMPTY = "google.protobuf.Empty"
+GENERATE = ("GenerateContentRequest", "")
+
+
 @dataclass(frozen=True)
 class RouteSpec:
-    """One Google route: HTTP method, path pattern ('*' captures a segment), custom verb."""
+    """One Google route: HTTP method, path pattern ('*' captures a segment), custom verb, and
+    the messages of its HTTP body (message, request field it fills; "" for body "*") and of its
+    answer, in the API version's package (see _protos)."""
 
     http_method: str
     pattern: tuple[str, ...]
     verb: str | None
     rpc: str  # counted in /emulator/stats, e.g. "GenAiTuningService.CreateTuningJob"
     handler: str  # method name on the service
+    reply: str
+    body: tuple[str, str] | None = None
     versions: tuple[str, ...] = ("v1", "v1beta1")
     stream: bool = False
     service: str = "vertex"  # the Emulator attribute that holds the handler
@@ -57,113 +69,181 @@ class RouteSpec:
 
 
 def vertex_routes() -> list[RouteSpec]:
-    jobs, models, eps = (*_LOC, "tuningJobs"), (*_LOC, "models"), (*_LOC, "endpoints")
-    tuning, ms, es, ps = (
-        "GenAiTuningService",
-        "ModelService",
-        "EndpointService",
-        "PredictionService",
-    )
-    op_versions = ("v1", "v1beta1", "ui")
-    routes = [
-        RouteSpec("POST", jobs, None, f"{tuning}.CreateTuningJob", "create_tuning_job"),
-        RouteSpec("GET", jobs, None, f"{tuning}.ListTuningJobs", "list_tuning_jobs"),
-        RouteSpec("GET", (*jobs, "*"), None, f"{tuning}.GetTuningJob", "get_tuning_job"),
-        RouteSpec("POST", (*jobs, "*"), "cancel", f"{tuning}.CancelTuningJob", "cancel_tuning_job"),
-        RouteSpec("GET", models, None, f"{ms}.ListModels", "list_models"),
-        RouteSpec("GET", (*models, "*"), None, f"{ms}.GetModel", "get_model"),
-        RouteSpec("PATCH", (*models, "*"), None, f"{ms}.UpdateModel", "update_model"),
-        RouteSpec("DELETE", (*models, "*"), None, f"{ms}.DeleteModel", "delete_model"),
+    return [
+        *_tuning_routes(),
+        *_metrics_routes(),
+        *_model_routes(),
+        *_endpoint_routes(),
+        *_operation_routes(),
+    ]
+
+
+def _metrics_routes() -> list[RouteSpec]:
+    """Where a tuning job's loss is published: its experiment (see _metrics)."""
+    contexts = (*_LOC, "metadataStores", "*", "contexts")
+    series = (*_LOC, "tensorboards", "*", "experiments", "*", "runs", "*", "timeSeries")
+    md, tb = "MetadataService", "TensorboardService"
+    return [
+        RouteSpec("GET", (*contexts, "*"), None, f"{md}.GetContext", "get_context", "Context"),
+        RouteSpec(
+            "GET", contexts, None, f"{md}.ListContexts", "list_contexts", "ListContextsResponse"
+        ),
+        RouteSpec(
+            "GET",
+            series,
+            None,
+            f"{tb}.ListTensorboardTimeSeries",
+            "list_time_series",
+            "ListTensorboardTimeSeriesResponse",
+        ),
+        RouteSpec(
+            "GET",
+            (*series, "*"),
+            "read",
+            f"{tb}.ReadTensorboardTimeSeriesData",
+            "read_time_series",
+            "ReadTensorboardTimeSeriesDataResponse",
+        ),
+    ]
+
+
+def _tuning_routes() -> list[RouteSpec]:
+    jobs, svc = (*_LOC, "tuningJobs"), "GenAiTuningService"
+    return [
+        RouteSpec(
+            "POST",
+            jobs,
+            None,
+            f"{svc}.CreateTuningJob",
+            "create_tuning_job",
+            "TuningJob",
+            ("TuningJob", "tuning_job"),
+        ),
+        RouteSpec(
+            "GET", jobs, None, f"{svc}.ListTuningJobs", "list_tuning_jobs", "ListTuningJobsResponse"
+        ),
+        RouteSpec("GET", (*jobs, "*"), None, f"{svc}.GetTuningJob", "get_tuning_job", "TuningJob"),
+        RouteSpec(
+            "POST",
+            (*jobs, "*"),
+            "cancel",
+            f"{svc}.CancelTuningJob",
+            "cancel_tuning_job",
+            EMPTY,
+            ("CancelTuningJobRequest", ""),
+        ),
+    ]
+
+
+def _model_routes() -> list[RouteSpec]:
+    models, ms, ps = (*_LOC, "models"), "ModelService", "PredictionService"
+    one = (*models, "*")
+    return [
+        RouteSpec("GET", models, None, f"{ms}.ListModels", "list_models", "ListModelsResponse"),
+        RouteSpec("GET", one, None, f"{ms}.GetModel", "get_model", "Model"),
+        RouteSpec(
+            "PATCH", one, None, f"{ms}.UpdateModel", "update_model", "Model", ("Model", "model")
+        ),
+        RouteSpec("DELETE", one, None, f"{ms}.DeleteModel", "delete_model", OPERATION),
         RouteSpec(
             "DELETE",
-            (*models, "*"),
+            one,
             "deleteVersion",
             f"{ms}.DeleteModelVersion",
             "delete_model_version",
+            OPERATION,
         ),
         RouteSpec(
-            "GET", (*models, "*"), "listVersions", f"{ms}.ListModelVersions", "list_model_versions"
+            "GET",
+            one,
+            "listVersions",
+            f"{ms}.ListModelVersions",
+            "list_model_versions",
+            "ListModelVersionsResponse",
         ),
         RouteSpec(
             "POST",
-            (*models, "*"),
+            one,
             "mergeVersionAliases",
             f"{ms}.MergeVersionAliases",
             "merge_version_aliases",
+            "Model",
+            ("MergeVersionAliasesRequest", ""),
         ),
         RouteSpec(
             "POST",
-            (*models, "*"),
+            one,
             "generateContent",
             f"{ps}.GenerateContent",
             "generate_model_path",
-        ),
-        RouteSpec("GET", eps, None, f"{es}.ListEndpoints", "list_endpoints"),
-        RouteSpec("GET", (*eps, "*"), None, f"{es}.GetEndpoint", "get_endpoint"),
-        RouteSpec("DELETE", (*eps, "*"), None, f"{es}.DeleteEndpoint", "delete_endpoint"),
-        RouteSpec("POST", (*eps, "*"), "undeployModel", f"{es}.UndeployModel", "undeploy_model"),
-        RouteSpec(
-            "POST", (*eps, "*"), "generateContent", f"{ps}.GenerateContent", "generate_endpoint"
-        ),
-        RouteSpec(
-            "POST",
-            (*eps, "*"),
-            "streamGenerateContent",
-            f"{ps}.StreamGenerateContent",
-            "generate_endpoint",
-            stream=True,
-        ),
-        RouteSpec(
-            "POST",
-            (*_LOC, "publishers", "*", "models", "*"),
-            "generateContent",
-            f"{ps}.GenerateContent",
-            "generate_publisher",
-        ),
-        RouteSpec(
-            "POST",
-            (*_LOC, "publishers", "*", "models", "*"),
-            "streamGenerateContent",
-            f"{ps}.StreamGenerateContent",
-            "generate_publisher",
-            stream=True,
+            "GenerateContentResponse",
+            GENERATE,
         ),
     ]
-    for prefix in ((*_LOC,), (*_LOC, "*", "*")):
-        ops = (*prefix, "operations")
+
+
+def _endpoint_routes() -> list[RouteSpec]:
+    eps, es, ps = (*_LOC, "endpoints"), "EndpointService", "PredictionService"
+    one, publisher = (*eps, "*"), (*_LOC, "publishers", "*", "models", "*")
+    reply = "GenerateContentResponse"
+    routes = [
+        RouteSpec(
+            "GET", eps, None, f"{es}.ListEndpoints", "list_endpoints", "ListEndpointsResponse"
+        ),
+        RouteSpec("GET", one, None, f"{es}.GetEndpoint", "get_endpoint", "Endpoint"),
+        RouteSpec("DELETE", one, None, f"{es}.DeleteEndpoint", "delete_endpoint", OPERATION),
+        RouteSpec(
+            "POST",
+            one,
+            "undeployModel",
+            f"{es}.UndeployModel",
+            "undeploy_model",
+            OPERATION,
+            ("UndeployModelRequest", ""),
+        ),
+    ]
+    for pattern, handler in ((one, "generate_endpoint"), (publisher, "generate_publisher")):
         routes += [
             RouteSpec(
-                "GET", (*ops, "*"), None, "Operations.GetOperation", "get_operation", op_versions
-            ),
-            RouteSpec(
-                "GET", ops, None, "Operations.ListOperations", "list_operations", op_versions
-            ),
-            RouteSpec(
-                "DELETE",
-                (*ops, "*"),
-                None,
-                "Operations.DeleteOperation",
-                "delete_operation",
-                op_versions,
+                "POST",
+                pattern,
+                "generateContent",
+                f"{ps}.GenerateContent",
+                handler,
+                reply,
+                GENERATE,
             ),
             RouteSpec(
                 "POST",
-                (*ops, "*"),
-                "cancel",
-                "Operations.CancelOperation",
-                "cancel_operation",
-                op_versions,
-            ),
-            RouteSpec(
-                "POST",
-                (*ops, "*"),
-                "wait",
-                "Operations.WaitOperation",
-                "wait_operation",
-                op_versions,
+                pattern,
+                "streamGenerateContent",
+                f"{ps}.StreamGenerateContent",
+                handler,
+                reply,
+                GENERATE,
+                stream=True,
             ),
         ]
     return routes
+
+
+def _operation_routes() -> list[RouteSpec]:
+    versions = ("v1", "v1beta1", "ui")
+    listed = "google.longrunning.ListOperationsResponse"
+    routes = []
+    for prefix in ((*_LOC,), (*_LOC, "*", "*")):
+        ops = (*prefix, "operations")
+        one = (*ops, "*")
+        routes += [
+            RouteSpec("GET", one, None, "Operations.GetOperation", "get_operation", OPERATION),
+            RouteSpec("GET", ops, None, "Operations.ListOperations", "list_operations", listed),
+            RouteSpec("DELETE", one, None, "Operations.DeleteOperation", "delete_operation", EMPTY),
+            RouteSpec(
+                "POST", one, "cancel", "Operations.CancelOperation", "cancel_operation", EMPTY
+            ),
+            RouteSpec("POST", one, "wait", "Operations.WaitOperation", "wait_operation", OPERATION),
+        ]
+    return [dataclasses.replace(r, versions=versions) for r in routes]
 
 
 def gemini_api_routes() -> list[RouteSpec]:
@@ -171,34 +251,39 @@ def gemini_api_routes() -> list[RouteSpec]:
     polls them there)."""
     models, ms, gs = ("tunedModels",), "ModelService", "GenerativeService"
     one, ops = (*models, "*"), (*models, "*", "operations")
-    beta, both = ("v1beta",), ("v1", "v1beta")
-
-    def r(
-        method: str,
-        pattern: tuple[str, ...],
-        verb: str | None,
-        rpc: str,
-        handler: str,
-        *,
-        versions: tuple[str, ...] = beta,
-        stream: bool = False,
-    ) -> RouteSpec:
-        return RouteSpec(
-            method, pattern, verb, rpc, handler, versions, stream, "gemini_api", api_key=True
-        )
-
-    stream = ("streamGenerateContent", f"{gs}.StreamGenerateContent", "generate_content")
+    tuned, generate = ("TunedModel", "tuned_model"), "GenerateContentResponse"
+    table: list[tuple[str, tuple[str, ...], str | None, str, str, str, tuple[str, str] | None]] = [
+        ("POST", models, None, f"{ms}.CreateTunedModel", "create_tuned_model", OPERATION, tuned),
+        ("GET", models, None, f"{ms}.ListTunedModels", "list_tuned_models",
+         "ListTunedModelsResponse", None),
+        ("GET", one, None, f"{ms}.GetTunedModel", "get_tuned_model", "TunedModel", None),
+        ("PATCH", one, None, f"{ms}.UpdateTunedModel", "update_tuned_model", "TunedModel", tuned),
+        ("DELETE", one, None, f"{ms}.DeleteTunedModel", "delete_tuned_model", EMPTY, None),
+        ("POST", one, "generateContent", f"{gs}.GenerateContent", "generate_content", generate,
+         GENERATE),
+        ("POST", one, "streamGenerateContent", f"{gs}.StreamGenerateContent", "generate_content",
+         generate, GENERATE),
+        ("POST", one, "countTokens", f"{gs}.CountTokens", "count_tokens", "CountTokensResponse",
+         ("CountTokensRequest", "")),
+        ("GET", (*ops, "*"), None, "Operations.GetOperation", "get_operation", OPERATION, None),
+        ("GET", ops, None, "Operations.ListOperations", "list_operations",
+         "google.longrunning.ListOperationsResponse", None),
+    ]  # fmt: skip
     return [
-        r("POST", models, None, f"{ms}.CreateTunedModel", "create_tuned_model"),
-        r("GET", models, None, f"{ms}.ListTunedModels", "list_tuned_models"),
-        r("GET", one, None, f"{ms}.GetTunedModel", "get_tuned_model"),
-        r("PATCH", one, None, f"{ms}.UpdateTunedModel", "update_tuned_model"),
-        r("DELETE", one, None, f"{ms}.DeleteTunedModel", "delete_tuned_model"),
-        r("POST", one, "generateContent", f"{gs}.GenerateContent", "generate_content"),
-        r("POST", one, *stream, stream=True),
-        r("POST", one, "countTokens", f"{gs}.CountTokens", "count_tokens"),
-        r("GET", (*ops, "*"), None, "Operations.GetOperation", "get_operation", versions=both),
-        r("GET", ops, None, "Operations.ListOperations", "list_operations", versions=both),
+        RouteSpec(
+            method,
+            pattern,
+            verb,
+            rpc,
+            handler,
+            reply,
+            body,
+            versions=("v1", "v1beta") if rpc.startswith("Operations.") else ("v1beta",),
+            stream=verb == "streamGenerateContent",
+            service="gemini_api",
+            api_key=True,
+        )
+        for method, pattern, verb, rpc, handler, reply, body in table
     ]
 
 
@@ -259,9 +344,11 @@ class Emulator:
         self.faults: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._rng = random.Random(config.seed)
+        self.fault_rules = FaultRules(config)
         self.on_reset_gcs: Callable[[], None] | None = None
 
     def start(self) -> None:
+        _protos.protos()  # the message types, loaded before the first request needs them
         self.vertex.trainer.start()
 
     def stop(self) -> None:
@@ -288,7 +375,17 @@ class Emulator:
             self.counts.clear()
             self.faults.clear()
 
-    def pick_fault(self, rpc: str) -> int | None:
+    def pick_fault(self, rpc: str, when: str = "before") -> str | None:
+        """The fault to answer with ("503", "timeout", "drop", ...), or None for the real one."""
+        code = self._legacy_fault(rpc) if when == "before" else None
+        answer = str(code) if code is not None else self.fault_rules.pick(rpc, when)
+        if answer is not None:
+            with self._lock:
+                self.faults[f"{rpc}:{answer}" + (":after" if when == "after" else "")] += 1
+        return answer
+
+    def _legacy_fault(self, rpc: str) -> int | None:
+        """rate_429, rate_503 and fail_next (with fault_methods): before the handler."""
         cfg = self.config
         if cfg.fault_methods and not any(m in rpc for m in cfg.fault_methods):
             return None
@@ -300,9 +397,6 @@ class Emulator:
                 code = 429
             elif roll < cfg.rate_429 + cfg.rate_503:
                 code = 503
-        if code is not None:
-            with self._lock:
-                self.faults[f"{rpc}:{code}"] += 1
         return code
 
 
@@ -323,8 +417,51 @@ def _fault_response(code: int) -> Response:
     message = {
         429: "Quota exceeded (injected by the gemini-tuning emulator).",
         503: "The service is currently unavailable (injected by the gemini-tuning emulator).",
+        504: "Deadline expired before operation could complete (injected by the gemini-tuning "
+        "emulator).",
     }.get(code, f"Injected failure {code} (gemini-tuning emulator).")
     return _json(error_body(code, status, message), code)
+
+
+class _Dropped(Response):
+    """No answer at all: the connection is closed under the client (a reset, a lost proxy).
+
+    uvicorn's send callable carries the connection's transport; without it (another server),
+    the response is cut off after its headers, which the client sees as a broken connection."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=200)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        abort = scope.get("gemini_tuning.abort")
+        if abort is not None:
+            abort()
+            await asyncio.sleep(0.01)  # let the server see the connection go before it answers
+            return
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"1000")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"{", "more_body": True})
+
+
+async def _faulted(emu: Emulator, answer: str) -> Response:
+    if answer == "drop":
+        return _Dropped()
+    if answer == "timeout":
+        await asyncio.sleep(emu.config.hang_seconds)
+        return _fault_response(504)
+    return _fault_response(int(answer))
+
+
+def with_abort(app: Any) -> Any:
+    """The ASGI app, with a way to drop the current connection in its scope."""
+
+    async def outer(scope: Any, receive: Any, send: Any) -> None:
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        if scope.get("type") == "http" and transport is not None:
+            scope["gemini_tuning.abort"] = transport.abort
+        await app(scope, receive, send)
+
+    return outer
 
 
 def _route(emu: Emulator, method: str, path: str) -> tuple[RouteSpec, str, list[str]]:
@@ -352,13 +489,29 @@ def _parse_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _render(route: RouteSpec, query: dict[str, str], result: Any) -> Response:
+def _request_body(route: RouteSpec, version: str, raw: bytes) -> dict[str, Any]:
+    """The JSON body, checked against the route's request message (unknown fields are 400)."""
+    body = _parse_body(raw)
+    if route.body is None:
+        return body
+    message, field = route.body
+    package = _protos.package_for(route.service, version)
+    return _protos.parse_request(body, _protos.full_name(package, message), field)
+
+
+def _render(route: RouteSpec, version: str, query: dict[str, str], result: Any) -> Response:
+    """The answer written through the route's response message (names or ints for enums)."""
+    message = _protos.full_name(_protos.package_for(route.service, version), route.reply)
     int_enums = wants_int_enums(query.get("$alt"))
+
+    def write(doc: Any) -> Any:
+        return _protos.render(doc, message, int_enums=int_enums)
+
     if route.stream:
-        return _stream(result, sse=query.get("alt") == "sse", int_enums=int_enums)
+        return _stream([write(c) for c in result], sse=query.get("alt") == "sse")
     if isinstance(result, list):  # generateContent: one chunk holds the whole answer
         result = _merge_chunks(result)
-    return _json(encode_enums_as_ints(result) if int_enums else result)
+    return _json(write(result))
 
 
 def create_app(emu: Emulator) -> Starlette:
@@ -372,26 +525,31 @@ def create_app(emu: Emulator) -> Starlette:
                 await asyncio.sleep(emu.config.latency_ms / 1000)
             fault = emu.pick_fault(route.rpc)
             if fault is not None:
-                return _fault_response(fault)
+                return await _faulted(emu, fault)
             query = dict(parse_qsl(request.url.query, keep_blank_values=True))
             if route.api_key and not has_api_key(request.headers, query):
                 raise ApiError("PERMISSION_DENIED", MISSING_KEY)
             query.pop("key", None)  # the API key goes no further than this check
-            call = Call(request.method, version, params, query, _parse_body(await request.body()))
+            raw_body = await request.body()
             handler: Handler = getattr(getattr(emu, route.service), route.handler)
 
-            def run() -> Any:
+            def run() -> Response:
+                body = _request_body(route, version, raw_body)
                 if version != "ui":
                     emu.vertex.trainer.advance_all()
-                return handler(call)
+                result = handler(Call(request.method, version, params, query, body))
+                return _render(route, version, query, result)
 
-            result = await run_in_threadpool(run)
+            response = await run_in_threadpool(run)
+            lost = emu.pick_fault(route.rpc, "after")
+            if lost is not None:  # the effect is stored; its answer is lost
+                return await _faulted(emu, lost)
         except ApiError as exc:
             return _error(exc)
         except Exception:
             log.exception("%s %s failed", request.method, path)
             return _error(ApiError("INTERNAL", "Internal error in the emulator (see its log)."))
-        return _render(route, query, result)
+        return response
 
     async def health(request: Request) -> Response:
         return _json({"ok": True, "url": emu.url, "gcs_host": emu.gcs_host})
@@ -450,8 +608,7 @@ def _merge_chunks(chunks: list[dict[str, Any]]) -> dict[str, Any]:
     return dict(out)
 
 
-def _stream(chunks: list[dict[str, Any]], *, sse: bool, int_enums: bool) -> Response:
-    encoded = [encode_enums_as_ints(c) if int_enums else c for c in chunks]
+def _stream(encoded: list[Any], *, sse: bool) -> Response:
     if sse:
 
         def frames() -> Iterator[bytes]:

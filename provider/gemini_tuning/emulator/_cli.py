@@ -63,6 +63,12 @@ def register(groups: Any) -> None:
         p.add_argument("--rate-503", type=float, default=0.0, help="share of answers that are 503")
         p.add_argument("--latency-ms", type=float, default=0.0, help="added latency per request")
         p.add_argument("--seed", type=int, default=None, help="seed of the fault dice")
+        p.add_argument(
+            "--progress-extras",
+            action="store_true",
+            help="add what Vertex does not offer: epoch checkpoints while a job runs and the "
+            "loss curve in the tuned model's metadata",
+        )
 
     start = sub.add_parser("start", help="start in the background")
     serving(start)
@@ -101,6 +107,7 @@ def _config(args: argparse.Namespace) -> EmulatorConfig:
         rate_503=args.rate_503,
         latency_ms=args.latency_ms,
         seed=args.seed,
+        progress_extras=args.progress_extras,
     )
 
 
@@ -172,6 +179,8 @@ def _start(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     if args.seed is not None:
         cmd += ["--seed", str(args.seed)]
+    if args.progress_extras:
+        cmd.append("--progress-extras")
     log_path = state_dir / LOG_FILE
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -28,6 +29,67 @@ def project_number(project: str) -> str:
     return f"1{digest % 10**11:011d}"
 
 
+LIST_FILTER_MODES = ("honest", "ignore", "refuse")
+_NUMBERS = (
+    "seconds_per_epoch",
+    "rate_429",
+    "rate_503",
+    "latency_ms",
+    "hang_seconds",
+    "lro_seconds",
+)
+
+
+def _number(key: str, value: Any) -> float:
+    number = float(value)
+    if key in ("rate_429", "rate_503") and not 0.0 <= number <= 1.0:
+        raise ValueError(f"{key} must be within [0, 1]")
+    if key == "seconds_per_epoch" and number <= 0:
+        raise ValueError("seconds_per_epoch must be > 0")
+    if number < 0:
+        raise ValueError(f"{key} must be >= 0")
+    return number
+
+
+def _flag(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false")
+    return value
+
+
+def _list_filter(key: str, value: Any) -> str:
+    if value not in LIST_FILTER_MODES:
+        raise ValueError(f"{key} must be one of {', '.join(LIST_FILTER_MODES)}")
+    return str(value)
+
+
+def _rules(_key: str, value: Any) -> list[dict[str, Any]]:
+    from gemini_tuning.emulator._faults import check_rules
+
+    return check_rules(value)
+
+
+def _count(key: str, value: Any) -> int | None:
+    if value is None and key == "max_running_jobs":
+        return None
+    if isinstance(value, bool) or int(value) != value or int(value) < 0:
+        raise ValueError(f"{key} must be a whole number >= 0")
+    return int(value)
+
+
+_COERCE: dict[str, Callable[[str, Any], Any]] = {
+    **dict.fromkeys(_NUMBERS, _number),
+    **dict.fromkeys(("lro_polls", "max_running_jobs"), _count),
+    **dict.fromkeys(
+        ("lro_never_done", "progress_extras", "publish_metrics", "gemini_api_tuning_retired"), _flag
+    ),
+    "fail_next": lambda _k, v: [int(x) for x in v],
+    "fault_methods": lambda _k, v: [str(x) for x in v],
+    "faults": _rules,
+    "tuning_job_list_filter": _list_filter,
+}
+
+
 @dataclass
 class EmulatorConfig:
     seconds_per_epoch: float = DEFAULT_SECONDS_PER_EPOCH
@@ -42,6 +104,24 @@ class EmulatorConfig:
     fail_next: list[int] = field(default_factory=list)  # HTTP codes for the next N requests
     fault_methods: list[str] = field(default_factory=list)  # substrings; empty = every method
     seed: int | None = None
+    # Fault rules, applied before or after the handler (see _faults.py and the README).
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    hang_seconds: float = 30.0  # how long a "timeout" answer holds the response (then 504)
+    # Long-running operations: done from the N-th poll on, and not before T seconds; with
+    # either set beyond the default (or never_done) the effect lands only when it is done.
+    lro_polls: int = 1
+    lro_seconds: float = 0.0
+    lro_never_done: bool = False
+    # The concurrent-job quota: a create while this many jobs are not finished is 429.
+    max_running_jobs: int | None = None
+    # tuningJobs.list filters: "honest", "ignore" (answers as if unfiltered), "refuse" (400).
+    tuning_job_list_filter: str = "honest"
+    # The emulator's inventions, off by default (the real service offers neither): epoch
+    # checkpoints while RUNNING, and the loss curve in the tuned Model's metadata.
+    progress_extras: bool = False
+    # Publish each job's training loss where Vertex does (its experiment; see _metrics.py).
+    # False: jobs name no experiment, as for a caller who may not read it.
+    publish_metrics: bool = True
     # True: Gemini API tunedModels.create answers 404 as the real service has since May 2025.
     gemini_api_tuning_retired: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -66,20 +146,15 @@ class EmulatorConfig:
             with self._lock:
                 setattr(self, key, self._coerce(key, raw))
 
+    @property
+    def slow_operations(self) -> bool:
+        """True when operations take polls or time: their effect then waits for done."""
+        return self.lro_polls > 1 or self.lro_seconds > 0 or self.lro_never_done
+
     @staticmethod
     def _coerce(key: str, value: Any) -> Any:
-        if key in ("seconds_per_epoch", "rate_429", "rate_503", "latency_ms"):
-            number = float(value)
-            if key in ("rate_429", "rate_503") and not 0.0 <= number <= 1.0:
-                raise ValueError(f"{key} must be within [0, 1]")
-            if key == "seconds_per_epoch" and number <= 0:
-                raise ValueError("seconds_per_epoch must be > 0")
-            return number
-        if key == "fail_next":
-            return [int(v) for v in value]
-        if key == "fault_methods":
-            return [str(v) for v in value]
-        return value
+        coerce = _COERCE.get(key)
+        return value if coerce is None else coerce(key, value)
 
     def take_next_failure(self) -> int | None:
         with self._lock:

@@ -49,6 +49,7 @@ class ApiError(Exception):
             raise ValueError(f"unknown canonical status {status!r}")
         self.status = status
         self.message = message
+        self.details: list[dict[str, Any]] = []  # google.rpc error details, as JSON
 
     @property
     def http_code(self) -> int:
@@ -59,11 +60,14 @@ class ApiError(Exception):
         return CANONICAL[self.status][1]
 
     def body(self) -> dict[str, Any]:
-        return error_body(self.http_code, self.status, self.message)
+        return error_body(self.http_code, self.status, self.message, self.details)
 
 
-def error_body(http_code: int, status: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": http_code, "message": message, "status": status, "details": []}}
+def error_body(
+    http_code: int, status: str, message: str, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    error = {"code": http_code, "message": message, "status": status, "details": details or []}
+    return {"error": error}
 
 
 def rpc_status(status: str, message: str) -> dict[str, Any]:

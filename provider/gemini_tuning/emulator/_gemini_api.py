@@ -178,12 +178,6 @@ class GeminiApiService:
             where = f"tuning_task.training_data.examples.examples[{n}]"
             if not isinstance(item, dict):
                 raise invalid(f"{where} must be an object with text_input and output.")
-            extra = sorted(set(item) - {"textInput", "output"})
-            if extra:
-                raise invalid(
-                    f"{where}: unknown field(s) {', '.join(extra)}. Only input-output pairs "
-                    "(text_input, output) are supported: no chat-style multi-turn examples."
-                )
             text, output = item.get("textInput"), item.get("output")
             if not isinstance(text, str) or not text:
                 raise invalid(f"{where}.text_input is required and must be a string.")
@@ -227,10 +221,9 @@ class GeminiApiService:
             batch = parse_int64(hp["batchSize"], "batch_size")
             if not 1 <= batch <= 1024:
                 raise invalid(f"batch_size must be between 1 and 1024, got {batch}.")
+        # learning_rate and learning_rate_multiplier are one oneof: _protos refuses both.
         has_rate = hp.get("learningRate") not in (None, 0, 0.0)
         has_multiplier = hp.get("learningRateMultiplier") not in (None, 0, 0.0)
-        if has_rate and has_multiplier:
-            raise invalid("Set at most one of learning_rate and learning_rate_multiplier.")
         out: dict[str, Any] = {"epochCount": epochs, "batchSize": batch}
         multiplier = 1.0
         if has_multiplier:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gemini_tuning.emulator._app import Emulator, create_app
+from gemini_tuning.emulator._app import Emulator, create_app, with_abort
 from gemini_tuning.emulator._cli import (
     DEFAULT_STATE_DIR,
     ENV_HOME,
@@ -106,7 +106,7 @@ def serve(options: ServeOptions, config: EmulatorConfig) -> int:
     emu.url = f"http://{LOOPBACK}:{port}"
     emu.on_reset_gcs = gcs.wipe
     emu.start()
-    app = create_app(emu)
+    app = with_abort(create_app(emu))
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     )

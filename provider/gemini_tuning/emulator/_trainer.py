@@ -24,6 +24,7 @@ from gemini_tuning import catalog
 from gemini_tuning.emulator import _datasets
 from gemini_tuning.emulator._config import EmulatorConfig
 from gemini_tuning.emulator._errors import rpc_status
+from gemini_tuning.emulator._metrics import experiment_of
 from gemini_tuning.emulator._store import Resource, Store
 from gemini_tuning.emulator._wire import TERMINAL_STATES, timestamp
 
@@ -247,7 +248,7 @@ class Trainer:
         start = i.get("start")
         if not start or now < start:
             return  # PENDING
-        res.data["startTime"] = timestamp(start)
+        self._started(res, start)
         spe = float(i["spe"])
         fail_message = i.get("fail_message")
         if fail_message is not None and now >= start + spe / 2:
@@ -260,18 +261,24 @@ class Trainer:
             return
         if res.data.get("state") != "JOB_STATE_RUNNING":
             self._set(res, "JOB_STATE_RUNNING", start)
-        cps = self._checkpoints(res, now)
-        if cps:
+        cps = self._checkpoints(res, now) if self.config.progress_extras else []
+        if cps:  # an invention (setting progress_extras): Vertex shows no progress while RUNNING
             res.data["tunedModel"] = {"checkpoints": cps}
             res.data["updateTime"] = timestamp(start + len(cps) * spe)
+
+    def _started(self, res: Resource, start: float) -> None:
+        """Training began: its start time, and the experiment its loss is published in."""
+        res.data["startTime"] = timestamp(start)
+        if self.config.publish_metrics:
+            res.data["experiment"] = experiment_of(res)
 
     def _advance_cancelled(self, res: Resource, now: float) -> None:
         i = res.internal
         start, cancel_at = i.get("start"), float(i["cancel_at"])
         end = cancel_at + self.config.cancelling_for(float(i["spe"]))
         if start and cancel_at >= start:
-            res.data["startTime"] = timestamp(start)
-        cps = self._checkpoints(res, cancel_at)
+            self._started(res, start)
+        cps = self._checkpoints(res, cancel_at) if self.config.progress_extras else []
         if cps:
             res.data["tunedModel"] = {"checkpoints": cps}
         if now >= end:

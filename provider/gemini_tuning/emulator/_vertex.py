@@ -22,6 +22,7 @@ from gemini_tuning.emulator._errors import (
     not_found,
     precondition,
 )
+from gemini_tuning.emulator._metrics import TuningMetrics
 from gemini_tuning.emulator._store import Resource, Store
 from gemini_tuning.emulator._trainer import FAIL_LABEL, SPE_LABEL, Trainer
 from gemini_tuning.emulator._wire import (
@@ -42,6 +43,10 @@ _LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 _ALIAS = re.compile(r"[a-z][a-zA-Z0-9-]{0,126}[a-z0-9-]")
 _LOCATION = re.compile(r"[a-z0-9-]+")
 MAX_DISPLAY_NAME = 128
+UNFINISHED = frozenset(
+    {"JOB_STATE_QUEUED", "JOB_STATE_PENDING", "JOB_STATE_RUNNING", "JOB_STATE_CANCELLING"}
+)
+QUOTA_METRIC = "aiplatform.googleapis.com/concurrent_tuning_jobs"
 TUNING_LABELS = (
     "google-vertex-llm-tuning-base-model-id",
     "google-vertex-llm-tuning-job-id",
@@ -91,6 +96,7 @@ class VertexService:
         self.store = store
         self.config = config
         self.trainer = Trainer(store, config, gcs_host, self._materialize)
+        self.metrics = TuningMetrics(store)
 
     # --- names --------------------------------------------------------------------------------
 
@@ -106,6 +112,7 @@ class VertexService:
         parent = self.location(call.params[0], call.params[1])
         body = normalize_keys(call.body)
         data, internal = self._validate_job(body, call.api)
+        self._check_quota(parent)
         now = time.time()
         job_id = _ops.new_id()
         name = f"{parent}/tuningJobs/{job_id}"
@@ -119,6 +126,24 @@ class VertexService:
         res = self.store.put(Resource(name, "tuningJob", parent, data, internal))
         self.trainer.enqueue(name)
         return prune(res.data)  # type: ignore[no-any-return]
+
+    def _check_quota(self, parent: str) -> None:
+        """The emulated concurrent-job quota: 429 while ``max_running_jobs`` are unfinished.
+        The text follows Vertex's quota errors ("The following quota metrics exceed quota
+        limits: aiplatform.googleapis.com/..."); the metric's name is the emulator's [I]."""
+        limit = self.config.max_running_jobs
+        if limit is None:
+            return
+        running = [
+            r for r in self.store.find("tuningJob", parent) if r.data.get("state") in UNFINISHED
+        ]
+        if len(running) >= limit:
+            raise ApiError(
+                "RESOURCE_EXHAUSTED",
+                "The following quota metrics exceed quota limits: "
+                f"{QUOTA_METRIC} ({len(running)} of {limit} tuning jobs are running in "
+                f"{parent}).",
+            )
 
     def _validate_job(
         self, body: dict[str, Any], api: str
@@ -280,6 +305,11 @@ class VertexService:
             "tuned_model_display_name": lambda d: d.get("tunedModelDisplayName"),
         }
         docs = [r.data for r in self.store.find("tuningJob", parent)]
+        mode = self.config.tuning_job_list_filter
+        if mode == "refuse" and call.query.get("filter"):
+            raise invalid(f"Unsupported filter: {call.query['filter']!r}.")
+        if mode == "ignore":  # a mis-filtering service: answers as if no filter was given
+            call.query.pop("filter", None)
         return self._list(
             call, parent=parent, docs=docs, getters=getters, key="tuningJobs", order_fields=()
         )
@@ -373,10 +403,13 @@ class VertexService:
             },
             "checkpoints": checkpoints,
             "defaultCheckpointId": str(epochs),
-            # Vertex keeps tuning metrics in the job's experiment (not emulated); the emulator
-            # records the per-epoch training loss in the model's free-form metadata instead.
-            "metadata": {"tuningMetrics": {"lossPerEpoch": list(job.internal.get("losses", []))}},
         }
+        if self.config.progress_extras:
+            # An invention (setting progress_extras): Vertex publishes tuning metrics in the
+            # job's experiment, never in the model; tests that want a curve quickly read it here.
+            model["metadata"] = {
+                "tuningMetrics": {"lossPerEpoch": list(job.internal.get("losses", []))}
+            }
         model["etag"] = _etag(model)
         self.store.put(
             Resource(
@@ -431,6 +464,24 @@ class VertexService:
                     "metrics": points,
                 }
         raise not_found(f"TuningJob {job_id} not found.")
+
+    # --- tuning metrics (MetadataService, TensorboardService; see _metrics) --------------------
+
+    def get_context(self, call: Call) -> dict[str, Any]:
+        loc = self.location(call.params[0], call.params[1])
+        return self.metrics.get_context(loc, call.params[2], call.params[3])
+
+    def list_contexts(self, call: Call) -> dict[str, Any]:
+        loc = self.location(call.params[0], call.params[1])
+        return self.metrics.list_contexts(loc, call.params[2], call.query)
+
+    def list_time_series(self, call: Call) -> dict[str, Any]:
+        loc = self.location(call.params[0], call.params[1])
+        return self.metrics.list_time_series(loc, call.params[2:])
+
+    def read_time_series(self, call: Call) -> dict[str, Any]:
+        loc = self.location(call.params[0], call.params[1])
+        return self.metrics.read_time_series(loc, call.params[2:])
 
     # --- models ---------------------------------------------------------------------------------
 
@@ -644,20 +695,37 @@ class VertexService:
                     f"deployed at the following endpoint(s): {', '.join(deployed)}. "
                     "Please undeploy the model before retry."
                 )
-            for r in versions:
-                self.store.delete(r.name)
-            op = self._delete_operation(call, model_name.rsplit("/models/", 1)[0])
+            names = [r.name for r in versions]
+            op = self._delete_operation(call, model_name.rsplit("/models/", 1)[0], names)
         return _ops.render(op)
 
-    def _delete_operation(self, call: Call, parent: str) -> Resource:
-        """The finished long-running operation every Delete* RPC answers with."""
+    def _delete_operation(self, call: Call, parent: str, names: list[str]) -> Resource:
+        """The long-running operation every Delete* RPC answers with; it deletes ``names``."""
+        return self._operation(
+            call, parent, "DeleteOperationMetadata", _ops.EMPTY, {"delete": names}
+        )
+
+    def _operation(
+        self, call: Call, parent: str, metadata: str, response: str, effect: _ops.Effect
+    ) -> Resource:
         return _ops.create(
             self.store,
             parent,
             api=call.api,
-            metadata_type="DeleteOperationMetadata",
-            response_type=_ops.EMPTY,
+            metadata_type=metadata,
+            response_type=response,
+            config=self.config,
+            effect=effect,
+            apply=self._apply,
         )
+
+    def _apply(self, effect: _ops.Effect) -> None:
+        """What a done operation does (now, or when a slow one is done)."""
+        with self.store.tx():
+            for name in effect.get("delete", []):
+                self.store.delete(name)
+            if "undeploy" in effect:
+                self._undeploy(**effect["undeploy"])
 
     def delete_model_version(self, call: Call) -> dict[str, Any]:
         with self.store.tx():
@@ -677,8 +745,7 @@ class VertexService:
                 raise precondition(
                     "The version holding the 'default' alias cannot be deleted; move the alias."
                 )
-            self.store.delete(res.name)
-            op = self._delete_operation(call, res.parent)
+            op = self._delete_operation(call, res.parent, [res.name])
         return _ops.render(op)
 
     # --- endpoints ------------------------------------------------------------------------------
@@ -722,8 +789,7 @@ class VertexService:
                     f"Endpoint {res.name} still has deployed models ({ids}). You can only delete "
                     "the endpoint after all models have been undeployed from it."
                 )
-            self.store.delete(res.name)
-            op = self._delete_operation(call, res.parent)
+            op = self._delete_operation(call, res.parent, [res.name])
         return _ops.render(op)
 
     def undeploy_model(self, call: Call) -> dict[str, Any]:
@@ -749,27 +815,36 @@ class VertexService:
                     "pass a traffic_split that moves it to the other deployed models."
                 )
             split.pop(deployed_id, None)
-            res.data["deployedModels"] = [d for d in models if d["id"] != deployed_id]
-            res.data["trafficSplit"] = split
-            res.data["updateTime"] = timestamp(time.time())
-            self.store.put(res)
-            version = target.get("modelVersionId", "1")
-            mres = self.store.get(f"{target['model']}@{version}")
-            if mres is not None:
-                mres.data["deployedModels"] = [
-                    d
-                    for d in mres.data.get("deployedModels", [])
-                    if not (d["endpoint"] == res.name and d["deployedModelId"] == deployed_id)
-                ]
-                self.store.put(mres)
-            op = _ops.create(
-                self.store,
+            effect = {"endpoint": res.name, "deployed_model_id": deployed_id, "split": split}
+            op = self._operation(
+                call,
                 res.name,
-                api=call.api,
-                metadata_type="UndeployModelOperationMetadata",
-                response_type="UndeployModelResponse",
+                "UndeployModelOperationMetadata",
+                "UndeployModelResponse",
+                {"undeploy": effect},
             )
         return _ops.render(op)
+
+    def _undeploy(self, endpoint: str, deployed_model_id: str, split: dict[str, int]) -> None:
+        res = self.store.get(endpoint)
+        if res is None:
+            return
+        models = res.data.get("deployedModels", [])
+        target = next((d for d in models if d["id"] == deployed_model_id), None)
+        if target is None:
+            return
+        res.data["deployedModels"] = [d for d in models if d["id"] != deployed_model_id]
+        res.data["trafficSplit"] = split
+        res.data["updateTime"] = timestamp(time.time())
+        self.store.put(res)
+        mres = self.store.get(f"{target['model']}@{target.get('modelVersionId', '1')}")
+        if mres is not None:
+            mres.data["deployedModels"] = [
+                d
+                for d in mres.data.get("deployedModels", [])
+                if not (d["endpoint"] == endpoint and d["deployedModelId"] == deployed_model_id)
+            ]
+            self.store.put(mres)
 
     # --- generateContent ------------------------------------------------------------------------
 
@@ -887,7 +962,7 @@ class VertexService:
 
     def get_operation(self, call: Call) -> dict[str, Any]:
         with self.store.tx():
-            res = _ops.poll(self.store, self._op(self.op_name(call)))
+            res = _ops.poll(self.store, self._op(self.op_name(call)), self._apply)
         return _ops.render(res)
 
     def list_operations(self, call: Call) -> dict[str, Any]:
@@ -903,7 +978,7 @@ class VertexService:
 
     def cancel_operation(self, call: Call) -> dict[str, Any]:
         with self.store.tx():
-            _ops.finish(self.store, self._op(self.op_name(call)), cancelled=True)
+            _ops.cancel(self.store, self._op(self.op_name(call)))
         return {}
 
     def delete_operation(self, call: Call) -> dict[str, Any]:
@@ -913,5 +988,5 @@ class VertexService:
 
     def wait_operation(self, call: Call) -> dict[str, Any]:
         with self.store.tx():
-            res = _ops.finish(self.store, self._op(self.op_name(call)))
+            res = _ops.poll(self.store, self._op(self.op_name(call)), self._apply)
         return _ops.render(res)

@@ -1,4 +1,7 @@
-"""JSON wire conventions (vertex-api.md section 0): field case, enums, int64, timestamps."""
+"""JSON wire conventions (vertex-api.md section 0): field case, enums, int64, timestamps.
+
+Request bodies are checked and answers written through the real message types (_protos.py);
+these helpers serve the handlers in between."""
 
 from __future__ import annotations
 
@@ -50,31 +53,6 @@ ADAPTER_SIZE_VALUE: dict[str, int] = {
     "ADAPTER_SIZE_THIRTY_TWO": 32,
 }
 ADAPTER_SIZE_NAME: dict[int, str] = {v: k for k, v in ADAPTER_SIZE_VALUE.items()}
-
-FINISH_REASONS: dict[str, int] = {
-    "FINISH_REASON_UNSPECIFIED": 0,
-    "STOP": 1,
-    "MAX_TOKENS": 2,
-    "SAFETY": 3,
-    "RECITATION": 4,
-    "OTHER": 5,
-}
-MODEL_SOURCE_TYPES: dict[str, int] = {
-    "MODEL_SOURCE_TYPE_UNSPECIFIED": 0,
-    "AUTOML": 1,
-    "CUSTOM": 2,
-    "BQML": 3,
-    "MODEL_GARDEN": 4,
-    "GENIE": 5,
-}
-
-# Output enum fields, by JSON key. Only keys that are enums in the Vertex messages we emit.
-_ENUM_FIELDS: dict[str, dict[str, int]] = {
-    "state": {**JOB_STATES, "CREATING": 1, "ACTIVE": 2, "FAILED": 3},  # + TunedModel.State
-    "adapterSize": ADAPTER_SIZES,
-    "finishReason": FINISH_REASONS,
-    "sourceType": MODEL_SOURCE_TYPES,
-}
 
 
 def camel(key: str) -> str:
@@ -190,17 +168,6 @@ def prune(value: Any) -> Any:
         return out
     if isinstance(value, list):
         return [prune(v) for v in value]
-    return value
-
-
-def encode_enums_as_ints(value: Any, key: str | None = None) -> Any:
-    """Rewrite known enum fields from names to ints (for `$alt=json;enum-encoding=int`)."""
-    if isinstance(value, dict):
-        return {k: (v if k in _MAP_KEYS else encode_enums_as_ints(v, k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [encode_enums_as_ints(v, key) for v in value]
-    if isinstance(value, str) and key in _ENUM_FIELDS:
-        return _ENUM_FIELDS[key].get(value, value)
     return value
 
 

@@ -2,10 +2,24 @@
 
 The dynamic-provider process is not connected to the engine's log, but the engine forwards each
 line it writes to stderr as a diagnostic, so progress lines name the resource they belong to.
+
+A line is printed when what the service reports changes, and at least every HEARTBEAT_SECONDS
+otherwise: Vertex reports no progress on the job while it is RUNNING (no epoch, no checkpoint,
+no percentage), so on the real service the state alone would print once and then nothing for
+hours. Each line has the state and the time waited. For a running job it adds what the service
+publishes to count progress by: a completion percentage or epochs (the Gemini API, the
+emulator's extras), else the steps of the job's published training loss
+(``backend.training_progress``: the last ``/train_total_loss`` step of ``tuningStepCount``,
+read only when a line is due); and an estimate of the time left at the pace seen between the
+first such figure and the latest. Without figures it says there is no estimate.
+
+``GEMINI_TUNING_CLOCK_SPEED`` (tests only) runs this module's clock that many times faster than
+real time, so that hours of simulated waiting fit in seconds.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import time
@@ -15,8 +29,10 @@ from dataclasses import dataclass
 from gemini_tuning.backends import JobStatus, TuningBackend
 
 MAX_POLL_SECONDS = 60.0
+HEARTBEAT_SECONDS = 180.0  # a line every 3 minutes at least (plus one poll interval: < 5 min)
 BACKOFF = 1.5
 JITTER = 0.2
+CLOCK_SPEED = "GEMINI_TUNING_CLOCK_SPEED"
 
 
 class JobStillRunningError(Exception):
@@ -26,13 +42,29 @@ class JobStillRunningError(Exception):
         self.status = status
         super().__init__(
             f"tuning job {status.name} is still {status.state} after waiting "
-            f"{_duration(waited)}; it was NOT cancelled. Run `pulumi up` again to resume "
+            f"{duration(waited)}; it was NOT cancelled. Run `pulumi up` again to resume "
             "waiting, or raise timeout_minutes."
         )
 
 
 def say(resource: str, message: str) -> None:
     print(f"[gemini-tuning] {resource}: {message}", file=sys.stderr, flush=True)
+
+
+def _speed() -> float:
+    try:
+        return max(float(os.environ.get(CLOCK_SPEED) or 1.0), 1e-6)
+    except ValueError:
+        return 1.0
+
+
+def clock() -> float:
+    """Seconds, monotonic (faster than real time under GEMINI_TUNING_CLOCK_SPEED)."""
+    return time.monotonic() * _speed()
+
+
+def sleep(seconds: float) -> None:
+    time.sleep(max(0.0, seconds) / _speed())
 
 
 @dataclass
@@ -43,12 +75,63 @@ class Poller:
     maximum: float = MAX_POLL_SECONDS
 
     def __post_init__(self) -> None:
+        self.maximum = max(self.maximum, self.initial)
         self._next = self.initial
 
     def next_interval(self) -> float:
         interval = self._next * random.uniform(1 - JITTER, 1 + JITTER)
         self._next = min(self.maximum, self._next * BACKOFF)
         return interval
+
+
+@dataclass
+class _Progress:
+    """What was said last, and the first share done that was seen (for estimates)."""
+
+    resource: str
+    started: float
+    last_line: str = ""
+    last_said: float = float("-inf")
+    first_seen: tuple[float, float] | None = None  # (clock, share done)
+
+    def report(self, status: JobStatus, now: float, backend: TuningBackend) -> None:
+        line = progress_line(status)
+        if line == self.last_line and now - self.last_said < HEARTBEAT_SECONDS:
+            return
+        text = f"{line}, elapsed {duration(now - self.started)}"
+        if status.state == "RUNNING":
+            text += self._running(status, now, backend)
+        say(self.resource, text)
+        self.last_line, self.last_said = line, now
+
+    def _running(self, status: JobStatus, now: float, backend: TuningBackend) -> str:
+        share, steps = _share_done(status), ""
+        if share is None:
+            counted = backend.training_progress(status)
+            if counted is None:
+                return "; the service reports no progress while a job runs, so no estimate"
+            done, total = counted
+            share, steps = done / total, f", step {done}/{total}"
+        if self.first_seen is None:
+            self.first_seen = (now, share)
+        return steps + self._estimate(share, now)
+
+    def _estimate(self, share: float, now: float) -> str:
+        """Time left at the pace seen so far (between the first share seen and this one)."""
+        assert self.first_seen is not None
+        since, first = self.first_seen
+        if share <= first or now <= since:
+            return ""
+        left = (now - since) * (1 - share) / (share - first)
+        return f", about {duration(left)} left (extrapolated)"
+
+
+def _share_done(status: JobStatus) -> float | None:
+    if status.percent is not None:
+        return min(1.0, status.percent / 100)
+    if status.epoch_count and status.epochs_done:
+        return min(1.0, status.epochs_done / status.epoch_count)
+    return None
 
 
 def wait_for_job(
@@ -58,20 +141,18 @@ def wait_for_job(
     resource: str,
     timeout_seconds: float,
     poll_seconds: float,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = clock,
+    sleep: Callable[[float], None] = sleep,
 ) -> JobStatus:
     """Poll until the job leaves the active states; raise JobStillRunningError at the deadline."""
     started = clock()
-    poller = Poller(initial=poll_seconds, maximum=max(poll_seconds, MAX_POLL_SECONDS))
-    last_line = ""
+    poller = Poller(initial=poll_seconds)
+    progress = _Progress(resource, started)
     while True:
         status = backend.get_job(name)
-        elapsed = clock() - started
-        line = progress_line(status)
-        if line != last_line:
-            say(resource, f"{line}, elapsed {_duration(elapsed)}")
-            last_line = line
+        now = clock()
+        progress.report(status, now, backend)
+        elapsed = now - started
         if not status.active:
             return status
         if elapsed >= timeout_seconds:
@@ -81,7 +162,7 @@ def wait_for_job(
 
 def progress_line(status: JobStatus) -> str:
     parts = [status.state]
-    if status.epoch_count:
+    if status.epoch_count and status.epochs_done:
         parts.append(f"epoch {status.epochs_done}/{status.epoch_count}")
     elif status.epochs_done:
         parts.append(f"epoch {status.epochs_done}")
@@ -90,7 +171,7 @@ def progress_line(status: JobStatus) -> str:
     return " ".join(parts) + f" ({status.name})"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

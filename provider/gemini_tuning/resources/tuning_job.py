@@ -16,6 +16,7 @@ import pulumi.dynamic as dyn
 from gemini_tuning import backends, catalog
 from gemini_tuning.resources import _claims as claims
 from gemini_tuning.resources import _dataset_inputs as ds
+from gemini_tuning.resources import _submit
 from gemini_tuning.resources._concurrency import widen_if_provider_process
 from gemini_tuning.resources._lifecycle import (
     JOB_REPLACE_KEYS,
@@ -142,24 +143,38 @@ class TuningJobProvider(dyn.ResourceProvider):
         spec = parse(TuningJobSpec, _spec_inputs(props))
         backend = backends.backend_for(spec.backend)
         labels = {**spec.labels, **identity_labels(props["stack"], spec.resource_name, props)}
+        wanted = {RESOURCE_LABEL: labels[RESOURCE_LABEL], SPEC_LABEL: labels[SPEC_LABEL]}
+        timing = _timing(spec)
+        existing = _submit.existing_jobs(backend, wanted)
+        status = _reusable_job(backend, existing, spec.resource_name)
         uris = _dataset_uris(spec, props)
-        status = _reusable_job(backend, labels, spec.resource_name)
-        if status is None:
-            uris = _upload_datasets(spec, props)
-            status = backend.submit_job(_job_request(spec, labels, uris))
-            say(spec.resource_name, f"submitted tuning job {status.name}")
-        if spec.wait:
-            status = wait_for_job(
-                backend,
-                status.name,
-                resource=spec.resource_name,
-                timeout_seconds=spec.timeout_minutes * 60,
-                poll_seconds=spec.poll_interval_seconds,
-            )
+        with _submit.project_slot(
+            backends.settings(),
+            _max_concurrent_jobs(),
+            resource=spec.resource_name,
+            timing=timing,
+            needed=status is None or status.active,
+        ):
+            if status is None:
+                uris = _upload_datasets(spec, props)
+                request = _job_request(spec, labels, uris)
+                status = _submit.submit_once(
+                    backend, request, wanted, existing, resource=spec.resource_name, timing=timing
+                )
+            if spec.wait:
+                status = wait_for_job(
+                    backend,
+                    status.name,
+                    resource=spec.resource_name,
+                    timeout_seconds=spec.timeout_minutes * 60,
+                    poll_seconds=spec.poll_interval_seconds,
+                )
         if status.ended_badly:
             raise RuntimeError(
                 f"tuning job {status.name} ended {status.state}: {status.error or 'no message'}"
             )
+        if status.loss_note:
+            say(spec.resource_name, status.loss_note)
         token = _stamp_owner(backend, spec, status)
         return dyn.CreateResult(
             status.name, {**_outputs(props, status, uris), "owner_token": token}
@@ -392,20 +407,13 @@ def _upload_datasets(spec: TuningJobSpec, props: dict[str, Any]) -> dict[str, st
 
 
 def _reusable_job(
-    backend: backends.TuningBackend, labels: dict[str, str], resource: str
+    backend: backends.TuningBackend, existing: _submit.Existing, resource: str
 ) -> backends.JobStatus | None:
     """A job this resource already submitted with the same spec, still useful: adopt it."""
-    wanted = {RESOURCE_LABEL: labels[RESOURCE_LABEL], SPEC_LABEL: labels[SPEC_LABEL]}
-    for job in sorted(backend.find_jobs(wanted), key=lambda j: j.create_time or "", reverse=True):
-        if job.active or (
-            job.succeeded and job.tuned_model and _model_exists(backend, job.tuned_model)
-        ):
-            say(
-                resource,
-                f"adopting tuning job {job.name} ({job.state}) instead of submitting another",
-            )
-            return job
-    return None
+    job = _submit.reusable(backend, existing)
+    if job is not None:
+        say(resource, f"adopting tuning job {job.name} ({job.state}) instead of submitting another")
+    return job
 
 
 def _stamp_owner(
@@ -444,12 +452,21 @@ def _retire_model(backend: backends.TuningBackend, model: str, props: dict[str, 
     return backend.delete_version(model, props.get("tuned_model_endpoint"))
 
 
-def _model_exists(backend: backends.TuningBackend, name: str) -> bool:
-    try:
-        backend.get_model(name)
-    except backends.NotFoundError:
-        return False
-    return True
+def _timing(spec: TuningJobSpec) -> _submit.Timing:
+    from gemini_tuning.resources import _wait
+
+    return _submit.Timing(
+        deadline_seconds=spec.timeout_minutes * 60,
+        poll_seconds=spec.poll_interval_seconds,
+        clock=_wait.clock,
+        sleep=_wait.sleep,
+    )
+
+
+def _max_concurrent_jobs() -> int | None:
+    """Stack config ``gemini-tuning:maxConcurrentJobs`` (per project and location; unset: no
+    bound in the provider, the service's quota answers decide)."""
+    return backends.settings().max_concurrent_jobs
 
 
 def _job_request(

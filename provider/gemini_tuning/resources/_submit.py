@@ -1,0 +1,222 @@
+"""Submitting a tuning job exactly once, whatever the service does to the answer.
+
+CreateTuningJob takes no request ID, so a create is never retried blindly (the backend raises
+SubmitUncertainError when its answer was lost after the service may have acted):
+
+1. Before submitting, the jobs carrying this resource's identity labels are listed (the backend
+   checks every label on the client). One that is PENDING, QUEUED, RUNNING, or SUCCEEDED with its
+   model still there is adopted; the names of all of them are remembered.
+2. After a lost answer, the labels are looked up again (at once, then after 2 s and 5 s, in case
+   the list lags [I]); a job that was not there before is the one the lost request created, and
+   is adopted whatever its state. Only when none appears is the job submitted again (at most
+   MAX_UNCERTAIN times).
+3. Under the service's quota (429 RESOURCE_EXHAUSTED: nothing was created) the submission waits
+   and tries again, with growing intervals, until the resource's deadline: the `up` queues
+   instead of failing. ``gemini-tuning:maxConcurrentJobs`` bounds, per project and location, how
+   many jobs one provider process has submitted and is waiting for at once; the others queue
+   in the process without calling the service.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from gemini_tuning import backends
+from gemini_tuning.resources._wait import HEARTBEAT_SECONDS, Poller, duration, say
+
+MAX_UNCERTAIN = 5
+SETTLE_SECONDS = (0.0, 2.0, 5.0)
+
+
+@dataclass
+class Existing:
+    """The jobs carrying the identity labels before this create submits anything."""
+
+    jobs: list[backends.JobStatus] = field(default_factory=list)
+
+    @property
+    def names(self) -> set[str]:
+        return {job.name for job in self.jobs}
+
+
+@dataclass(frozen=True)
+class Timing:
+    deadline_seconds: float
+    poll_seconds: float
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+
+
+def existing_jobs(backend: backends.TuningBackend, wanted: dict[str, str]) -> Existing:
+    return Existing(backend.find_jobs(wanted))
+
+
+def reusable(backend: backends.TuningBackend, existing: Existing) -> backends.JobStatus | None:
+    """The newest adoptable job: on its way (PENDING, QUEUED, RUNNING), or SUCCEEDED with its
+    model still there. Never CANCELLING (a destroy just cancelled it) nor a failed one."""
+    for job in _newest_first(existing.jobs):
+        if not job.adoptable:  # backends.ADOPTABLE_STATES
+            continue
+        if not job.succeeded or (job.tuned_model and _model_exists(backend, job.tuned_model)):
+            return job
+    return None
+
+
+def submit_once(
+    backend: backends.TuningBackend,
+    request: backends.JobRequest,
+    wanted: dict[str, str],
+    existing: Existing,
+    *,
+    resource: str,
+    timing: Timing,
+) -> backends.JobStatus:
+    """Submit ``request``; after a lost answer adopt what it created; queue under the quota."""
+    started = timing.clock()
+    poller = Poller(initial=timing.poll_seconds)
+    uncertain = 0
+    while True:
+        try:
+            status = backend.submit_job(request)
+        except backends.SubmitUncertainError as err:
+            uncertain += 1
+            say(resource, f"{err}; looking the job up by its labels before submitting again")
+            found = _created_by_lost_answer(backend, wanted, existing, resource, timing)
+            if found is not None:
+                return found
+            if uncertain >= MAX_UNCERTAIN:
+                raise RuntimeError(
+                    f"gave up submitting: {uncertain} answers to CreateTuningJob were lost and "
+                    "no job with this resource's labels appeared; run `pulumi up` again"
+                ) from err
+        except backends.QuotaExceededError as err:
+            waited = timing.clock() - started
+            if waited >= timing.deadline_seconds:
+                raise RuntimeError(
+                    f"still no quota to submit after {duration(waited)}: {err}. Nothing was "
+                    "submitted; run `pulumi up` again, or raise the quota or timeout_minutes"
+                ) from err
+            interval = poller.next_interval()
+            say(
+                resource,
+                f"queued: {err}; submitting again in {duration(interval)} "
+                f"(waited {duration(waited)})",
+            )
+            timing.sleep(interval)
+        else:
+            say(resource, f"submitted tuning job {status.name}")
+            return status
+
+
+def _created_by_lost_answer(
+    backend: backends.TuningBackend,
+    wanted: dict[str, str],
+    existing: Existing,
+    resource: str,
+    timing: Timing,
+) -> backends.JobStatus | None:
+    """The job a lost create made: one with our labels that was not there before."""
+    for delay in SETTLE_SECONDS:
+        timing.sleep(delay)
+        new = [j for j in backend.find_jobs(wanted) if j.name not in existing.names]
+        if new:
+            chosen, *extra = _newest_first(new)
+            say(
+                resource,
+                f"adopting tuning job {chosen.name} ({chosen.state}): the lost "
+                "create did reach the service",
+            )
+            for duplicate in extra:
+                _cancel_duplicate(backend, duplicate, resource)
+            existing.jobs.extend(new)
+            return chosen
+    return None
+
+
+def _cancel_duplicate(
+    backend: backends.TuningBackend, job: backends.JobStatus, resource: str
+) -> None:
+    """A second job from an earlier lost answer (only if the list lagged): stop paying for it."""
+    if not job.active:
+        return
+    try:
+        backend.cancel_job(job.name)
+    except backends.BackendError as err:
+        say(resource, f"warning: duplicate tuning job {job.name} could not be cancelled: {err}")
+        return
+    say(resource, f"cancelled duplicate tuning job {job.name}")
+
+
+def _newest_first(jobs: Sequence[backends.JobStatus]) -> list[backends.JobStatus]:
+    return sorted(jobs, key=lambda j: j.create_time or "", reverse=True)
+
+
+def _model_exists(backend: backends.TuningBackend, name: str) -> bool:
+    try:
+        backend.get_model(name)
+    except backends.NotFoundError:
+        return False
+    return True
+
+
+# -- the per-project bound -----------------------------------------------------------------
+
+
+_slots_lock = threading.Lock()
+_slots: dict[tuple[str, ...], threading.BoundedSemaphore] = {}
+
+
+@contextmanager
+def project_slot(
+    settings: backends.Settings,
+    limit: int | None,
+    *,
+    resource: str,
+    timing: Timing,
+    needed: bool = True,
+) -> Iterator[None]:
+    """Hold one of ``limit`` slots of this project and location while a job is submitted and
+    waited for (no bound when None; nothing to hold when not ``needed``: an adopted job that
+    has finished)."""
+    if not limit or not needed:
+        yield
+        return
+    key = (settings.api_endpoint, settings.project, settings.location, str(limit))
+    with _slots_lock:
+        slot = _slots.setdefault(key, threading.BoundedSemaphore(limit))
+    if not slot.acquire(blocking=False):
+        _wait_for_slot(slot, limit, settings, resource, timing)
+    try:
+        yield
+    finally:
+        slot.release()
+
+
+def _wait_for_slot(
+    slot: threading.BoundedSemaphore,
+    limit: int,
+    settings: backends.Settings,
+    resource: str,
+    timing: Timing,
+) -> None:
+    where = f"{settings.project}/{settings.location}"
+    say(
+        resource,
+        f"queued: {limit} tuning jobs of this stack are running in {where} "
+        "(gemini-tuning:maxConcurrentJobs); waiting for one to finish",
+    )
+    started = last = timing.clock()
+    while not slot.acquire(timeout=1.0):
+        now = timing.clock()
+        if now - started >= timing.deadline_seconds:
+            raise RuntimeError(
+                f"still queued after {duration(now - started)}: {limit} tuning jobs of this "
+                f"stack are running in {where} (gemini-tuning:maxConcurrentJobs)"
+            )
+        if now - last >= HEARTBEAT_SECONDS:
+            say(resource, f"still queued for a submission slot, waited {duration(now - started)}")
+            last = now
+    say(resource, f"a submission slot is free after {duration(timing.clock() - started)}")

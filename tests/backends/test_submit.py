@@ -1,0 +1,147 @@
+"""Submitting exactly once (resources/_submit.py) against the emulator's hazards: answers lost
+after the effect, the concurrent-job quota, a mis-filtering list, a job being cancelled."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from gemini_tuning.backends import JobRequest, Settings
+from gemini_tuning.backends.vertex import VertexBackend
+from gemini_tuning.resources import _submit
+from gemini_tuning.testing import EmulatorProcess, run_emulator
+from tests.engine.conftest import write_examples
+
+pytestmark = pytest.mark.emulator
+
+CREATE = "GenAiTuningService.CreateTuningJob"
+IDENTITY = {"gemini-tuning-resource": "r1", "gemini-tuning-spec": "s1"}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    with run_emulator(tmp_path_factory.mktemp("emu"), seconds_per_epoch=0.05) as emulator:
+        emulator.upload(
+            write_examples(tmp_path_factory.mktemp("data") / "t.jsonl"), "gs://b/t.jsonl"
+        )
+        yield emulator
+
+
+@pytest.fixture
+def emu(served: EmulatorProcess) -> Iterator[EmulatorProcess]:
+    served.reset()
+    yield served
+    served.clear_faults()
+    served.configure(max_running_jobs=None, tuning_job_list_filter="honest", hang_seconds=30.0)
+
+
+@pytest.fixture
+def backend(emu: EmulatorProcess) -> VertexBackend:
+    settings = Settings(
+        project=emu.project,
+        location=emu.location,
+        api_endpoint=emu.url,
+        request_timeout_seconds=1.0,
+    )
+    return VertexBackend(settings)
+
+
+def _request(labels: dict[str, str], spe: str = "0.05") -> JobRequest:
+    return JobRequest(
+        display_name=None,
+        base_model="gemini-2.5-flash",
+        pre_tuned_model=None,
+        training_uri="gs://b/t.jsonl",
+        validation_uri=None,
+        labels={**labels, "emulator-seconds-per-epoch": spe},
+        epoch_count=1,
+    )
+
+
+TIMING = _submit.Timing(
+    deadline_seconds=60, poll_seconds=0.2, clock=time.monotonic, sleep=time.sleep
+)
+
+
+def _submit_once(backend: VertexBackend, labels: dict[str, str] = IDENTITY) -> str:
+    existing = _submit.existing_jobs(backend, labels)
+    return _submit.submit_once(
+        backend, _request(labels), labels, existing, resource="r", timing=TIMING
+    ).name
+
+
+@pytest.mark.parametrize("answer", ["503", "500", "504", "timeout", "drop"])
+def test_a_lost_answer_adopts_the_job_it_created(
+    emu: EmulatorProcess, backend: VertexBackend, answer: str
+) -> None:
+    emu.configure(hang_seconds=2.0)
+    emu.add_fault(answer, method="CreateTuningJob", when="after", next=1)
+    name = _submit_once(backend)
+    assert emu.calls(CREATE) == 1
+    assert [j.name for j in backend.find_jobs(IDENTITY)] == [name]
+
+
+def test_a_lost_answer_that_created_nothing_submits_again(
+    emu: EmulatorProcess, backend: VertexBackend
+) -> None:
+    emu.add_fault("503", method="CreateTuningJob", when="before", next=2)
+    name = _submit_once(backend)
+    assert emu.calls(CREATE) == 3
+    assert [j.name for j in backend.find_jobs(IDENTITY)] == [name]
+
+
+def test_an_older_job_of_the_same_identity_is_not_taken_for_the_lost_one(
+    emu: EmulatorProcess, backend: VertexBackend
+) -> None:
+    old = backend.submit_job(_request(IDENTITY)).name
+    backend.cancel_job(old)
+    emu.add_fault("503", method="CreateTuningJob", when="after", next=1)
+    name = _submit_once(backend)
+    assert name != old
+    assert len(backend.find_jobs(IDENTITY)) == 2
+
+
+def test_under_the_quota_the_submission_waits_for_a_slot(
+    emu: EmulatorProcess, backend: VertexBackend
+) -> None:
+    emu.configure(max_running_jobs=1)
+    backend.submit_job(_request({"other": "job"}, spe="1.5"))
+    started = time.monotonic()
+    name = _submit_once(backend)
+    assert time.monotonic() - started > 1  # it queued behind the running job
+    assert [j.name for j in backend.find_jobs(IDENTITY)] == [name]
+    assert sum(v for k, v in emu.stats()["faults"].items()) == 0  # 429s are answers, not faults
+
+
+@pytest.mark.parametrize("mode", ["ignore", "refuse"])
+def test_a_job_whose_labels_differ_from_the_filters_answer_is_not_adopted(
+    emu: EmulatorProcess, backend: VertexBackend, mode: str
+) -> None:
+    foreign = {"gemini-tuning-resource": "r1", "gemini-tuning-spec": "other"}
+    backend.submit_job(_request(foreign, spe="5"))
+    emu.configure(tuning_job_list_filter=mode)
+    existing = _submit.existing_jobs(backend, IDENTITY)
+    assert existing.jobs == []
+    assert _submit.reusable(backend, existing) is None
+
+
+def test_a_cancelling_job_is_not_adopted(emu: EmulatorProcess, backend: VertexBackend) -> None:
+    emu.configure(cancelling_seconds=30.0)
+    try:
+        job = backend.submit_job(_request(IDENTITY, spe="5"))
+        backend.cancel_job(job.name)
+        assert backend.get_job(job.name).state == "CANCELLING"
+        existing = _submit.existing_jobs(backend, IDENTITY)
+        assert [j.state for j in existing.jobs] == ["CANCELLING"]
+        assert _submit.reusable(backend, existing) is None
+    finally:
+        emu.configure(cancelling_seconds=None)
+
+
+def test_a_running_job_is_adopted(emu: EmulatorProcess, backend: VertexBackend) -> None:
+    job = backend.submit_job(_request(IDENTITY, spe="5"))
+    adopted = _submit.reusable(backend, _submit.existing_jobs(backend, IDENTITY))
+    assert adopted is not None
+    assert adopted.name == job.name
