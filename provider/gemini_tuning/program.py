@@ -428,19 +428,38 @@ def check_promotion(
 ) -> dict[str, Any]:
     """The release of ``name`` v``version`` this stack may serve; else StackConfigError that
     says why (no such release, model gone, never served by a promoting source, gate missed)."""
-    from gemini_tuning import _releases
+    from google.api_core import exceptions
 
-    settings = _settings()
+    from gemini_tuning import _releases, backends
+
+    prefix = f"cannot promote {name} v{version} from {source} to {stack}"
+    try:
+        settings = _settings()
+    except backends.SettingsError as err:
+        raise StackConfigError(f"{prefix}: {err}") from None
+
+    def read(uri: str) -> Any:
+        try:
+            return _releases.read_record(settings, uri)
+        except exceptions.GoogleAPICallError as err:
+            raise _releases.PromotionError(
+                f"{prefix}: cannot read the release record {uri} ({err.code} {err.message}); "
+                "this stack's deployer needs read access to that bucket (storage.objects.get)"
+            ) from None
+
+    def lookup(model: str) -> Any:
+        try:
+            return _lookup_model(settings, model)
+        except backends.BackendError as err:
+            raise _releases.PromotionError(
+                f"{prefix}: cannot read {model} in the Model Registry ({err}); this stack's "
+                "deployer needs aiplatform.models.get there"
+            ) from None
+
     origin = _releases.Source(source, models or {}, environment or {})
     try:
         return _releases.choose_release(
-            origin,
-            name,
-            version,
-            stack=stack,
-            gate=gate,
-            read_record=lambda uri: _releases.read_record(settings, uri),
-            lookup_model=lambda model: _lookup_model(settings, model),
+            origin, name, version, stack=stack, gate=gate, read_record=read, lookup_model=lookup
         )
     except _releases.PromotionError as err:
         raise StackConfigError(str(err)) from None
