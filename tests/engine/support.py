@@ -122,6 +122,32 @@ def project_stack(
     yield created
 
 
+def emulator_project_stack(
+    project: Path,
+    env: dict[str, str],
+    pulumi_bin: Path,
+    emu: Any,
+    name: str,
+    *,
+    bucket: str,
+    config: dict[str, str],
+) -> auto.Stack:
+    """Stack ``name`` of a copied project, pointed at the emulator ``emu`` (polling fast)."""
+    opts = auto.LocalWorkspaceOptions(env_vars=env, pulumi_command=command(pulumi_bin))
+    stack = auto.create_or_select_stack(name, work_dir=str(project), opts=opts)
+    base = {
+        "gemini-tuning:apiEndpoint": emu.url,
+        "gemini-tuning:storageEndpoint": emu.gcs_host,
+        "gemini-tuning:project": emu.project,
+        "gemini-tuning:location": emu.location,
+        "gemini-tuning:datasetBucket": bucket,
+        "gemini-tuning:pollIntervalSeconds": "0.2",
+    }
+    for key, value in {**base, **config}.items():
+        stack.set_config(key, auto.ConfigValue(value))
+    return stack
+
+
 def resources_of(stack: auto.Stack, type_suffix: str) -> list[dict[str, Any]]:
     deployment = stack.export_stack().deployment or {}
     return [

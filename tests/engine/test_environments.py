@@ -17,7 +17,13 @@ import pytest
 from pulumi import automation as auto
 
 from gemini_tuning.testing import EmulatorProcess, run_emulator
-from tests.engine.support import Run, command, copy_project, engine_env, resources_of
+from tests.engine.support import (
+    Run,
+    copy_project,
+    emulator_project_stack,
+    engine_env,
+    resources_of,
+)
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 
@@ -37,21 +43,9 @@ class Env:
         self.env = engine_env(root, pulumi_bin)
 
     def stack(self, name: str, config: dict[str, str]) -> auto.Stack:
-        opts = auto.LocalWorkspaceOptions(
-            env_vars=self.env, pulumi_command=command(self.pulumi_bin)
+        return emulator_project_stack(
+            self.project, self.env, self.pulumi_bin, self.emu, name, bucket=BUCKET, config=config
         )
-        stack = auto.create_or_select_stack(name, work_dir=str(self.project), opts=opts)
-        base = {
-            "gemini-tuning:apiEndpoint": self.emu.url,
-            "gemini-tuning:storageEndpoint": self.emu.gcs_host,
-            "gemini-tuning:project": self.emu.project,
-            "gemini-tuning:location": self.emu.location,
-            "gemini-tuning:datasetBucket": BUCKET,
-            "gemini-tuning:pollIntervalSeconds": "0.2",
-        }
-        for key, value in {**base, **config}.items():
-            stack.set_config(key, auto.ConfigValue(value))
-        return stack
 
     def dev(self) -> auto.Stack:
         return self.stack(
