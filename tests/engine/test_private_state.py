@@ -193,3 +193,41 @@ def test_a_job_error_text_is_secret_in_state(
         assert ERROR_TEXT not in by_cli
         assert ERROR_TEXT not in _backend_files(tmp_path / "engine")
         assert job in exported  # the job itself is there, in plain text
+
+
+def test_state_written_before_the_secrets_is_encrypted_by_the_next_up(
+    tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older release stored ``error`` in plain text; the next `up` (no change) re-marks it.
+    Inline programs run in this process, so the older behaviour is one monkeypatch away. (The
+    backend's history and backups of the older checkpoints keep the plain text: see README.)"""
+    from gemini_tuning.resources import tuning_job
+
+    data = write_examples(tmp_path / "train.jsonl")
+    backend = VertexBackend(
+        Settings(project=emulator.project, location=emulator.location, api_endpoint=emulator.url)
+    )
+    config = emulator_config(emulator)
+    with monkeypatch.context() as older:
+        older.setattr(tuning_job, "SECRET_OUTPUTS", ())
+        with inline_stack(tmp_path / "engine", pulumi_bin, _failing_job(data), config=config) as st:
+            job = st.up(color="never").outputs["job"].value
+            deadline = time.monotonic() + 60
+            while not backend.get_job(job).ended_badly:
+                assert time.monotonic() < deadline, "the injected failure never came"
+                time.sleep(0.2)
+            st.refresh(color="never")
+            assert _outputs(st, ":TuningJob")["error"] == ERROR_TEXT  # plain, as it was
+    with inline_stack(tmp_path / "engine", pulumi_bin, _failing_job(data), config=config) as st:
+        st.up(color="never")
+        assert _outputs(st, ":TuningJob")["error"][SECRET_SIG]
+        exported = _cli_export(tmp_path / "engine", pulumi_bin, tmp_path / "engine", "it")
+        assert ERROR_TEXT not in exported
+    history = [
+        p
+        for p in (tmp_path / "engine" / "backend").rglob("*")
+        if p.is_file() and ERROR_TEXT in p.read_text(errors="replace")
+    ]
+    assert history, "no older checkpoint kept the plain text: update the README's note"
+    older = ("/history/", "/backups/")
+    assert all(any(o in str(p) for o in older) or p.suffix == ".bak" for p in history), history
