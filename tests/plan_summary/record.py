@@ -4,9 +4,10 @@
 
 Runs the real engine (the CLI setup built) against a fresh emulator on a copy of the project and
 saves what `pulumi preview --json` printed (stdout) and its exit code, for: a first tune, a
-re-tune (epoch change), a promotion, a rollback and a promotion whose gate is missed. Temporary
-paths and the emulator's port are replaced by placeholders, so a re-recording diffs only where
-the engine's output changed. Needs no network; takes about a minute.
+re-tune (epoch change), a promotion, a rollback, a promotion whose gate is missed, and a first
+tune of both example models (the over-budget case: the tests give it a ceiling below its
+total). Temporary paths and the emulator's port are replaced by placeholders, so a re-recording
+diffs only where the engine's output changed (and in the model and endpoint IDs). Needs no network; takes about a minute.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ def main() -> int:
         def up(name: str) -> None:
             pulumi("up", "--yes", "--skip-preview", "--stack", name)
 
+        stack("big", {"models": ["squad-qa", MODEL], "aliases": ["big"]})
+        record("over-budget", "big")
         dev = {"models": [MODEL], "aliases": ["dev"]}
         staging = {"promoteFrom": SOURCE, "aliases": ["staging"]}
         stack("dev", dev)

@@ -113,3 +113,20 @@ def test_the_command_exits_1_on_a_failed_preview_and_2_on_unreadable_input(
     bad.write_text("not json")
     assert cli.main(["plan-summary", str(bad)]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_the_total_adds_every_job_and_is_marked_over_the_ceiling() -> None:
+    summary = plan("over-budget", max_cost=1.0)
+    assert [(m.name, m.action) for m in summary.models] == [
+        ("number-successor", "tune"),
+        ("squad-qa", "tune"),
+    ]
+    costs = [m.estimate.usd for m in summary.models if m.estimate is not None]
+    assert len(costs) == 2
+    assert summary.total_usd == pytest.approx(sum(costs))
+    assert summary.total_tokens == 276_767
+    assert summary.total_usd > 1.0
+    assert summary.over_budget
+    assert "about $1.38 — **over budget** (max $1.00)" in render(summary)
+    assert not plan("over-budget", max_cost=2.0).over_budget
+    assert recorded_exit("over-budget") == 0  # the engine has no ceiling: the summary is the gate
