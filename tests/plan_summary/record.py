@@ -7,7 +7,8 @@ saves what `pulumi preview --json` printed (stdout) and its exit code, for: a fi
 re-tune (epoch change), a promotion, a rollback, a promotion whose gate is missed, and a first
 tune of both example models (the over-budget case: the tests give it a ceiling below its
 total). Temporary paths and the emulator's port are replaced by placeholders, so a re-recording
-diffs only where the engine's output changed (and in the model and endpoint IDs). Needs no network; takes about a minute.
+diffs only where the engine's output changed (and in the model and endpoint IDs). Needs no
+network; takes about two minutes.
 """
 
 from __future__ import annotations
