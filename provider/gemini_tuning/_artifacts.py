@@ -1,12 +1,18 @@
 """Files a person looks at after `pulumi up`: the loss curve of each tuning job (PNG) and the
-evaluation summary (Markdown + JSON), under ``artifacts/<stack>/<model>/``.
+evaluation summary (Markdown + JSON), under ``artifacts/<stack>/<model>/``, and the same files in
+the stack's bucket, ``gs://<bucket>/gemini-tuning/artifacts/<project>/<stack>/<model>/``, so any
+runner or person can fetch them after the runner that wrote them is gone.
 
 The program writes them once the values are known (during `up`, never at preview), and links
-them from the stack outputs. matplotlib is imported only here, only when a curve is drawn.
+them from the stack outputs. The evaluation summary quotes answers that did not match (the
+user's prompts and answers): they live in these files, never in plain text in the state (the
+Evaluation's ``samples`` output is a Pulumi secret). matplotlib is imported only here, only when
+a curve is drawn.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,6 +27,7 @@ NO_LOSS = (
 )
 SUMMARY_MD = "evaluation.md"
 SUMMARY_JSON = "evaluation.json"
+PREFIX = "gemini-tuning/artifacts"
 
 
 def artifact_paths(root: Path, stack: str, model: str) -> dict[str, str]:
@@ -31,6 +38,37 @@ def artifact_paths(root: Path, stack: str, model: str) -> dict[str, str]:
         "evaluation": str(folder / SUMMARY_MD),
         "evaluation_json": str(folder / SUMMARY_JSON),
     }
+
+
+def bucket_folder(bucket: str, project: str, stack: str, model: str) -> str:
+    """The gs:// folder of one model's artifacts in the stack's bucket."""
+    bucket = bucket.removeprefix("gs://").strip("/")
+    return f"gs://{bucket}/{PREFIX}/{project}/{stack}/{model}"
+
+
+def upload_folder(settings: Any, folder: str | Path, gs_folder: str) -> list[str]:
+    """Copy every file of ``folder`` to ``gs_folder`` (google-cloud-storage); the gs:// URIs
+    written. A file no longer in the folder (loss-curve.png once the loss is gone) is deleted
+    from the bucket too, so the bucket never shows a stale chart."""
+    from google.api_core import exceptions
+
+    from gemini_tuning.datasets import parse_gcs_uri
+    from gemini_tuning.resources._dataset_inputs import storage_client
+
+    bucket_name, prefix = parse_gcs_uri(gs_folder)
+    bucket = storage_client(settings).bucket(bucket_name)
+    types = {".png": "image/png", ".md": "text/markdown", ".json": "application/json"}
+    written = []
+    present = {p.name for p in Path(folder).iterdir() if p.is_file()}
+    for name in sorted(present):
+        blob = bucket.blob(f"{prefix}/{name}")
+        path = Path(folder) / name
+        blob.upload_from_filename(str(path), content_type=types.get(path.suffix, "text/plain"))
+        written.append(f"{gs_folder}/{name}")
+    for stale in {LOSS_CURVE, LOSS_NOTE} - present:
+        with contextlib.suppress(exceptions.NotFound):
+            bucket.blob(f"{prefix}/{stale}").delete()
+    return written
 
 
 def write_loss_curve(path: str | Path, losses: Sequence[float], title: str) -> Path:

@@ -213,7 +213,13 @@ def _tune(
             evaluated_at=evaluation.evaluated_at,
         )
     entry["artifacts"] = _artifacts(
-        name, definition, job=job, evaluation=evaluation, artifacts_root=artifacts_root, root=root
+        name,
+        definition,
+        config,
+        job=job,
+        evaluation=evaluation,
+        artifacts_root=artifacts_root,
+        root=root,
     )
     if release_store is not None:
         release = _release(
@@ -281,14 +287,18 @@ def _release_store(config: pulumi.Config) -> str | None:
 def _artifacts(
     name: str,
     definition: ModelDefinition,
+    config: pulumi.Config,
     *,
     job: Any,
     evaluation: Any,
     artifacts_root: Path,
     root: Path,
 ) -> Any:
-    """Write the loss curve and the evaluation summary once the values are known (`up` only);
-    the output is the map of their paths (relative to the project root)."""
+    """Write the loss curve and the evaluation summary once the values are known (`up` only),
+    locally and, with a bucket, to ``gs://<bucket>/gemini-tuning/artifacts/<project>/<stack>/
+    <model>/``; the output is the map of their paths (relative to the project root) and gs://
+    links. It is never a secret, although it is computed from the (secret) samples: it holds
+    paths only, and a secret here would make the whole ``models`` output secret."""
     from gemini_tuning import _artifacts as files
 
     stack = pulumi.get_stack()
@@ -299,6 +309,13 @@ def _artifacts(
     }
     if evaluation is not None:
         links["evaluation"] = _relative(paths["evaluation"], root)
+    bucket = config.get("artifactsBucket") or config.get("datasetBucket")
+    gs_folder = files.bucket_folder(bucket, pulumi.get_project(), stack, name) if bucket else None
+    if gs_folder is not None:
+        links["bucket_folder"] = gs_folder
+        links["loss_curve_uri"] = f"{gs_folder}/{files.LOSS_CURVE}"
+        if evaluation is not None:
+            links["evaluation_uri"] = f"{gs_folder}/{files.SUMMARY_MD}"
     if pulumi.runtime.is_dry_run():
         return links
     watched: dict[str, Any] = {
@@ -332,9 +349,24 @@ def _artifacts(
                 stack=stack,
                 summary=summary,
             )
-        return {**links, "loss_curve": _relative(str(curve), root)}  # the note if no curve
+        written = {**links, "loss_curve": _relative(str(curve), root)}  # the note if no curve
+        if gs_folder is not None:
+            written["loss_curve_uri"] = f"{gs_folder}/{curve.name}"
+            try:
+                files.upload_folder(_settings(), paths["folder"], gs_folder)
+            except Exception as err:  # noqa: BLE001 - the model is tuned; say what failed
+                pulumi.log.warn(
+                    f"{name}: could not write the artifacts to {gs_folder} ({err}); they are in "
+                    f"{links['folder']} only. The deployer needs storage.objects.create and "
+                    "storage.objects.delete on that bucket"
+                )
+                for key in ("bucket_folder", "loss_curve_uri", "evaluation_uri"):
+                    written.pop(key, None)
+        return written
 
-    return pulumi.Output.all(**watched).apply(write)
+    # Paths only (the samples went into the files): not a secret, so `pulumi stack output
+    # --json` and a promoting stack's StackReference read `models` as plain values.
+    return pulumi.Output.unsecret(pulumi.Output.all(**watched).apply(write))
 
 
 # -- promotion -------------------------------------------------------------------------------

@@ -23,3 +23,16 @@ def declared_props(
     props.update(args)
     props["resource_name"] = resource_name
     return props
+
+
+def with_secret_outputs(opts: Any, names: Iterable[str]) -> Any:
+    """``opts`` (a ResourceOptions or None) with ``names`` added to additional_secret_outputs:
+    the engine stores those outputs encrypted in state (user text: evaluation samples, service
+    error messages). The dynamic servicer returns plain values; secrecy is the engine's job."""
+    import pulumi
+
+    base = opts if opts is not None else pulumi.ResourceOptions()
+    wanted = [*(base.additional_secret_outputs or []), *names]
+    return pulumi.ResourceOptions.merge(
+        base, pulumi.ResourceOptions(additional_secret_outputs=list(dict.fromkeys(wanted)))
+    )

@@ -13,6 +13,14 @@ emulator's extras), else the steps of the job's published training loss
 read only when a line is due); and an estimate of the time left at the pace seen between the
 first such figure and the latest. Without figures it says there is no estimate.
 
+The wait ends at the TuningJob's ``timeout_minutes`` (default 24 h) or, sooner, when this `up`'s
+wait budget is spent: ``GEMINI_TUNING_WAIT_MINUTES`` (minutes since the provider process, i.e.
+the `up`, started), which defaults to CI_WAIT_MINUTES on GitHub Actions (``GITHUB_ACTIONS=true``),
+so that an `up` on a hosted runner (a 6 h job limit) ends before the runner is killed. Either way
+the job is never cancelled: the create fails with "still running", the job goes on, and the next
+`up` adopts it by its identity labels and resumes waiting. The budget is read from the
+environment of the provider process, never stored in state, so it changes no diff.
+
 ``GEMINI_TUNING_CLOCK_SPEED`` (tests only) runs this module's clock that many times faster than
 real time, so that hours of simulated waiting fit in seconds.
 """
@@ -23,7 +31,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from gemini_tuning.backends import JobStatus, TuningBackend
@@ -33,17 +41,21 @@ HEARTBEAT_SECONDS = 180.0  # a line every 3 minutes at least (plus one poll inte
 BACKOFF = 1.5
 JITTER = 0.2
 CLOCK_SPEED = "GEMINI_TUNING_CLOCK_SPEED"
+WAIT_BUDGET = "GEMINI_TUNING_WAIT_MINUTES"
+# A GitHub-hosted job is killed after 360 minutes: wait at most 330, leaving time for setup,
+# evaluation, the report and the artifacts upload.
+CI_WAIT_MINUTES = 330.0
 
 
 class JobStillRunningError(Exception):
     """The wait deadline passed; the job goes on (it is never cancelled for a deadline)."""
 
-    def __init__(self, status: JobStatus, waited: float) -> None:
+    def __init__(self, status: JobStatus, waited: float, limit: str = "") -> None:
         self.status = status
         super().__init__(
             f"tuning job {status.name} is still {status.state} after waiting "
-            f"{duration(waited)}; it was NOT cancelled. Run `pulumi up` again to resume "
-            "waiting, or raise timeout_minutes."
+            f"{duration(waited)}{limit}; it was NOT cancelled. Run `pulumi up` again to resume "
+            "waiting (it adopts this job; nothing is tuned twice), or raise timeout_minutes."
         )
 
 
@@ -56,6 +68,35 @@ def _speed() -> float:
         return max(float(os.environ.get(CLOCK_SPEED) or 1.0), 1e-6)
     except ValueError:
         return 1.0
+
+
+def wait_budget_minutes(environ: Mapping[str, str] | None = None) -> float | None:
+    """This `up`'s wait budget in minutes (GEMINI_TUNING_WAIT_MINUTES; on GitHub Actions
+    CI_WAIT_MINUTES by default; 0 or "none" for no budget); None: no budget."""
+    env = os.environ if environ is None else environ
+    raw = (env.get(WAIT_BUDGET) or "").strip().lower()
+    if not raw:
+        return CI_WAIT_MINUTES if env.get("GITHUB_ACTIONS") == "true" else None
+    if raw in ("0", "none", "off"):
+        return None
+    try:
+        minutes = float(raw)
+    except ValueError:
+        raise ValueError(f"{WAIT_BUDGET}={raw!r}: expected a number of minutes") from None
+    return minutes if minutes > 0 else None
+
+
+def wait_limit(timeout_minutes: float, *, now: float | None = None) -> tuple[float, str]:
+    """Seconds this create may wait: the TuningJob's timeout, or what is left of the `up`'s
+    wait budget if that is sooner; and a note naming the budget when it is what ends the wait."""
+    budget = wait_budget_minutes()
+    timeout = timeout_minutes * 60
+    if budget is None:
+        return timeout, ""
+    left = max(0.0, budget * 60 - ((clock() if now is None else now) - PROCESS_STARTED))
+    if left >= timeout:
+        return timeout, ""
+    return left, f" (this up's wait budget, {WAIT_BUDGET}={budget:g} minutes, is spent)"
 
 
 def clock() -> float:
@@ -143,8 +184,10 @@ def wait_for_job(
     poll_seconds: float,
     clock: Callable[[], float] = clock,
     sleep: Callable[[float], None] = sleep,
+    limit: str = "",
 ) -> JobStatus:
-    """Poll until the job leaves the active states; raise JobStillRunningError at the deadline."""
+    """Poll until the job leaves the active states; raise JobStillRunningError at the deadline
+    (``limit``: what set it, for the message, when not the TuningJob's timeout)."""
     started = clock()
     poller = Poller(initial=poll_seconds)
     progress = _Progress(resource, started)
@@ -156,8 +199,11 @@ def wait_for_job(
         if not status.active:
             return status
         if elapsed >= timeout_seconds:
-            raise JobStillRunningError(status, elapsed)
+            raise JobStillRunningError(status, elapsed, limit)
         sleep(min(poller.next_interval(), max(0.0, timeout_seconds - elapsed) + 0.01))
+
+
+PROCESS_STARTED = clock()  # the provider process starts with the `up` it serves
 
 
 def progress_line(status: JobStatus) -> str:

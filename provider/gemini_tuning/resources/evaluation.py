@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gemini_tuning import backends, catalog
 from gemini_tuning.resources._concurrency import widen_if_provider_process
 from gemini_tuning.resources._lifecycle import dataset_change_reason, plan_diff
-from gemini_tuning.resources._props import declared_props
+from gemini_tuning.resources._props import declared_props, with_secret_outputs
 from gemini_tuning.resources._unknowns import is_unknown, with_stand_ins
 from gemini_tuning.resources._wait import say
 from gemini_tuning.specs import SpecError, parse
@@ -67,6 +67,9 @@ RERUN_KEYS = (
 )
 COMPUTED_INPUTS = ("eval_dataset_fingerprint", "eval_dataset_examples")
 OUTPUTS = ("metrics", "baseline", "gate_passed", "gate_misses", "samples", "evaluated_at")
+# Prompts, expected and model answers from the user's data: encrypted in state (the engine's
+# additional_secret_outputs). The readable copy is the evaluation summary in the artifacts.
+SECRET_OUTPUTS = ("samples",)
 INPUT_KEYS = (*EvaluationSpec.model_fields, *COMPUTED_INPUTS)
 
 
@@ -192,7 +195,7 @@ class Evaluation(dyn.Resource, module="vertex", name="Evaluation"):
             allowed=EvaluationArgs.__annotations__,
             outputs=(*OUTPUTS, *COMPUTED_INPUTS),
         )
-        super().__init__(_PROVIDER, resource_name, props, opts)
+        super().__init__(_PROVIDER, resource_name, props, with_secret_outputs(opts, SECRET_OUTPUTS))
 
 
 # -- the measurement -------------------------------------------------------------------------

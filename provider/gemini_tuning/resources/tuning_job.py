@@ -16,7 +16,7 @@ import pulumi.dynamic as dyn
 from gemini_tuning import backends, catalog
 from gemini_tuning.resources import _claims as claims
 from gemini_tuning.resources import _dataset_inputs as ds
-from gemini_tuning.resources import _submit
+from gemini_tuning.resources import _submit, _wait
 from gemini_tuning.resources._concurrency import widen_if_provider_process
 from gemini_tuning.resources._lifecycle import (
     JOB_REPLACE_KEYS,
@@ -28,7 +28,7 @@ from gemini_tuning.resources._lifecycle import (
     plan_diff,
     spec_hash,
 )
-from gemini_tuning.resources._props import declared_props
+from gemini_tuning.resources._props import declared_props, with_secret_outputs
 from gemini_tuning.resources._unknowns import is_unknown, with_stand_ins
 from gemini_tuning.resources._wait import say, wait_for_job
 from gemini_tuning.specs import SpecError, TuningJobSpec, parse
@@ -63,6 +63,8 @@ OUTPUTS = (
     "owner_token",
 )
 INPUT_KEYS = (*TuningJobSpec.model_fields, *COMPUTED_INPUTS)
+# The service's error text can quote the user's data (a bad example, a path): encrypted in state.
+SECRET_OUTPUTS = ("error",)
 
 
 class TuningJobArgs(TypedDict, total=False):
@@ -162,12 +164,14 @@ class TuningJobProvider(dyn.ResourceProvider):
                     backend, request, wanted, existing, resource=spec.resource_name, timing=timing
                 )
             if spec.wait:
+                seconds, limit = _wait.wait_limit(spec.timeout_minutes)
                 status = wait_for_job(
                     backend,
                     status.name,
                     resource=spec.resource_name,
-                    timeout_seconds=spec.timeout_minutes * 60,
+                    timeout_seconds=seconds,
                     poll_seconds=spec.poll_interval_seconds,
+                    limit=limit,
                 )
         if status.ended_badly:
             raise RuntimeError(
@@ -284,7 +288,7 @@ class TuningJob(dyn.Resource, module="vertex", name="TuningJob"):
             outputs=(*OUTPUTS, *COMPUTED_INPUTS),
         )
         props["stack"] = f"{pulumi.get_project()}/{pulumi.get_stack()}"
-        super().__init__(_PROVIDER, resource_name, props, opts)
+        super().__init__(_PROVIDER, resource_name, props, with_secret_outputs(opts, SECRET_OUTPUTS))
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -453,10 +457,8 @@ def _retire_model(backend: backends.TuningBackend, model: str, props: dict[str, 
 
 
 def _timing(spec: TuningJobSpec) -> _submit.Timing:
-    from gemini_tuning.resources import _wait
-
     return _submit.Timing(
-        deadline_seconds=spec.timeout_minutes * 60,
+        deadline_seconds=_wait.wait_limit(spec.timeout_minutes)[0],
         poll_seconds=spec.poll_interval_seconds,
         clock=_wait.clock,
         sleep=_wait.sleep,

@@ -1,0 +1,441 @@
+"""`gemini-tuning plan-summary`: a pull-request summary of `pulumi preview --json`, in Markdown.
+
+    pulumi preview --json --stack staging > preview.json || true
+    gemini-tuning plan-summary preview.json --stack staging --max-cost 50 >> summary.md
+
+Per model: the action (tune, re-tune, promote, roll back, update, remove, nothing, or blocked when
+the preview failed on it), the reasons, the training tokens x epochs and the estimated cost of the
+jobs it would submit, and the gate with its margin; then the total, marked over budget when it
+exceeds ``--max-cost``. Everything comes from the preview's own JSON: its steps (op, urn, old and
+new state), the stack's config, the previous stack outputs, the source stack's outputs as the
+StackReference last read them, and the diagnostics our providers print (``[gemini-tuning]
+squad-qa: replace: epoch_count changed (3 -> 4)``, ``estimate: 245 training tokens (49 tokens x
+5 epochs), about $0.00 at $5 per 1M tokens``). A failed preview (a gate that is not met, an
+invalid definition) is shown with its error, and the command exits 1.
+
+Exit codes: 0 the summary was written; 1 the preview failed or the total is over ``--max-cost``
+(the summary is still written, so the workflow can post it before failing); 2 unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+NAMESPACE = "gemini-tuning"
+_SAY = re.compile(r"^\[gemini-tuning\] (?P<resource>[^:]+): (?P<text>.*)$")
+_REASON = re.compile(r"^(replace|update|re-evaluate|store): ")
+_ESTIMATE = re.compile(
+    r"estimate: (?P<total>[\d,]+) training tokens \((?P<tokens>[\d,]+) tokens x "
+    r"(?P<epochs>\d+) epochs\), about \$(?P<usd>[\d,.]+)(?: at \$(?P<price>[\d.]+) per 1M tokens)?"
+)
+_BLOCKED = re.compile(
+    r"cannot promote (?P<model>\S+) v(?P<version>\d+) from \S+ to \S+: (?P<why>.*)"
+)
+_SHORT = re.compile(r"(?P<key>\w+) (?P<value>[\d.]+) < gate (?P<gate>[\d.]+) \(short by [\d.]+\)")
+_SUFFIXES = ("-model", "-eval", "-release")
+_REPLACING = ("replace", "create-replacement", "delete-replaced")
+
+
+@dataclass
+class Estimate:
+    tokens: int
+    epochs: int
+    total_tokens: int
+    usd: float
+
+
+@dataclass
+class ModelPlan:
+    name: str
+    action: str = "nothing"
+    old_version: int | None = None
+    new_version: int | None = None
+    reasons: list[str] = field(default_factory=list)
+    estimate: Estimate | None = None
+    gate: dict[str, float] = field(default_factory=dict)
+    margin: str = ""
+    target: str | None = None
+
+
+@dataclass
+class Summary:
+    stack: str
+    role: str
+    models: list[ModelPlan]
+    errors: list[str]
+    max_cost: float | None = None
+
+    @property
+    def total_usd(self) -> float:
+        return sum(m.estimate.usd for m in self.models if m.estimate is not None)
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(m.estimate.total_tokens for m in self.models if m.estimate is not None)
+
+    @property
+    def over_budget(self) -> bool:
+        return self.max_cost is not None and self.total_usd > self.max_cost
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors)
+
+
+def register(groups: Any) -> None:
+    parser = groups.add_parser(
+        "plan-summary", help="Markdown summary of `pulumi preview --json` for a pull request"
+    )
+    parser.add_argument("preview", help="the file `pulumi preview --json` wrote ('-': stdin)")
+    parser.add_argument("--stack", help="the stack's name for the heading (default: from URNs)")
+    parser.add_argument(
+        "--max-cost",
+        type=float,
+        help="budget in USD for this preview's tuning: over it, the total is marked and exit is 1",
+    )
+    parser.add_argument(
+        "--models-dir",
+        default="stacks/models",
+        help="model definitions, for a promotion's gate (default: stacks/models)",
+    )
+    parser.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    try:
+        text = sys.stdin.read() if args.preview == "-" else Path(args.preview).read_text()
+        preview = json.loads(text)
+    except (OSError, ValueError) as err:
+        print(f"plan-summary: cannot read {args.preview}: {err}", file=sys.stderr)
+        return 2
+    summary = summarize(
+        preview, stack=args.stack, max_cost=args.max_cost, models_dir=Path(args.models_dir)
+    )
+    print(render(summary))
+    return 1 if summary.failed or summary.over_budget else 0
+
+
+# -- reading the preview ---------------------------------------------------------------------
+
+
+def summarize(
+    preview: Mapping[str, Any],
+    *,
+    stack: str | None = None,
+    max_cost: float | None = None,
+    models_dir: Path | None = None,
+) -> Summary:
+    steps = list(preview.get("steps") or [])
+    config = preview.get("config") or {}
+    said = _said(preview.get("diagnostics") or [])
+    stack = stack or _stack_name(steps) or "?"
+    previous = _outputs_of(steps, "pulumi:pulumi:Stack").get("models") or {}
+    source = _outputs_of(steps, "pulumi:pulumi:StackReference").get("outputs") or {}
+    promoting = bool(config.get(f"{NAMESPACE}:promoteFrom"))
+    wanted = _config_models(config.get(f"{NAMESPACE}:models"))
+    plans: dict[str, ModelPlan] = {}
+
+    def plan(name: str) -> ModelPlan:
+        return plans.setdefault(name, ModelPlan(name))
+
+    for name in wanted:
+        plan(name)
+    for step in steps:
+        _apply_step(step, plan, said, promoting=promoting)
+    errors: list[str] = []
+    for message in _errors(preview.get("diagnostics") or []):
+        blocked = _BLOCKED.search(message)
+        if blocked:
+            entry = plan(blocked["model"])
+            entry.action = "blocked"
+            entry.new_version = int(blocked["version"])
+            entry.reasons.append(blocked["why"])
+            shorts = list(_SHORT.finditer(blocked["why"]))
+            if shorts:  # the gate the preview checked, and what the release scored
+                entry.gate = {m["key"]: float(m["gate"]) for m in shorts}
+                entry.margin = _margin({m["key"]: float(m["value"]) for m in shorts}, entry.gate)
+        errors.append(message)
+    for entry in plans.values():
+        _versions(entry, previous, wanted, promoting)
+        if promoting:
+            _promotion_gate(entry, source, models_dir)
+        if not entry.gate and isinstance(previous.get(entry.name), Mapping):
+            entry.gate = dict(previous[entry.name].get("gate") or {})
+        if entry.action in ("tune", "re-tune") and entry.gate and not entry.margin:
+            entry.margin = "measured by `up` (the Evaluation runs after the job)"
+    role = "promotion" if promoting else "tuning"
+    return Summary(stack, role, sorted(plans.values(), key=lambda p: p.name), errors, max_cost)
+
+
+def _apply_step(
+    step: Mapping[str, Any], plan: Any, said: Mapping[str, list[str]], *, promoting: bool
+) -> None:
+    kind, resource = _kind_and_name(str(step.get("urn", "")))
+    if kind not in ("TuningJob", "TunedModel", "Evaluation"):
+        return
+    entry: ModelPlan = plan(_model_of(resource))
+    op = str(step.get("op"))
+    old, new = step.get("oldState") or {}, step.get("newState") or {}
+    if kind == "TuningJob":
+        _job_step(entry, op, old, new, said.get(resource, []))
+    elif kind == "TunedModel":
+        _model_step(entry, op, old, new, promoting)
+    else:
+        entry.gate = dict((new.get("inputs") or {}).get("gate") or entry.gate)
+        metrics = (old.get("outputs") or {}).get("metrics")
+        if op == "same" and metrics and entry.gate:
+            entry.margin = _margin(metrics, entry.gate) + " (as evaluated)"
+    for line in said.get(resource, []):
+        if _REASON.match(line) and line not in entry.reasons:
+            entry.reasons.append(line)
+
+
+def _job_step(
+    entry: ModelPlan, op: str, old: Mapping[str, Any], new: Mapping[str, Any], said: list[str]
+) -> None:
+    if op == "create":
+        entry.action = "tune"
+        entry.reasons.append("no tuning job in this stack yet")
+    elif op in _REPLACING:
+        entry.action = "re-tune"
+    elif op == "update" and entry.action == "nothing":
+        entry.action = "update"
+    elif op == "delete":
+        entry.action = "remove"
+        entry.reasons.append("no longer selected: its job's model is deleted unless served")
+    if entry.action in ("tune", "re-tune"):
+        for line in said:
+            found = _ESTIMATE.search(line)
+            if found:
+                entry.estimate = _estimate(found)
+    labels = (new.get("inputs") or {}).get("labels") or {}
+    old_labels = (old.get("inputs") or {}).get("labels") or {}
+    entry.new_version = _int(labels.get("model-version")) or entry.new_version
+    entry.old_version = _int(old_labels.get("model-version")) or entry.old_version
+
+
+def _model_step(
+    entry: ModelPlan, op: str, old: Mapping[str, Any], new: Mapping[str, Any], promoting: bool
+) -> None:
+    model = (new.get("inputs") or {}).get("model")
+    if isinstance(model, str) and model:
+        entry.target = model
+    if not promoting:
+        if op == "update" and entry.action == "nothing":
+            entry.action = "update"
+        return
+    if op == "create":
+        entry.action = "promote"
+        entry.reasons.append("not served by this stack yet")
+    elif op == "update":
+        before = (old.get("inputs") or {}).get("model")
+        entry.action = "promote" if before != model else "update"
+    elif op == "delete":
+        entry.action = "remove"
+        entry.reasons.append("no longer selected: this stack's alias and claim are removed")
+
+
+def _versions(
+    entry: ModelPlan, previous: Mapping[str, Any], wanted: Mapping[str, int | None], promoting: bool
+) -> None:
+    before = previous.get(entry.name)
+    if isinstance(before, Mapping) and entry.old_version is None:
+        entry.old_version = _int(before.get("version"))
+    if promoting and wanted.get(entry.name) is not None and entry.new_version is None:
+        entry.new_version = wanted[entry.name]
+    if entry.new_version is None:
+        entry.new_version = entry.old_version
+    if (
+        promoting
+        and entry.action == "promote"
+        and entry.old_version is not None
+        and entry.new_version is not None
+        and entry.new_version < entry.old_version
+    ):
+        entry.action = "roll back"
+    if promoting and entry.action in ("promote", "roll back") and entry.old_version is not None:
+        entry.reasons.append(f"serves v{entry.old_version} now, v{entry.new_version} after")
+
+
+def _promotion_gate(entry: ModelPlan, source: Mapping[str, Any], models_dir: Path | None) -> None:
+    if models_dir is not None and not entry.gate:
+        entry.gate = _definition_gate(models_dir / f"{entry.name}.yaml")
+    if entry.margin or not entry.gate or entry.action not in ("promote", "roll back"):
+        return
+    chosen = (source.get("models") or {}).get(entry.name)
+    if isinstance(chosen, Mapping) and _int(chosen.get("version")) == entry.new_version:
+        entry.margin = _margin(chosen.get("metrics") or {}, entry.gate)
+    else:
+        entry.margin = "met by the release record's evaluation (preview checks it)"
+
+
+def _definition_gate(path: Path) -> dict[str, float]:
+    if not path.is_file():
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        return {}
+    gate = ((data.get("evaluation") or {}) if isinstance(data, dict) else {}).get("gate") or {}
+    return {str(k): float(v) for k, v in gate.items() if isinstance(v, int | float)}
+
+
+def _margin(metrics: Mapping[str, Any], gate: Mapping[str, float]) -> str:
+    parts = []
+    for key, floor in sorted(gate.items()):
+        value = metrics.get(key)
+        if value is None:
+            parts.append(f"{key}: not measured")
+            continue
+        value = float(value)
+        parts.append(f"{key} {value:.3f} vs {float(floor):.2f} ({value - floor:+.3f})")
+    return "; ".join(parts)
+
+
+def _estimate(found: re.Match[str]) -> Estimate:
+    total = int(found["total"].replace(",", ""))
+    usd = float(found["usd"].replace(",", ""))
+    if found["price"]:
+        usd = total * float(found["price"]) / 1_000_000  # more exact than the rounded text
+    return Estimate(
+        tokens=int(found["tokens"].replace(",", "")),
+        epochs=int(found["epochs"]),
+        total_tokens=total,
+        usd=usd,
+    )
+
+
+def _said(diagnostics: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """What each resource printed (first line of each message, de-duplicated in order: the
+    engine runs check twice, so each line comes twice)."""
+    found: dict[str, list[str]] = {}
+    for diag in diagnostics:
+        for raw in str(diag.get("message") or "").splitlines():
+            said = _SAY.match(raw.strip())
+            if said:
+                lines = found.setdefault(said["resource"].strip(), [])
+                if said["text"] not in lines:
+                    lines.append(said["text"])
+    return found
+
+
+def _errors(diagnostics: Sequence[Mapping[str, Any]]) -> list[str]:
+    found: list[str] = []
+    for diag in diagnostics:
+        if diag.get("severity") != "error":
+            continue
+        message = str(diag.get("message") or "").strip().removeprefix("error: ")
+        if message.startswith("an unhandled error occurred: program exited"):
+            continue
+        if message and message not in found:
+            found.append(message)
+    return found
+
+
+def _kind_and_name(urn: str) -> tuple[str, str]:
+    parts = urn.split("::")
+    if len(parts) < 4:
+        return "", ""
+    return parts[-2].rsplit(":", 1)[-1], parts[-1]
+
+
+def _model_of(resource: str) -> str:
+    for suffix in _SUFFIXES:
+        if resource.endswith(suffix):
+            return resource[: -len(suffix)]
+    return resource
+
+
+def _stack_name(steps: Sequence[Mapping[str, Any]]) -> str | None:
+    for step in steps:
+        urn = str(step.get("urn", ""))
+        if urn.startswith("urn:pulumi:"):
+            return urn.split(":", 3)[2]
+    return None
+
+
+def _outputs_of(steps: Sequence[Mapping[str, Any]], type_: str) -> dict[str, Any]:
+    for step in steps:
+        if _kind_and_name(str(step.get("urn", "")))[0] == type_.rsplit(":", 1)[-1]:
+            outputs = (step.get("oldState") or {}).get("outputs") or {}
+            if isinstance(outputs, dict):
+                return outputs
+    return {}
+
+
+def _config_models(raw: Any) -> dict[str, int | None]:
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return {}
+    if isinstance(value, list):
+        return {str(v): None for v in value}
+    if isinstance(value, dict):
+        return {str(k): _int(v) for k, v in value.items()}
+    return {}
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return None if value in (None, "") else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# -- Markdown --------------------------------------------------------------------------------
+
+
+def render(summary: Summary) -> str:
+    lines = [f"### gemini-tuning plan: `{summary.stack}` ({summary.role})", ""]
+    if summary.failed:
+        lines += ["**Preview failed**: nothing can be applied until this is fixed.", ""]
+        lines += [f"> {message}" for message in summary.errors]
+        lines.append("")
+    lines += [
+        "| model | action | version | tokens x epochs | cost | gate | margin |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for m in summary.models:
+        estimate = m.estimate
+        tokens = f"{estimate.tokens:,} x {estimate.epochs}" if estimate else "—"
+        cost = _usd(estimate.usd) if estimate else "—"
+        gate = ", ".join(f"{k} ≥ {v:g}" for k, v in sorted(m.gate.items())) or "none"
+        lines.append(
+            f"| {m.name} | **{m.action}** | {_version(m)} | {tokens} | {cost} | {gate} "
+            f"| {m.margin or '—'} |"
+        )
+    total = f"**Total**: {summary.total_tokens:,} training tokens, about {_usd(summary.total_usd)}"
+    if summary.max_cost is not None:
+        verdict = "**over budget**" if summary.over_budget else "within budget"
+        total += f" — {verdict} (max {_usd(summary.max_cost)})"
+    lines += ["", total, ""]
+    explained = [m for m in summary.models if m.reasons or m.target]
+    if explained:
+        lines += ["Why:", ""]
+        for m in explained:
+            for reason in m.reasons:
+                lines.append(f"- {m.name}: {reason}")
+            if m.target and m.action in ("promote", "roll back"):
+                lines.append(f"- {m.name}: serves `{m.target}`")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _version(m: ModelPlan) -> str:
+    if m.old_version is not None and m.new_version is not None and m.old_version != m.new_version:
+        return f"v{m.old_version} → v{m.new_version}"
+    version = m.new_version if m.new_version is not None else m.old_version
+    return f"v{version}" if version is not None else "—"
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"

@@ -1,0 +1,132 @@
+"""`gemini-tuning plan-summary` on recorded `pulumi preview --json` outputs (issue 14, item 3).
+
+The fixtures in previews/ are what the real engine printed against the emulator; re-record them
+with `.venv/bin/python -m tests.plan_summary.record` (see that script for the scenario).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gemini_tuning import cli
+from gemini_tuning._plan_summary import Summary, render, summarize
+
+PREVIEWS = Path(__file__).resolve().parent / "previews"
+MODEL = "number-successor"
+
+
+def load(case: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((PREVIEWS / f"{case}.json").read_text())
+    return data
+
+
+def plan(case: str, **kwargs: Any) -> Summary:
+    return summarize(load(case), models_dir=None, **kwargs)
+
+
+def recorded_exit(case: str) -> int:
+    return int((PREVIEWS / f"{case}.exit").read_text())
+
+
+def test_a_first_tune_shows_the_job_its_tokens_and_cost() -> None:
+    summary = plan("tune")
+    (m,) = summary.models
+    assert (m.name, m.action, m.new_version) == (MODEL, "tune", 1)
+    assert m.estimate is not None
+    assert (m.estimate.tokens, m.estimate.epochs, m.estimate.total_tokens) == (49, 5, 245)
+    assert m.estimate.usd == pytest.approx(245 * 5 / 1e6)
+    assert m.gate == {"exact_match": 0.9, "token_f1": 0.9}
+    text = render(summary)
+    assert "| number-successor | **tune** | v1 | 49 x 5 | $0.0012 |" in text
+    assert "**Total**: 245 training tokens" in text
+    assert recorded_exit("tune") == 0
+
+
+def test_a_re_tune_names_the_changed_field_and_the_new_version() -> None:
+    (m,) = plan("retune").models
+    assert m.action == "re-tune"
+    assert (m.old_version, m.new_version) == (1, 2)
+    assert "replace: epoch_count changed (5 -> 6)" in m.reasons
+    assert m.estimate is not None
+    assert (m.estimate.tokens, m.estimate.epochs) == (49, 6)
+    assert "v1 → v2" in render(plan("retune"))
+
+
+def test_a_promotion_tunes_nothing_and_names_the_model_it_serves() -> None:
+    summary = plan("promote")
+    (m,) = summary.models
+    assert m.action == "promote"
+    assert m.new_version == 1
+    assert m.estimate is None
+    assert summary.total_usd == 0
+    assert m.target is not None
+    assert m.target.endswith("@1")
+    assert "/models/" in m.target
+    assert m.gate == {}  # no definitions given: the gate comes from the checkout's definition
+    with_gate = summarize(load("promote"), models_dir=Path("stacks/models"))
+    assert with_gate.models[0].gate == {"exact_match": 0.9, "token_f1": 0.9}
+
+
+def test_a_rollback_is_told_from_a_promotion_by_the_versions() -> None:
+    (m,) = plan("rollback").models
+    assert m.action == "roll back"
+    assert (m.old_version, m.new_version) == (2, 1)
+    assert "serves v2 now, v1 after" in m.reasons
+    assert "**roll back** | v2 → v1" in render(plan("rollback"))
+
+
+def test_a_missed_gate_shows_the_failure_the_gate_and_the_margin() -> None:
+    summary = plan("gate-miss")
+    assert recorded_exit("gate-miss") != 0  # the preview itself failed
+    assert summary.failed
+    (m,) = summary.models
+    assert m.action == "blocked"
+    assert m.gate == {"exact_match": 0.99, "token_f1": 0.99}
+    assert "exact_match 0.930 vs 0.99 (-0.060)" in m.margin
+    text = render(summary)
+    assert "**Preview failed**" in text
+    assert "evaluation gate not met: exact_match 0.93 < gate 0.99" in text
+    assert "an unhandled error occurred" not in text
+
+
+def test_cost_over_the_ceiling_is_marked_and_the_command_exits_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    preview = str(PREVIEWS / "retune.json")
+    assert cli.main(["plan-summary", preview, "--max-cost", "0.001"]) == 1
+    out = capsys.readouterr().out
+    assert "about $0.0015 — **over budget** (max $0.0010)" in out
+    assert cli.main(["plan-summary", preview, "--max-cost", "5"]) == 0
+    assert "within budget (max $5.00)" in capsys.readouterr().out
+
+
+def test_the_command_exits_1_on_a_failed_preview_and_2_on_unreadable_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["plan-summary", str(PREVIEWS / "gate-miss.json")]) == 1
+    assert "**blocked**" in capsys.readouterr().out
+    bad = tmp_path / "preview.json"
+    bad.write_text("not json")
+    assert cli.main(["plan-summary", str(bad)]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_the_total_adds_every_job_and_is_marked_over_the_ceiling() -> None:
+    summary = plan("over-budget", max_cost=1.0)
+    assert [(m.name, m.action) for m in summary.models] == [
+        ("number-successor", "tune"),
+        ("squad-qa", "tune"),
+    ]
+    costs = [m.estimate.usd for m in summary.models if m.estimate is not None]
+    assert len(costs) == 2
+    assert summary.total_usd == pytest.approx(sum(costs))
+    assert summary.total_tokens == 276_767
+    assert summary.total_usd > 1.0
+    assert summary.over_budget
+    assert "about $1.38 — **over budget** (max $1.00)" in render(summary)
+    assert not plan("over-budget", max_cost=2.0).over_budget
+    assert recorded_exit("over-budget") == 0  # the engine has no ceiling: the summary is the gate
