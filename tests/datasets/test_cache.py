@@ -221,3 +221,26 @@ def test_check_local_returns_what_validation_found(
     assert first.examples == 30
     assert first.stats.examples == 30
     assert first.fingerprint == f"sha256:{fingerprint_file(data).sha256}"
+
+
+def test_an_evaluation_check_sees_a_same_size_rewrite(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from gemini_tuning.resources.evaluation import EvaluationProvider
+
+    monkeypatch.setenv(_cache.CACHE_ENV, str(tmp_path / "c"))
+    data = write_examples(tmp_path / "eval.jsonl", count=12)
+    news = {
+        "resource_name": "qa-eval",
+        "backend": "vertex",
+        "target": "projects/1/locations/l/endpoints/7",
+        "eval_dataset": str(data),
+        "gate": {"exact_match": 0.5},
+    }
+    first = EvaluationProvider().check({}, news)
+    same_size_rewrite(data, "city 3.", "town 3.")
+    second = EvaluationProvider().check({}, news)
+    assert first.failures == second.failures == []
+    assert first.inputs["eval_dataset_examples"] == 12
+    assert second.inputs["eval_dataset_fingerprint"] == f"sha256:{fingerprint_file(data).sha256}"
+    assert second.inputs["eval_dataset_fingerprint"] != first.inputs["eval_dataset_fingerprint"]
