@@ -13,7 +13,11 @@ All previews run in the same run, interleaved, with the real engine and a local 
 The API endpoint is a closed loopback port, so a preview that tried to reach the service would
 fail: check and diff make no network call. Figures are printed, never asserted.
 
-    .venv/bin/python bench/preview.py [--runs 3] [--large]
+    .venv/bin/python bench/preview.py [--runs 3] [--large] [--dataset-mb 10]
+
+The demo's datasets are a few KB, so reading them is not what a preview costs; `--dataset-mb`
+trains every definition on one generated file of that size (each check reads it when uncached)
+to show what the cache saves on real data.
 """
 
 from __future__ import annotations
@@ -60,13 +64,31 @@ for index in range(pulumi.Config("floor").get_int("count") or 0):
 """
 
 
-def _project(root: Path, models: int) -> Path:
+def _project(root: Path, models: int, dataset_mb: int) -> Path:
     project = copy_project(root / "project")
     template = (project / "stacks" / "models" / "number-successor.yaml").read_text()
+    if dataset_mb:
+        _write_dataset(project / "stacks" / "data" / "bench-train.jsonl", dataset_mb)
+        template = template.replace("number-successor-vertex.jsonl", "bench-train.jsonl")
     for index in range(models):
         name = f"bench-{index:03d}"
         (project / "stacks" / "models" / f"{name}.yaml").write_text(template)
     return project
+
+
+def _write_dataset(path: Path, megabytes: int) -> None:
+    """A valid `contents` training file of about ``megabytes`` MB, every example distinct."""
+    with path.open("w") as handle:
+        index = 0
+        while handle.tell() < megabytes * 1_000_000:
+            example = {
+                "contents": [
+                    {"role": "user", "parts": [{"text": f"What number comes after {index}?"}]},
+                    {"role": "model", "parts": [{"text": f"{index + 1}"}]},
+                ]
+            }
+            handle.write(json.dumps(example) + "\n")
+            index += 1
 
 
 def _floor_project(root: Path) -> Path:
@@ -135,10 +157,10 @@ def _models_config(count: int) -> dict[str, str]:
 class Bench:
     """The stacks of one run and their timings, by label."""
 
-    def __init__(self, root: Path, sizes: list[int]) -> None:
+    def __init__(self, root: Path, sizes: list[int], dataset_mb: int) -> None:
         self.root = root
         self.sizes = sizes
-        self.project = _project(root, max(sizes))
+        self.project = _project(root, max(sizes), dataset_mb)
         self.floor = _floor_project(root)
         self.env = _env(root, _pulumi_bin())
         self.uncached = {**self.env, CACHE_ENV: "off"}
@@ -209,15 +231,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--large", action="store_true", help="also 200 definitions (slow)")
+    parser.add_argument(
+        "--dataset-mb",
+        type=int,
+        default=0,
+        help="train every definition on one generated file of this size (default: the demo's)",
+    )
     args = parser.parse_args()
     sizes = [10, 50, 200] if args.large else [10, 50]
     with tempfile.TemporaryDirectory(prefix="gt-bench-preview-") as tmp:
-        bench = Bench(Path(tmp), sizes)
+        bench = Bench(Path(tmp), sizes, args.dataset_mb)
         bench.create_stacks()
         bench.warm_the_cache()
         for _ in range(args.runs):
             bench.run_once()
     print(f"machine: {os.cpu_count()} cores, load average {_load()} at the end")
+    data = f"one generated {args.dataset_mb} MB file" if args.dataset_mb else "the demo's"
+    print(f"training data: {data}")
     bench.report(args.runs)
     return 0
 
