@@ -1,12 +1,23 @@
-"""Wall time of `pulumi preview` for a stack of 50 model definitions vs an empty stack.
+"""Wall time of `pulumi preview`: 10 and 50 model definitions (200 with --large) against the
+engine's own floor and an empty stack, uncached and with the dataset fingerprint cache warm.
 
-Both previews run in the same run, on the same project copy and backend, with the real engine.
-Every model is a TuningJob + TunedModel + Evaluation (150 resources): the provider process
-validates and fingerprints each dataset in check. The API endpoint is a closed loopback port,
-so a preview that tried to reach the service would fail: check and diff make no network call.
-Figures are printed, never asserted.
+All previews run in the same run, interleaved, with the real engine and a local file backend:
+- **empty**: the project with no model definitions (engine, language host, program start);
+- **floor N**: a stack of 3N Probe resources (no-op dynamic resources: what the engine and the
+  dynamic-provider plumbing cost by themselves for as many resources as N models declare);
+- **models N, uncached**: N definitions (each a TuningJob + TunedModel + Evaluation), the
+  fingerprint cache off, so the provider validates and fingerprints every dataset in check
+  (every preview before the cache);
+- **models N, cached**: the same stack, the cache warm (a second preview): each dataset file is
+  recognised by its identity and not read; the figure printed beside it counts real reads.
+The API endpoint is a closed loopback port, so a preview that tried to reach the service would
+fail: check and diff make no network call. Figures are printed, never asserted.
 
-    .venv/bin/python bench/preview.py [--models 50] [--runs 3]
+    .venv/bin/python bench/preview.py [--runs 3] [--large] [--dataset-mb 10]
+
+The demo's datasets are a few KB, so reading them is not what a preview costs; `--dataset-mb`
+trains every definition on one generated file of that size (each check reads it when uncached)
+to show what the cache saves on real data.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -28,6 +40,11 @@ from tests.conftest import pulumi_bin_dir  # noqa: E402
 from tests.engine.support import copy_project  # noqa: E402
 
 from gemini_tuning._state import local_backend_url  # noqa: E402
+from gemini_tuning.datasets._cache import (  # noqa: E402
+    CACHE_ENV,
+    RACY_MARGIN_NS,
+    READ_LOG_ENV,
+)
 
 
 def _pulumi_bin() -> Path:
@@ -37,13 +54,58 @@ def _pulumi_bin() -> Path:
     return found
 
 
-def _project(root: Path, models: int) -> Path:
+FLOOR_PROGRAM = """\
+import pulumi
+
+from gemini_tuning import Probe
+
+for index in range(pulumi.Config("floor").get_int("count") or 0):
+    Probe(f"probe-{index:03d}", value=f"value {index}")
+"""
+
+
+def _project(root: Path, models: int, dataset_mb: int) -> Path:
     project = copy_project(root / "project")
     template = (project / "stacks" / "models" / "number-successor.yaml").read_text()
+    if dataset_mb:
+        _write_dataset(project / "stacks" / "data" / "bench-train.jsonl", dataset_mb)
+        template = template.replace("number-successor-vertex.jsonl", "bench-train.jsonl")
     for index in range(models):
-        name = f"bench-{index:02d}"
+        name = f"bench-{index:03d}"
         (project / "stacks" / "models" / f"{name}.yaml").write_text(template)
     return project
+
+
+def _write_dataset(path: Path, megabytes: int) -> None:
+    """A valid `contents` training file of about ``megabytes`` MB, every example distinct."""
+    with path.open("w") as handle:
+        index = 0
+        while handle.tell() < megabytes * 1_000_000:
+            example = {
+                "contents": [
+                    {"role": "user", "parts": [{"text": f"What number comes after {index}?"}]},
+                    {"role": "model", "parts": [{"text": f"{index + 1}"}]},
+                ]
+            }
+            handle.write(json.dumps(example) + "\n")
+            index += 1
+
+
+def _floor_project(root: Path) -> Path:
+    """A project whose program declares only Probes: the engine's floor."""
+    floor = root / "floor"
+    floor.mkdir()
+    (floor / "Pulumi.yaml").write_text(
+        textwrap.dedent(f"""\
+            name: gt-bench-floor
+            runtime:
+              name: python
+              options:
+                virtualenv: {sys.prefix}
+            """)
+    )
+    (floor / "__main__.py").write_text(FLOOR_PROGRAM)
+    return floor
 
 
 def _env(root: Path, pulumi_bin: Path) -> dict[str, str]:
@@ -77,46 +139,121 @@ def _pulumi(args: list[str], cwd: Path, env: dict[str, str]) -> float:
     return elapsed
 
 
-def _stack(name: str, models: list[str], cwd: Path, env: dict[str, str]) -> None:
+def _stack(name: str, config: dict[str, str], cwd: Path, env: dict[str, str]) -> None:
     _pulumi(["stack", "init", name], cwd, env)
-    config = {
-        "gemini-tuning:apiEndpoint": "http://127.0.0.1:9",  # discard port: nothing answers
-        "gemini-tuning:project": "bench-project",
-        "gemini-tuning:datasetBucket": "bench-bucket",
-        "gemini-tuning:models": json.dumps(models),
-    }
     for key, value in config.items():
         _pulumi(["config", "set", "--stack", name, key, value], cwd, env)
 
 
+def _models_config(count: int) -> dict[str, str]:
+    return {
+        "gemini-tuning:apiEndpoint": "http://127.0.0.1:9",  # discard port: nothing answers
+        "gemini-tuning:project": "bench-project",
+        "gemini-tuning:datasetBucket": "bench-bucket",
+        "gemini-tuning:models": json.dumps([f"bench-{i:03d}" for i in range(count)]),
+    }
+
+
+class Bench:
+    """The stacks of one run and their timings, by label."""
+
+    def __init__(self, root: Path, sizes: list[int], dataset_mb: int) -> None:
+        self.root = root
+        self.sizes = sizes
+        self.project = _project(root, max(sizes), dataset_mb)
+        self.floor = _floor_project(root)
+        self.env = _env(root, _pulumi_bin())
+        self.uncached = {**self.env, CACHE_ENV: "off"}
+        self.reads = root / "reads.log"
+        self.cached = {**self.env, CACHE_ENV: str(root / "fingerprints"), READ_LOG_ENV: ""}
+        self.timings: dict[str, list[float]] = {}
+        self.cached_reads: dict[int, int] = {}
+
+    def create_stacks(self) -> None:
+        _stack("empty", _models_config(0), self.project, self.env)
+        for size in self.sizes:
+            _stack(f"models-{size}", _models_config(size), self.project, self.env)
+            _stack(f"floor-{size}", {"floor:count": str(3 * size)}, self.floor, self.env)
+
+    def warm_the_cache(self) -> None:
+        _wait_out_the_racy_window(self.project / "stacks" / "data")
+        for size in self.sizes:
+            _pulumi(["preview", "--stack", f"models-{size}"], self.project, self.cached)
+
+    def run_once(self) -> None:
+        """One preview of each stack, interleaved, so drift on a shared machine hits all."""
+        self._time("empty", "empty", self.project, self.env)
+        for size in self.sizes:
+            self._time(f"floor {size}", f"floor-{size}", self.floor, self.env)
+            self._time(f"models {size} uncached", f"models-{size}", self.project, self.uncached)
+            self.reads.write_text("")
+            logged = {**self.cached, READ_LOG_ENV: str(self.reads)}
+            self._time(f"models {size} cached", f"models-{size}", self.project, logged)
+            read = len(self.reads.read_text().splitlines())
+            self.cached_reads[size] = max(self.cached_reads.get(size, 0), read)
+
+    def _time(self, label: str, stack: str, cwd: Path, env: dict[str, str]) -> None:
+        elapsed = _pulumi(["preview", "--stack", stack], cwd, env)
+        self.timings.setdefault(label, []).append(elapsed)
+
+    def median(self, label: str) -> float:
+        return statistics.median(self.timings[label])
+
+    def report(self, runs: int) -> None:
+        print(f"pulumi preview, median of {runs} runs (real engine, local file backend)")
+        for label, values in self.timings.items():
+            print(f"  {label:<22} {self.median(label):6.2f} s  {_runs(values)}")
+        empty = self.median("empty")
+        print("\nratios (target at 50: uncached and cached <= 1.25x floor, <= 2.0x empty)")
+        for size in self.sizes:
+            floor = self.median(f"floor {size}")
+            for kind in ("uncached", "cached"):
+                models = self.median(f"models {size} {kind}")
+                per_model = (models - floor) / size * 1000
+                print(
+                    f"  {size:>3} models {kind:<8}: {models / floor:.2f}x floor, "
+                    f"{models / empty:.2f}x empty; {per_model:+.0f} ms per model over the floor"
+                )
+            print(
+                f"  {size:>3} models cached: {self.cached_reads[size]} dataset file(s) read "
+                f"(uncached: {2 * size} checks read one each); floor {floor / empty:.2f}x empty"
+            )
+
+
+def _wait_out_the_racy_window(data: Path) -> None:
+    """Until every dataset file is older than the cache's racy margin (a fresh copy is not
+    trusted before that, by design)."""
+    newest = max(max(p.stat().st_mtime_ns, p.stat().st_ctime_ns) for p in data.iterdir())
+    time.sleep(max(0.0, (newest + RACY_MARGIN_NS - time.time_ns()) / 1e9 + 0.05))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--large", action="store_true", help="also 200 definitions (slow)")
+    parser.add_argument(
+        "--dataset-mb",
+        type=int,
+        default=0,
+        help="train every definition on one generated file of this size (default: the demo's)",
+    )
     args = parser.parse_args()
+    sizes = [10, 50, 200] if args.large else [10, 50]
     with tempfile.TemporaryDirectory(prefix="gt-bench-preview-") as tmp:
-        root = Path(tmp)
-        project = _project(root, args.models)
-        env = _env(root, _pulumi_bin())
-        names = [f"bench-{i:02d}" for i in range(args.models)]
-        _stack("empty", [], project, env)
-        _stack("fifty", names, project, env)
-        timings: dict[str, list[float]] = {"empty": [], "fifty": []}
-        for _ in range(args.runs):  # interleaved, so drift on a shared machine hits both
-            for stack, runs in timings.items():
-                runs.append(_pulumi(["preview", "--stack", stack], project, env))
-    empty = statistics.median(timings["empty"])
-    fifty = statistics.median(timings["fifty"])
-    print(f"pulumi preview, median of {args.runs} runs (real engine, local file backend)")
-    print(f"  empty stack (0 resources):                 {empty:6.2f} s  {_runs(timings['empty'])}")
-    print(
-        f"  {args.models} model definitions ({args.models * 3} resources): "
-        f"{fifty:6.2f} s  {_runs(timings['fifty'])}"
-    )
-    print(
-        f"  ratio: {fifty / empty:.2f}x; per model: {(fifty - empty) / args.models * 1000:.0f} ms"
-    )
+        bench = Bench(Path(tmp), sizes, args.dataset_mb)
+        bench.create_stacks()
+        bench.warm_the_cache()
+        for _ in range(args.runs):
+            bench.run_once()
+    print(f"machine: {os.cpu_count()} cores, load average {_load()} at the end")
+    data = f"one generated {args.dataset_mb} MB file" if args.dataset_mb else "the demo's"
+    print(f"training data: {data}")
+    bench.report(args.runs)
     return 0
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def _runs(values: list[float]) -> str:

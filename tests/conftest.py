@@ -35,3 +35,12 @@ def pulumi_bin() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return found
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fingerprint_cache_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Checks made by tests keep their dataset fingerprint cache in a temporary directory, not
+    in the checkout's .state/ (engine tests' providers inherit it through the environment)."""
+    from gemini_tuning.datasets._cache import CACHE_ENV
+
+    os.environ.setdefault(CACHE_ENV, str(tmp_path_factory.mktemp("fingerprints")))

@@ -4,6 +4,8 @@ and field, with zero API calls; one changed line replaces with the reason; no ch
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -125,3 +127,51 @@ def test_one_changed_line_replaces_with_the_content_reason(
         old, new = before.removeprefix("sha256:")[:4], after[:4]
         reason = f"replace: training dataset content changed (sha256 {old}.. -> {new}..)"
         assert reason in run.text
+
+
+def _wait_out_the_racy_window(data: Path) -> None:
+    """Until the file is older than RACY_MARGIN_NS: before that, every check re-reads it."""
+    from gemini_tuning.datasets._cache import RACY_MARGIN_NS
+
+    st = data.stat()
+    written = max(st.st_mtime_ns, st.st_ctime_ns)
+    time.sleep(max(0.0, (written + RACY_MARGIN_NS - time.time_ns()) / 1e9 + 0.05))
+
+
+def test_a_second_preview_reads_no_dataset_and_still_sees_a_same_size_rewrite(
+    tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess
+) -> None:
+    """The fingerprint cache through the engine: the provider's real reads are logged
+    (GEMINI_TUNING_DATASET_READ_LOG); an unchanged file is read by no preview, and a rewrite
+    that keeps the size and restores the mtime is still a content change."""
+    data = write_examples(tmp_path / "train.jsonl", count=30)
+    reads = tmp_path / "reads.log"
+    env = {
+        "GEMINI_TUNING_DATASET_READ_LOG": str(reads),
+        "GEMINI_TUNING_FINGERPRINT_CACHE": str(tmp_path / "fingerprints"),
+    }
+    _wait_out_the_racy_window(data)
+    with inline_stack(
+        tmp_path / "engine", pulumi_bin, one_job(data), config=emulator_config(emulator), env=env
+    ) as stack:
+        stack.up(color="never")
+        assert reads.read_text().splitlines() == [str(data)]  # the check of `up`
+
+        stack.preview(expect_no_changes=True, color="never")
+        stack.preview(expect_no_changes=True, color="never")
+        assert reads.read_text().splitlines() == [str(data)]  # neither preview read it
+
+        st = data.stat()
+        text = data.read_text()
+        data.write_text(text.replace("city 6.", "town 6.", 1))
+        os.utime(data, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert (data.stat().st_size, data.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+        run = Run()
+        preview = stack.preview(**run.kwargs())
+        assert preview.change_summary.get("replace") == 1
+        assert "replace: training dataset content changed" in run.text
+        # Read again: its identity changed. (The engine checks a replacement a second time, with
+        # no old inputs; inside the racy window of the rewrite that check reads it too.)
+        read = reads.read_text().splitlines()
+        assert len(read) >= 2
+        assert set(read) == {str(data)}

@@ -3,6 +3,7 @@
 Public names are re-exported here from private modules; import them from this package.
 """
 
+from gemini_tuning.datasets._cache import cached
 from gemini_tuning.datasets._convert import (
     ConversionError,
     convert_file,
@@ -57,6 +58,7 @@ __all__ = [
     "SquadQuestion",
     "SquadResult",
     "ValidationReport",
+    "cached",
     "convert_file",
     "convert_lines",
     "convert_squad_file",

@@ -80,3 +80,12 @@ class DatasetStats:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetStats:
+        """The inverse of ``to_dict`` (what the fingerprint cache stores)."""
+        distributions = {
+            name: Distribution(**data[name])
+            for name in ("input_tokens", "output_tokens", "turns_per_example")
+        }
+        return cls(**{**data, **distributions})

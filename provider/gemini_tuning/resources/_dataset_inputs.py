@@ -32,6 +32,31 @@ def is_gcs(location: str) -> bool:
 def check_local(
     location: str, model: catalog.BaseModel, role: Role, training_examples: int | None = None
 ) -> DatasetCheck:
+    """Validate and fingerprint a local file, or reuse what an earlier check of the same,
+    unchanged file under the same rules found (datasets/_cache.py)."""
+    from gemini_tuning.datasets import DatasetStats, cached
+
+    rules = {
+        "check": "validate",
+        "location": location,
+        "model": repr(model),
+        "role": role,
+        "training_examples": training_examples,
+    }
+    found = cached(location, rules, lambda: _validated(location, model, role, training_examples))
+    return DatasetCheck(
+        fingerprint=found["fingerprint"],
+        examples=found["examples"],
+        errors=list(found["errors"]),
+        warnings=list(found["warnings"]),
+        stats=DatasetStats.from_dict(found["stats"]),
+    )
+
+
+def _validated(
+    location: str, model: catalog.BaseModel, role: Role, training_examples: int | None
+) -> dict[str, Any]:
+    """Everything check reports about a local file, as JSON (what the cache stores)."""
     from gemini_tuning import datasets
 
     report = datasets.validate_file(
@@ -43,13 +68,22 @@ def check_local(
         errors.append(
             f"... and {hidden} more errors (run `gemini-tuning dataset validate {location}`)"
         )
-    return DatasetCheck(
-        fingerprint=f"sha256:{report.stats.sha256}",
-        examples=report.stats.examples,
-        errors=errors,
-        warnings=[str(issue) for issue in report.warnings[:MAX_ERRORS_SHOWN]],
-        stats=report.stats,
-    )
+    return {
+        "fingerprint": f"sha256:{report.stats.sha256}",
+        "examples": report.stats.examples,
+        "errors": errors,
+        "warnings": [str(issue) for issue in report.warnings[:MAX_ERRORS_SHOWN]],
+        "stats": report.stats.to_dict(),
+    }
+
+
+def fingerprint_local(location: str) -> tuple[str, int]:
+    """A local file's "sha256:<hex>" and example count, without validating it (cached)."""
+    from gemini_tuning.datasets import cached, fingerprint_file
+
+    rules = {"check": "fingerprint"}
+    found = cached(location, rules, lambda: fingerprint_file(location).to_dict())
+    return f"sha256:{found['sha256']}", int(found["examples"])
 
 
 def check_gcs(location: str, settings: Settings) -> DatasetCheck:

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gemini_tuning import backends, catalog
 from gemini_tuning.resources._concurrency import widen_if_provider_process
+from gemini_tuning.resources._dataset_inputs import fingerprint_local
 from gemini_tuning.resources._lifecycle import dataset_change_reason, plan_diff
 from gemini_tuning.resources._props import declared_props, with_secret_outputs
 from gemini_tuning.resources._unknowns import is_unknown, with_stand_ins
@@ -130,13 +131,8 @@ class EvaluationProvider(dyn.ResourceProvider):
         if not path.is_file():
             reason = f"{spec.eval_dataset}: file not found (looked in {path.resolve()})"
             return dyn.CheckResult(news, [dyn.CheckFailure("eval_dataset", reason)])
-        from gemini_tuning.datasets import fingerprint_file
-
-        found = fingerprint_file(path)
-        computed = {
-            "eval_dataset_fingerprint": f"sha256:{found.sha256}",
-            "eval_dataset_examples": found.examples,
-        }
+        fingerprint, examples = fingerprint_local(spec.eval_dataset)
+        computed = {"eval_dataset_fingerprint": fingerprint, "eval_dataset_examples": examples}
         return dyn.CheckResult({**news, **computed}, [])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
