@@ -244,3 +244,15 @@ def test_an_evaluation_check_sees_a_same_size_rewrite(
     assert first.inputs["eval_dataset_examples"] == 12
     assert second.inputs["eval_dataset_fingerprint"] == f"sha256:{fingerprint_file(data).sha256}"
     assert second.inputs["eval_dataset_fingerprint"] != first.inputs["eval_dataset_fingerprint"]
+
+
+def test_the_default_cache_lives_in_the_project_even_when_the_provider_runs_in_stacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`main: stacks/` runs the provider in stacks/; the cache still goes to the project's
+    ignored .state/, not to an untracked stacks/.state/."""
+    (tmp_path / "Pulumi.yaml").write_text("name: p\nruntime: python\n")
+    (tmp_path / "stacks").mkdir()
+    monkeypatch.chdir(tmp_path / "stacks")
+    monkeypatch.delenv(_cache.CACHE_ENV, raising=False)
+    assert _cache.cache_directory() == tmp_path / ".state" / "fingerprints"

@@ -15,8 +15,9 @@ when the file's mtime or ctime is not strictly older than the moment its content
 and a later preview stores an entry it can trust. An entry is stored only when the file's
 identity is the same before and after the read.
 
-**Where.** ``.state/fingerprints/`` in the project directory (the provider's working directory),
-beside the local state backend in ``.state/backend``: file identities, not stack state, so every
+**Where.** ``.state/fingerprints/`` in the project directory (the nearest directory above the
+provider's working directory that holds ``Pulumi.yaml``: with ``main: stacks/`` the provider runs
+in ``stacks/``), beside the local state backend in ``.state/backend``: file identities, not stack state, so every
 stack of one checkout shares it. ``GEMINI_TUNING_FINGERPRINT_CACHE`` names another directory, or
 ``off`` turns the cache off. One JSON file per entry, written to a temporary file and renamed, so
 provider threads and processes that store at once never leave a torn entry; an entry that does
@@ -50,11 +51,19 @@ Result = dict[str, Any]
 Clock = Callable[[], int]
 
 
+def _project_directory(start: Path) -> Path:
+    """The directory holding Pulumi.yaml at or above ``start`` (``start`` when there is none)."""
+    for candidate in (start, *start.parents):
+        if (candidate / "Pulumi.yaml").is_file():
+            return candidate
+    return start
+
+
 def cache_directory() -> Path | None:
     """The cache directory of this process (None when the cache is turned off)."""
     configured = os.environ.get(CACHE_ENV)
     if configured is None:
-        return Path.cwd() / DEFAULT_DIRECTORY
+        return _project_directory(Path.cwd()) / DEFAULT_DIRECTORY
     if configured.strip().lower() in ("", "0", "off", "false"):
         return None
     return Path(configured).expanduser().absolute()
