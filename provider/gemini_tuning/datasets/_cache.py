@@ -18,10 +18,11 @@ identity is the same before and after the read.
 **Where.** ``.state/fingerprints/`` in the project directory (the nearest directory above the
 provider's working directory that holds ``Pulumi.yaml``: with ``main: stacks/`` the provider
 runs in ``stacks/``), beside the local state backend in ``.state/backend``: file identities, not
-stack state, so every stack of one checkout shares it. ``GEMINI_TUNING_FINGERPRINT_CACHE`` names another directory, or
-``off`` turns the cache off. One JSON file per entry, written to a temporary file and renamed, so
-provider threads and processes that store at once never leave a torn entry; an entry that does
-not parse or does not match is ignored and replaced. Deleting the directory is always safe.
+stack state, so every stack of one checkout shares it. ``GEMINI_TUNING_FINGERPRINT_CACHE`` names
+another directory, or ``off`` turns the cache off. One JSON file per entry, written to a
+temporary file and renamed, so provider threads and processes that store at once never leave a
+torn entry; an entry that does not parse or does not match is ignored and replaced. Deleting the
+directory is always safe.
 
 ``GEMINI_TUNING_DATASET_READ_LOG`` names a file to which each real read (a cache miss) appends
 the dataset's path: what tests and benchmarks count.
