@@ -11,8 +11,8 @@ import pytest
 from gemini_tuning.backends import JobRequest, Settings
 from gemini_tuning.backends.vertex import VertexBackend
 from gemini_tuning.resources import _submit
-from gemini_tuning.testing import EmulatorProcess, run_emulator
-from tests.engine.conftest import write_examples
+from gemini_tuning.testing import EmulatorProcess
+from tests.backends.conftest import emulator_with_training_file
 
 pytestmark = pytest.mark.emulator
 
@@ -22,10 +22,7 @@ IDENTITY = {"gemini-tuning-resource": "r1", "gemini-tuning-spec": "s1"}
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    with run_emulator(tmp_path_factory.mktemp("emu"), seconds_per_epoch=0.05) as emulator:
-        emulator.upload(
-            write_examples(tmp_path_factory.mktemp("data") / "t.jsonl"), "gs://b/t.jsonl"
-        )
+    with emulator_with_training_file(tmp_path_factory, seconds_per_epoch=0.05) as emulator:
         yield emulator
 
 

@@ -16,18 +16,15 @@ from gemini_tuning.backends import (
     SubmitUncertainError,
 )
 from gemini_tuning.backends.vertex import VertexBackend
-from gemini_tuning.testing import EmulatorProcess, run_emulator
-from tests.engine.conftest import write_examples
+from gemini_tuning.testing import EmulatorProcess
+from tests.backends.conftest import emulator_with_training_file
 
 pytestmark = pytest.mark.emulator
 
 
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    with run_emulator(tmp_path_factory.mktemp("emu"), seconds_per_epoch=0.02) as emulator:
-        emulator.upload(
-            write_examples(tmp_path_factory.mktemp("data") / "t.jsonl"), "gs://b/t.jsonl"
-        )
+    with emulator_with_training_file(tmp_path_factory, seconds_per_epoch=0.02) as emulator:
         yield emulator
 
 
