@@ -122,6 +122,18 @@ def project_stack(
     yield created
 
 
+def emulator_stack_config(emu: Any, bucket: str) -> dict[str, str]:
+    """The stack config that points the provider at the emulator ``emu`` (polling fast)."""
+    return {
+        "gemini-tuning:apiEndpoint": emu.url,
+        "gemini-tuning:storageEndpoint": emu.gcs_host,
+        "gemini-tuning:project": emu.project,
+        "gemini-tuning:location": emu.location,
+        "gemini-tuning:datasetBucket": bucket,
+        "gemini-tuning:pollIntervalSeconds": "0.2",
+    }
+
+
 def emulator_project_stack(
     project: Path,
     env: dict[str, str],
@@ -135,15 +147,7 @@ def emulator_project_stack(
     """Stack ``name`` of a copied project, pointed at the emulator ``emu`` (polling fast)."""
     opts = auto.LocalWorkspaceOptions(env_vars=env, pulumi_command=command(pulumi_bin))
     stack = auto.create_or_select_stack(name, work_dir=str(project), opts=opts)
-    base = {
-        "gemini-tuning:apiEndpoint": emu.url,
-        "gemini-tuning:storageEndpoint": emu.gcs_host,
-        "gemini-tuning:project": emu.project,
-        "gemini-tuning:location": emu.location,
-        "gemini-tuning:datasetBucket": bucket,
-        "gemini-tuning:pollIntervalSeconds": "0.2",
-    }
-    for key, value in {**base, **config}.items():
+    for key, value in {**emulator_stack_config(emu, bucket), **config}.items():
         stack.set_config(key, auto.ConfigValue(value))
     return stack
 

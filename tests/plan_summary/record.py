@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gemini_tuning.testing import run_emulator
-from tests.engine.support import REPO, copy_project, engine_env
+from tests.engine.support import REPO, copy_project, emulator_stack_config, engine_env
 
 HERE = Path(__file__).resolve().parent / "previews"
 MODEL = "number-successor"
@@ -44,14 +44,7 @@ def main() -> int:
         env = {**os.environ, **engine_env(root, pulumi_bin)}
         definition = project / "stacks" / "models" / f"{MODEL}.yaml"
         v1 = definition.read_text()
-        base = {
-            "apiEndpoint": emu.url,
-            "storageEndpoint": emu.gcs_host,
-            "project": emu.project,
-            "location": emu.location,
-            "datasetBucket": BUCKET,
-            "pollIntervalSeconds": "0.2",
-        }
+        base = emulator_stack_config(emu, BUCKET)
 
         def pulumi(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
             done = subprocess.run(
@@ -70,7 +63,8 @@ def main() -> int:
             pulumi("stack", "select", "--create", name)
             for key, value in {**base, **config}.items():
                 text = value if isinstance(value, str) else json.dumps(value)
-                pulumi("config", "set", "--stack", name, f"gemini-tuning:{key}", text)
+                full_key = key if key.startswith("gemini-tuning:") else f"gemini-tuning:{key}"
+                pulumi("config", "set", "--stack", name, full_key, text)
 
         def record(case: str, name: str) -> None:
             done = pulumi("preview", "--json", "--stack", name, check=False)
