@@ -22,7 +22,9 @@ seconds (the ``emulator-seconds-per-epoch`` label), is driven with the runbook's
 - a `pulumi up` killed (SIGKILL of its process tree) while the TuningJob waits leaves its lock
   in the bucket: the next `up` is refused, `pulumi cancel --yes` deletes the lock objects
   (``diyBackend.CancelCurrentUpdate`` lists ``.pulumi/locks/<org>/<project>/<stack>/`` and deletes
-  every object), and the next `up` adopts the job the killed one submitted (one create).
+  every object), and the next `up` adopts the job the killed one submitted (one create). Both
+  `up`s apply the same saved plan, as a re-run of the workflow's apply does: the engine drops the
+  killed create's pending operation and plans a create again, which the plan holds.
 """
 
 from __future__ import annotations
@@ -173,22 +175,33 @@ def test_a_runner_killed_mid_wait_leaves_a_lock_cancel_releases_it_and_up_resume
     tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess
 ) -> None:
     project = _shared_project(tmp_path, pulumi_bin, emulator)
-    killed = project.start_up(0)
+    plan = tmp_path / "plan.json"  # as the workflow applies: the reviewed plan
+    project.run("preview", "--refresh", "--save-plan", str(plan))
+    apply = ("up", "--yes", "--skip-preview", "--plan", str(plan))
+    killed = subprocess.Popen(
+        project.command(*apply),
+        cwd=project.work,
+        env=project.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     _wait_for("the create", lambda: emulator.calls(CREATE_JOB) == 1, killed)
     time.sleep(1.0)  # the TuningJob is waiting for the 8 s of training
     (lock,) = _locks(emulator)
     kill_process_tree(killed)
     assert _locks(emulator) == [lock]  # a killed runner cannot delete its lock
 
-    refused = project.run("up", "--yes", "--skip-preview", check=False)
+    refused = project.run(*apply, check=False)
     assert refused.returncode != 0
     _assert_locked_message(refused.stderr, killed)
 
     project.run("cancel", "--yes")
     assert _locks(emulator) == []  # cancel deleted the lock object from the bucket
-    resumed = project.run("up", "--yes", "--skip-preview")
+    resumed = project.run(*apply)  # a re-run of the workflow's apply: the same plan holds
     print(resumed.stdout)
-    adopted = re.search(r"adopting tuning job (\S+) \(RUNNING\)", resumed.stdout)
+    # RUNNING, or SUCCEEDED if the 8 s of training ended while the stack was locked.
+    adopted = re.search(r"adopting tuning job (\S+) \((RUNNING|SUCCEEDED)\)", resumed.stdout)
     assert adopted, resumed.stdout
     assert emulator.calls(CREATE_JOB) == 1  # the killed up's job, not a second one
     job = _resources(_state(emulator))["qa"]
