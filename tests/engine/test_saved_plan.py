@@ -71,6 +71,7 @@ def test_up_applies_the_saved_plan_and_refuses_a_change_made_after_the_preview(
     second = tmp_path / "second.plan.json"
     review = _reviewed(stack, second)
     assert "epoch_count changed (5 -> 6)" in review.text
+    assert str(tmp_path) not in second.read_text()  # no checkout path: another runner applies it
 
     # Someone changes the definition after the review: the update refuses it, submits nothing.
     _edit(definition, "epoch_count: 6", "epoch_count: 7")
