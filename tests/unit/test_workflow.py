@@ -1,0 +1,57 @@
+"""The example workflow keeps issue 14's contracts: shared state, one `up` per stack at a time,
+a refreshed preview whose saved plan is what `up` applies (tests/engine/test_saved_plan.py and
+test_shared_backend.py show the engine side)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "gemini-tuning.yml"
+
+
+def _workflow() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text())
+    return loaded
+
+
+def _runs(job: dict[str, Any]) -> list[str]:
+    return [" ".join(str(step.get("run", "")).split()) for step in job["steps"]]
+
+
+def test_the_state_backend_is_the_shared_bucket_from_the_repository_settings() -> None:
+    url = _workflow()["env"]["PULUMI_BACKEND_URL"]
+    assert "vars.PULUMI_BACKEND_URL" in url
+    assert "file:" not in url
+
+
+def test_one_up_per_stack_at_a_time_and_never_cancelled() -> None:
+    up = _workflow()["jobs"]["up"]
+    assert "${{ matrix.stack }}" in up["concurrency"]["group"]
+    assert up["concurrency"]["cancel-in-progress"] is False
+
+
+def test_every_preview_refreshes_and_saves_the_plan_every_up_applies() -> None:
+    jobs = _workflow()["jobs"]
+    runs = _runs(jobs["preview"]) + _runs(jobs["up"])
+    previews = [r for r in runs if re.search(r"\bpulumi preview\b", r)]
+    ups = [r for r in runs if re.search(r"\bpulumi up\b", r)]
+    assert previews
+    assert ups
+    for preview in previews:
+        assert "--refresh" in preview
+        assert "--save-plan plan-${{ matrix.stack }}.json" in preview
+    for up in ups:
+        assert "--plan plan-${{ matrix.stack }}.json" in up
+
+
+def test_the_pull_requests_plan_is_uploaded_and_the_apply_downloads_it() -> None:
+    jobs = _workflow()["jobs"]
+    (upload,) = [s for s in jobs["preview"]["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert upload["with"]["name"] == "plan-${{ matrix.stack }}"
+    downloads = [r for r in _runs(jobs["up"]) if "gh run download" in r]
+    assert downloads
+    assert all("--name plan-${{ matrix.stack }}" in r for r in downloads)
