@@ -5,7 +5,8 @@ templates (``_init_templates/``, package data) are the Pulumi project (program a
 own ``.venv``), one example definition with a tiny dataset, the JSON Schema of definitions
 (generated from the installed package, so it matches it), an emulator ``dev`` stack, a
 ``cloud-dev`` template and the GitHub workflow. `init` refuses a directory that is not empty
-unless ``--force``, and never overwrites a file: with ``--force`` existing files are kept.
+(a ``.git`` or ``.venv`` alone is fine) unless ``--force``, and never overwrites a file: with
+``--force`` existing files are kept.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ TEMPLATES = "_init_templates"
 # Template names that would mean something else inside the package: a dot file, a module.
 RENAMES = {"gitignore": ".gitignore", "github": ".github", "__main__.py.tmpl": "__main__.py"}
 SCHEMA_PATH = "schema/model-definition.schema.json"
+# What may be there before `init` without making the directory "not empty": a fresh clone's
+# .git, and the venv the package was just installed into.
+ALLOWED_BEFORE = frozenset({".git", ".venv", "venv"})
 
 
 def register(groups: Any) -> None:
@@ -51,10 +55,12 @@ def _handle(args: argparse.Namespace) -> int:
     if target.exists() and not target.is_dir():
         print(f"error: {target} exists and is not a directory", file=sys.stderr)
         return 2
-    if target.is_dir() and any(target.iterdir()) and not args.force:
+    present = sorted(p.name for p in target.iterdir()) if target.is_dir() else []
+    others = [name for name in present if name not in ALLOWED_BEFORE]
+    if others and not args.force:
         print(
-            f"error: {target} is not empty; use --force to add the files that are missing "
-            "(existing files are never overwritten)",
+            f"error: {target} is not empty ({', '.join(others[:5])}); use --force to add the "
+            "files that are missing (existing files are never overwritten)",
             file=sys.stderr,
         )
         return 1
