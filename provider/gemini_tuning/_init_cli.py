@@ -121,7 +121,7 @@ def write_files(target: Path, files: Mapping[str, str]) -> tuple[list[Path], lis
 def next_steps(target: Path) -> str:
     return f"""
 Next, in {target}:
-  python3 -m venv .venv && .venv/bin/pip install -r requirements.txt 'gemini-tuning[emulator,plots]'
+  python3 -m venv .venv && .venv/bin/pip install -r requirements.txt 'gemini-tuning[emulator]'
   export PATH="$PWD/.venv/bin:$PATH" PULUMI_CONFIG_PASSPHRASE=...   # or your secrets provider
   pulumi login --local                     # or your state backend (the workflow: gs://...)
   gemini-tuning emulator start --seconds-per-epoch 1

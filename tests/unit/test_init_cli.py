@@ -41,7 +41,7 @@ def test_init_writes_a_project_that_loads(
     assert "make setup" not in workflow
     assert f'pulumi-version: "{metadata.version("pulumi")}"' in workflow
     requirements = (target / "requirements.txt").read_text()
-    assert f"gemini-tuning=={metadata.version('gemini-tuning')}" in requirements
+    assert f"gemini-tuning[plots]=={metadata.version('gemini-tuning')}" in requirements
     assert "@@" not in "".join(p.read_text() for p in target.rglob("*") if p.is_file())
     assert "pulumi up --stack dev" in capsys.readouterr().out
 
