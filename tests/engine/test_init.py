@@ -72,7 +72,12 @@ def test_init_into_an_empty_directory_then_pulumi_up_against_the_emulator(
         assert example["release"].startswith("gs://gemini-tuning-dev/")  # the emulator's bucket
         assert example["model"].endswith("@1")
         assert len(example["loss_per_epoch"]) == 5
-        assert (project / "artifacts" / "dev" / "example" / "evaluation.md").is_file()
+        artifacts = project / "artifacts" / "dev" / "example"
+        assert (artifacts / "evaluation.md").is_file()
+        # Installed without the plots extra: no chart, the losses in a note, and no crash.
+        assert not (artifacts / "loss-curve.png").exists()
+        assert "gemini-tuning[plots]" in (artifacts / "loss-curve.txt").read_text()
+        assert example["artifacts"]["loss_curve"].endswith("loss-curve.txt")
         unchanged = _pulumi(
             pulumi_bin, project, env, "preview", "--stack", "dev", "--expect-no-changes"
         )
