@@ -13,12 +13,12 @@ setup: .venv/.installed .venv/.scan-installed
 	@ln -sfn ../.venv stacks/.venv  # the dynamic-provider shim resolves the venv from the program dir
 	@set -o pipefail; bash provider/tools/ensure-pulumi-cli.sh $(PULUMI_VERSION) | tail -n1 > .state/pulumi-bin.tmp && mv .state/pulumi-bin.tmp .state/pulumi-bin
 
-.venv/.installed: pyproject.toml
+.venv/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + ")")'
-	@echo "[setup] creating .venv and installing gemini-tuning with its dev extras"
+	@echo "[setup] creating .venv and installing gemini-tuning with its extras (dev, emulator, plots)"
 	@test -x .venv/bin/python || $(PYTHON) -m venv .venv
 	@.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@.venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,emulator,plots]'
 	@touch $@
 
 # The compiled dataset scanner (Rust, built by maturin through pip; crates from crates.io). Without

@@ -7,7 +7,7 @@ The program writes them once the values are known (during `up`, never at preview
 them from the stack outputs. The evaluation summary quotes answers that did not match (the
 user's prompts and answers): they live in these files, never in plain text in the state (the
 Evaluation's ``samples`` output is a Pulumi secret). matplotlib is imported only here, only when
-a curve is drawn.
+a curve is drawn; without it (the optional `plots` extra) the losses go into loss-curve.txt.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ NO_LOSS = (
     "loss not available: the tuning service published no training loss for this job, so no "
     "curve is drawn (Vertex publishes it in the job's experiment, TensorBoard time series "
     "/train_total_loss; see resources/tuning_job.md)"
+)
+NO_PLOTS = (
+    "no chart drawn: matplotlib is not installed (pip install 'gemini-tuning[plots]'). "
+    "Training loss per epoch: {losses}"
 )
 SUMMARY_MD = "evaluation.md"
 SUMMARY_JSON = "evaluation.json"
@@ -78,7 +82,10 @@ def write_loss_curve(path: str | Path, losses: Sequence[float], title: str) -> P
     values = [float(v) for v in losses or []]
     if not values:
         return _no_loss(Path(path))
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # the `plots` extra is optional: the losses go in the note instead
+        return _no_loss(Path(path), NO_PLOTS.format(losses=", ".join(f"{v:.4g}" for v in values)))
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -103,11 +110,11 @@ def write_loss_curve(path: str | Path, losses: Sequence[float], title: str) -> P
     return path
 
 
-def _no_loss(path: Path) -> Path:
+def _no_loss(path: Path, text: str = NO_LOSS) -> Path:
     path.unlink(missing_ok=True)
     note = path.with_name(LOSS_NOTE)
     note.parent.mkdir(parents=True, exist_ok=True)
-    note.write_text(NO_LOSS + "\n")
+    note.write_text(text + "\n")
     return note
 
 

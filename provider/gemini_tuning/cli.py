@@ -20,6 +20,7 @@ def _build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     # Imported here so that `import gemini_tuning` (done by the provider process) stays cheap.
     from gemini_tuning import _doctor as doctor_cli
+    from gemini_tuning import _init_cli as init_cli
     from gemini_tuning import _plan_summary as plan_summary_cli
     from gemini_tuning import _releases_cli as releases_cli
     from gemini_tuning import _report as report_cli
@@ -32,6 +33,7 @@ def _build_parser() -> argparse.ArgumentParser:
     report_cli.register(groups)
     doctor_cli.register(groups)
     plan_summary_cli.register(groups)
+    init_cli.register(groups)
     return parser
 
 

@@ -19,6 +19,70 @@ NEEDED=(pulumi pulumi-language-python pulumi-language-python-exec pulumi-resourc
 
 log() { printf '[pulumi-cli] %s\n' "$*" >&2; }
 
+# The Python language host built from sdk/v3@v3.79.0 (the fallback below) learns the project's
+# runtime options only from command-line flags (`-virtualenv=...`): the v3.79 engine passed them
+# (buildArgsForNewPlugin(host, root, options)), but since v3.80 the engine passes only its own
+# address and sends the options over gRPC (ProgramInfo.options), which that host does not read.
+# Left alone it ignores `runtime.options.virtualenv` and runs the program with the `python3` on
+# PATH ("No module named 'pulumi'" unless the project's venv is on PATH). So that host is
+# installed as pulumi-language-python-v3.79.0 with this wrapper in its place: it reads the
+# option from the project's Pulumi.yaml and passes it as the flag. A modern host (the official
+# installer's) reads the option itself and is left as it is.
+OLD_HOST=pulumi-language-python-v3.79.0
+WRAPPER_MARK="gemini-tuning: venv-aware language host wrapper"
+
+write_wrapper() {  # write_wrapper DIR: the wrapper as DIR/pulumi-language-python (atomic rename)
+  local tmp="$1/.pulumi-language-python.tmp.$$"
+  cat > "$tmp" <<'WRAPPER'
+#!/bin/sh
+# gemini-tuning: venv-aware language host wrapper (written by provider/tools/ensure-pulumi-cli.sh).
+# Runs the v3.79.0 Python language host beside it with the project's `runtime.options.virtualenv`
+# (or `toolchain: uv`'s .venv) as `-virtualenv=ABS`, which the v3.259 engine no longer passes.
+# The engine starts the host in the program's directory (the project's, or its `main` folder).
+here=$(dirname "$(readlink -f "$0")")
+project=$PWD
+while [ ! -f "$project/Pulumi.yaml" ] && [ ! -f "$project/Pulumi.yml" ] && [ "$project" != / ]; do
+  project=$(dirname "$project")
+done
+file="$project/Pulumi.yaml"
+[ -f "$file" ] || file="$project/Pulumi.yml"
+option() {  # the value of key $1 in the project file (block or flow style), quotes removed
+  [ -f "$file" ] || return 0
+  sed -e 's/^/ /' -e '/^[[:space:]]*#/d' "$file" \
+    | sed -n "s/.*[{,[:space:]]$1:[[:space:]]*//p" | head -n1 \
+    | sed -e 's/[[:space:]]#.*//' -e 's/[,}].*//' -e "s/^[\"']//" -e "s/[\"'][[:space:]]*\$//" \
+          -e 's/[[:space:]]*$//'
+}
+venv=$(option virtualenv)
+if [ -z "$venv" ] && [ "$(option toolchain)" = uv ]; then venv=.venv; fi
+if [ -n "$venv" ]; then
+  case $venv in /*) ;; *) venv="$project/$venv" ;; esac
+  exec "$here/pulumi-language-python-v3.79.0" "-root=$project" "-virtualenv=$venv" "$@"
+fi
+exec "$here/pulumi-language-python-v3.79.0" "$@"
+WRAPPER
+  chmod 0755 "$tmp"
+  mv -f "$tmp" "$1/pulumi-language-python"
+}
+
+venv_aware() {  # venv_aware DIR: true when DIR's language host honours the virtualenv option
+  local host="$1/pulumi-language-python"
+  if grep -q "$WRAPPER_MARK" "$host" 2>/dev/null; then [[ -x "$1/$OLD_HOST" ]]; return; fi
+  local help
+  help="$("$host" -help 2>&1 || true)"
+  [[ "$help" != *-virtualenv* ]]   # only the old host has that flag
+}
+
+make_venv_aware() {  # make_venv_aware DIR: wrap an old host in place (a running one is unaffected)
+  venv_aware "$1" && return 0
+  [[ -w "$1" ]] || { log "$1/pulumi-language-python ignores Pulumi.yaml's virtualenv and $1 is not writable; put the project's venv on PATH"; return 0; }
+  log "wrapping the v3.79.0 Python language host in $1 so that it honours Pulumi.yaml's virtualenv"
+  if ! grep -q "$WRAPPER_MARK" "$1/pulumi-language-python"; then
+    cp -p "$1/pulumi-language-python" "$1/$OLD_HOST.tmp.$$" && mv -f "$1/$OLD_HOST.tmp.$$" "$1/$OLD_HOST"
+  fi
+  write_wrapper "$1"
+}
+
 complete_in() {
   local dir="$1" f
   [[ -n "$dir" ]] || return 1
@@ -31,6 +95,7 @@ if [[ -n "$on_path" ]]; then
   on_path_dir="$(dirname "$(readlink -f "$on_path")")"
   if complete_in "$on_path_dir"; then
     log "using pulumi v$VERSION found on PATH ($on_path_dir)"
+    make_venv_aware "$on_path_dir"
     echo "$on_path_dir"; exit 0
   fi
   log "pulumi on PATH ($on_path) is not v$VERSION with the Python host beside it; not using it"
@@ -38,6 +103,7 @@ fi
 
 if complete_in "$DEST"; then
   log "using cached pulumi v$VERSION ($DEST)"
+  make_venv_aware "$DEST"
   echo "$DEST"; exit 0
 fi
 
@@ -105,6 +171,7 @@ else
   fetch github.com/pulumi/pulumi/sdk/v3@v3.79.0
   build github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python v3.79.0
   popd >/dev/null
+  make_venv_aware "$DEST"
 fi
 install -m 0755 "$SDK_DIR/python/cmd/pulumi-language-python-exec" \
                 "$SDK_DIR/python/dist/pulumi-resource-pulumi-python" "$DEST/"

@@ -94,6 +94,18 @@ def test_the_emulator_file_on_loopback_is_used(
     )
 
 
+def test_an_emulator_stack_without_a_bucket_uses_the_one_the_emulator_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GEMINI_TUNING_DATASET_BUCKET", raising=False)
+    _emulator_home(tmp_path, monkeypatch, url="http://127.0.0.1:5", bucket="gemini-tuning-dev")
+    assert resolve(_config(apiEndpoint="emulator")).dataset_bucket == "gemini-tuning-dev"
+    chosen = resolve(_config(apiEndpoint="emulator", datasetBucket="mine"))
+    assert chosen.dataset_bucket == "mine"
+    # Only the emulator's own file is read for it: an explicit endpoint has no default bucket.
+    assert resolve(_config(apiEndpoint="http://127.0.0.1:5")).dataset_bucket is None
+
+
 def test_no_project_and_no_endpoint_is_the_emulator(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,7 +16,8 @@ Without ``apiEndpoint``: a stack with a ``project`` talks to Vertex AI at
 ``https://{location}-aiplatform.googleapis.com``; one without a project, to the emulator.
 ``apiEndpoint: emulator`` reads the URLs that ``gemini-tuning emulator start`` wrote to
 ``$GEMINI_TUNING_EMULATOR_HOME/emulator.json`` (default ``./.state/emulator``; the provider
-process runs in the project directory).
+process runs in the project directory), and without ``datasetBucket`` uses the bucket it names
+(the one the emulator created at start, ``gemini-tuning-dev`` unless ``--bucket`` said otherwise).
 
 Endpoint safety, checked here, before any credential is fetched: a plain ``http://`` endpoint
 (Vertex, Gemini API or storage) must be on loopback (127.0.0.0/8, ::1, localhost): anywhere else
@@ -149,11 +150,13 @@ def resolve(config: Mapping[str, Any] | Callable[[str], Any] | None = None) -> S
         endpoint = f"{location}-aiplatform.googleapis.com" if project else EMULATOR
     storage = get("storageEndpoint") or env("STORAGE_EMULATOR_HOST")
     gemini_endpoint = get("geminiApiEndpoint") or env("GEMINI_TUNING_GEMINI_API_ENDPOINT")
+    bucket = get("datasetBucket") or env("GEMINI_TUNING_DATASET_BUCKET")
     if endpoint == EMULATOR:
         urls = _emulator_urls()
         endpoint = urls["url"]
         storage = storage or urls.get("gcs_host")
         gemini_endpoint = gemini_endpoint or urls["url"]
+        bucket = bucket or urls.get("bucket")  # the bucket the emulator created at start
     endpoint = check_endpoint(_with_scheme(endpoint), "apiEndpoint")
     if storage:
         storage = check_endpoint(_with_scheme(storage), "storageEndpoint")
@@ -172,7 +175,7 @@ def resolve(config: Mapping[str, Any] | Callable[[str], Any] | None = None) -> S
         location=location,
         api_endpoint=endpoint,
         storage_endpoint=storage,
-        dataset_bucket=get("datasetBucket") or env("GEMINI_TUNING_DATASET_BUCKET"),
+        dataset_bucket=bucket,
         gemini_api_key=get("geminiApiKey") or env("GEMINI_API_KEY") or env("GOOGLE_API_KEY"),
         gemini_api_endpoint=gemini_endpoint,
         request_timeout_seconds=_seconds(get, "requestTimeoutSeconds", DEFAULT_REQUEST_TIMEOUT),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -25,6 +26,20 @@ DEFAULT_STATE_DIR = Path(".state/emulator")
 PID_FILE = "emulator.pid"
 LOG_FILE = "emulator.log"
 START_TIMEOUT = 30.0
+# What `run` (and so `start`) imports beyond the runtime dependencies: the `emulator` extra.
+EXTRA_MODULES = ("starlette", "uvicorn", "gcp_storage_emulator")
+EXTRA_HINT = "pip install 'gemini-tuning[emulator]'"
+
+
+def missing_extra() -> str | None:
+    """None when the emulator extra is installed, else the error that says how to install it."""
+    missing = [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return (
+        f"the emulator needs the `emulator` extra, which is not installed (missing: "
+        f"{', '.join(missing)}): {EXTRA_HINT}"
+    )
 
 
 def register(groups: Any) -> None:
@@ -112,6 +127,9 @@ def _config(args: argparse.Namespace) -> EmulatorConfig:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if problem := missing_extra():
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     try:
         check_host(args.host)
         config = _config(args)
@@ -157,6 +175,9 @@ def read_info(state_dir: Path) -> dict[str, Any] | None:
 
 
 def _start(args: argparse.Namespace) -> int:
+    if problem := missing_extra():
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     try:
         check_host(args.host)
     except ValueError as exc:

@@ -118,6 +118,8 @@ def serve(options: ServeOptions, config: EmulatorConfig) -> int:
         while not server.started:
             await asyncio.sleep(0.02)
         data = {"url": emu.url, "gcs_host": gcs.host, "pid": os.getpid()}
+        if options.bucket:  # created at start: `apiEndpoint: emulator` stacks default to it
+            data["bucket"] = options.bucket
         tmp = info.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(info)

@@ -110,7 +110,9 @@ def upload_uri(location: str, fingerprint: str, bucket: str | None, prefix: str)
     if not bucket:
         raise ValueError(
             "local datasets need a bucket to upload to: set `pulumi config set "
-            "gemini-tuning:datasetBucket NAME` or the dataset_bucket input"
+            "gemini-tuning:datasetBucket NAME` (against the emulator: the bucket it created, "
+            "`gemini-tuning-dev` by default, or `apiEndpoint: emulator`, which finds it) or the "
+            "dataset_bucket input"
         )
     digest = fingerprint.removeprefix("sha256:")
     suffix = ".csv" if Path(location).suffix.lower() == ".csv" else ".jsonl"

@@ -1,0 +1,85 @@
+"""A team's own repository, as a user makes it: the built wheel installed (with the emulator
+extra) into the project's own .venv in an empty directory, `gemini-tuning init`, then
+`pulumi up` there against the emulator with the real engine and the CLI that setup builds.
+
+PATH holds the Pulumi CLI and the system's bin directories only: neither this checkout's .venv
+nor the project's. The program and the providers run from the project's .venv because
+Pulumi.yaml says so (`runtime.options.virtualenv`), and the datasets go to the bucket the
+emulator created because the scaffolded dev stack names it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gemini_tuning.testing import run_emulator
+from tests.engine.support import engine_env
+from tests.packaging.wheel import build_wheel, install
+
+pytestmark = [pytest.mark.engine, pytest.mark.emulator, pytest.mark.timeout(900)]
+
+
+def _pulumi(bin_dir: Path, project: Path, env: dict[str, str], *args: str) -> str:
+    found = subprocess.run(
+        [str(bin_dir / "pulumi"), *args, "--non-interactive", "--color", "never"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert found.returncode == 0, f"pulumi {' '.join(args)}:\n{found.stdout}\n{found.stderr}"
+    return found.stdout
+
+
+def test_init_into_an_empty_directory_then_pulumi_up_against_the_emulator(
+    tmp_path: Path, pulumi_bin: Path
+) -> None:
+    project = tmp_path / "team-models"
+    project.mkdir()
+    seconds = install(project / ".venv", build_wheel(tmp_path / "dist"), "emulator")
+    print(f"installed the wheel with [emulator] into {project / '.venv'} in {seconds:.0f} s")
+    cli = project / ".venv" / "bin" / "gemini-tuning"
+    made = subprocess.run([cli, "init", str(project)], capture_output=True, text=True, check=False)
+    assert made.returncode == 0, made.stderr  # a directory holding only its .venv is empty
+    for path in ("Pulumi.yaml", "__main__.py", "models/example.yaml", "Pulumi.dev.yaml"):
+        assert (project / path).is_file(), path
+    assert ".github/workflows/gemini-tuning.yml" in made.stdout
+    again = subprocess.run([cli, "init", str(project)], capture_output=True, text=True, check=False)
+    assert again.returncode == 1, again.stdout  # now it is not empty: refused, nothing touched
+    assert "--force" in again.stderr
+
+    env = engine_env(tmp_path, pulumi_bin, {"PATH": f"{pulumi_bin}:/usr/bin:/bin"})
+    system = subprocess.run(
+        ["python3", "-c", "import pulumi"], env=env, capture_output=True, check=False
+    )
+    assert system.returncode != 0, "the system python3 has pulumi: this test would prove nothing"
+    with run_emulator(tmp_path / "emulator", seconds_per_epoch=0.05) as emu:
+        env["GEMINI_TUNING_EMULATOR_HOME"] = str(emu.state_dir)  # apiEndpoint: emulator
+        _pulumi(pulumi_bin, project, env, "stack", "init", "dev")
+        _pulumi(pulumi_bin, project, env, "up", "--stack", "dev", "--yes", "--skip-preview")
+        models = json.loads(
+            _pulumi(pulumi_bin, project, env, "stack", "output", "models", "--json")
+        )
+        example = models["example"]
+        assert example["state"] == "SUCCEEDED"
+        assert example["gate_passed"] is True
+        assert example["release"].startswith("gs://gemini-tuning-dev/")  # the emulator's bucket
+        assert example["model"].endswith("@1")
+        assert len(example["loss_per_epoch"]) == 5
+        artifacts = project / "artifacts" / "dev" / "example"
+        assert (artifacts / "evaluation.md").is_file()
+        # Installed without the plots extra: no chart, the losses in a note, and no crash.
+        assert not (artifacts / "loss-curve.png").exists()
+        assert "gemini-tuning[plots]" in (artifacts / "loss-curve.txt").read_text()
+        assert example["artifacts"]["loss_curve"].endswith("loss-curve.txt")
+        unchanged = _pulumi(
+            pulumi_bin, project, env, "preview", "--stack", "dev", "--expect-no-changes"
+        )
+        assert "5 unchanged" in unchanged
+        assert emu.calls("GenAiTuningService.CreateTuningJob") == 1  # tuned once, not again
