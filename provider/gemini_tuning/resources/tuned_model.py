@@ -28,6 +28,11 @@ from gemini_tuning.specs import RESERVED_LABEL_PREFIX, SpecError, TunedModelSpec
 widen_if_provider_process()
 
 OUTPUTS = ("model_name", "version_id", "current_aliases", "endpoints")
+# Labels Vertex itself puts on a tuned model version (the emulator mirrors them:
+# emulator/_vertex.py TUNING_LABELS): not the user's, so `pulumi import` leaves them out.
+SERVICE_LABELS = frozenset(
+    {"google-vertex-llm-tuning-base-model-id", "google-vertex-llm-tuning-job-id", "tune-type"}
+)
 INPUT_KEYS = (*TunedModelSpec.model_fields, "stack")
 
 
@@ -172,7 +177,9 @@ def _imported_inputs(props: dict[str, Any], status: backends.ModelStatus) -> dic
         "display_name": status.display_name,
         "description": status.description,
         "labels": {
-            k: v for k, v in status.labels.items() if not k.startswith(RESERVED_LABEL_PREFIX)
+            k: v
+            for k, v in status.labels.items()
+            if not k.startswith(RESERVED_LABEL_PREFIX) and k not in SERVICE_LABELS
         },
         "version_aliases": [a for a in status.version_aliases if a not in claims.SERVICE_ALIASES],
     }
