@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gemini_tuning.plugin._kinds import PACKAGE, VERSION, Kind
-from gemini_tuning.plugin._values import to_wire
+from gemini_tuning.plugin._names import to_wire
 
 # Stack config keys (namespace gemini-tuning) the provider reads; see backends/_settings.py.
 CONFIG: dict[str, tuple[str, str]] = {

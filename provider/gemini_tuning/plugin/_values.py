@@ -9,25 +9,15 @@ translated: map keys inside ``labels``, ``gate`` or ``metrics`` are the user's o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pulumi.provider.experimental.property_value import Computed, PropertyValue
 from pulumi.runtime.rpc import UNKNOWN  # the marker the dynamic servicer hands controllers
 
-_UPPER = re.compile(r"[A-Z]")
+from gemini_tuning.plugin._names import from_wire, to_wire
 
-
-def to_wire(name: str) -> str:
-    """``training_dataset_uri`` -> ``trainingDatasetUri``."""
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def from_wire(name: str) -> str:
-    """``trainingDatasetUri`` -> ``training_dataset_uri``."""
-    return _UPPER.sub(lambda m: "_" + m.group(0).lower(), name)
+__all__ = ["from_plain", "from_wire", "props_in", "props_out", "to_plain", "to_wire"]
 
 
 def to_plain(value: PropertyValue) -> Any:
