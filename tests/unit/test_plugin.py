@@ -118,3 +118,95 @@ def test_the_plugin_process_loads_the_sdk_server_beside_the_google_clients() -> 
         [sys.executable, "-c", imports], capture_output=True, text=True, check=False
     )
     assert "duplicate symbol 'google.rpc.Status'" in failed.stderr
+
+
+def test_the_plugin_runs_as_many_calls_at_once_as_the_engine_sends() -> None:
+    """Twenty creates that each wait for the other nineteen: they finish only if the plugin
+    runs them all at once (the dynamic-provider server would run 4 and deadlock)."""
+    import asyncio
+    import dataclasses
+    import threading
+
+    import pulumi.dynamic as dyn
+    from pulumi.provider.experimental import provider as api
+
+    from gemini_tuning.plugin._provider import GeminiTuningProvider
+
+    together = threading.Barrier(20, timeout=20)
+
+    class Waiting:
+        def create(self, props: dict) -> dyn.CreateResult:
+            together.wait()
+            return dyn.CreateResult(props["resource_name"], {"job_name": props["resource_name"]})
+
+    plugin = GeminiTuningProvider()
+    plugin._kinds[JOB] = dataclasses.replace(plugin._kinds[JOB], controller=Waiting())
+
+    async def create_all() -> list[api.CreateResponse]:
+        urns = [f"urn:pulumi:it::p::{JOB}::job-{i}" for i in range(20)]
+        requests = [
+            api.CreateRequest(u, {"resourceName": PropertyValue(u.rsplit("::", 1)[-1])}, 0, False)
+            for u in urns
+        ]
+        return await asyncio.gather(*(plugin.create(r) for r in requests))
+
+    responses = asyncio.run(create_all())
+    assert sorted(r.resource_id for r in responses) == sorted(f"job-{i}" for i in range(20))
+    assert responses[0].properties["jobName"].value == responses[0].resource_id
+
+
+def test_import_rebuilds_a_jobs_inputs_from_what_it_was_submitted_with() -> None:
+    from gemini_tuning.backends.vertex import _declared
+
+    raw = {
+        "baseModel": "gemini-2.5-flash",
+        "tunedModelDisplayName": "by-hand",
+        "supervisedTuningSpec": {
+            "trainingDatasetUri": "gs://b/train.jsonl",
+            "hyperParameters": {
+                "epochCount": "2",
+                "learningRateMultiplier": 1.0,
+                "adapterSize": "ADAPTER_SIZE_FOUR",
+            },
+        },
+        "labels": {"team": "search"},
+    }
+    assert _declared(raw) == {
+        "base_model": "gemini-2.5-flash",
+        "training_dataset": "gs://b/train.jsonl",
+        "epoch_count": 2,
+        "learning_rate_multiplier": 1.0,
+        "adapter_size": 4,
+        "tuned_model_display_name": "by-hand",
+    }
+
+
+def test_import_of_a_model_keeps_user_labels_and_aliases_only() -> None:
+    from gemini_tuning.backends import ModelStatus
+    from gemini_tuning.resources import _claims as claims
+    from gemini_tuning.resources.tuned_model import _imported_inputs
+
+    status = ModelStatus(
+        name="projects/p/locations/l/models/m@1",
+        display_name="by-hand",
+        labels={
+            "team": "search",
+            "tune-type": "sft",
+            "google-vertex-llm-tuning-job-id": "1",
+            **claims.claim_labels("p/staging"),
+            claims.OWNER_LABEL: "token",
+        },
+        version_aliases=("default", "prod"),
+        endpoints=("projects/p/locations/l/endpoints/e",),
+    )
+    inputs = _imported_inputs({"resource_name": "m", "stack": "p/dev"}, status)
+    assert inputs == {
+        "resource_name": "m",
+        "stack": "p/dev",
+        "backend": "vertex",
+        "model": "projects/p/locations/l/models/m@1",
+        "endpoint": "projects/p/locations/l/endpoints/e",
+        "display_name": "by-hand",
+        "labels": {"team": "search"},
+        "version_aliases": ["prod"],
+    }
