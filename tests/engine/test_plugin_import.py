@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pulumi import automation as auto
 
 from gemini_tuning import backends
 from gemini_tuning.backends import JobRequest, JobStatus
@@ -72,6 +73,9 @@ def test_import_a_job_and_a_model_then_no_changes_and_the_ownership_rules(
         generate_code=True,
     )
     code = imported.generated_code
+    gone = served.name.rsplit("/", 1)[0] + "/404"
+    with pytest.raises(auto.errors.CommandError, match=f"{gone} does not exist: nothing to import"):
+        stack.import_resources(resources=[{"type": JOB, "name": "gone", "id": gone}])
     # What the jobs were submitted with, the user's labels, not the service's own.
     assert "trainingDataset: gs://gt-datasets/by-hand/served-by-hand.jsonl" in code
     assert "epochCount: 2" in code

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from pulumi.provider.experimental.property_value import PropertyValue
 from pulumi.runtime.rpc import UNKNOWN
 
+# Through the plugin package, which makes pulumi.provider loadable beside the Google clients.
 from gemini_tuning.plugin import schema
 from gemini_tuning.plugin._kinds import kinds
-from gemini_tuning.plugin._values import from_wire, props_in, props_out, to_wire
+from gemini_tuning.plugin._values import PropertyValue, from_wire, props_in, props_out, to_wire
 from gemini_tuning.resources import evaluation, tuned_model, tuning_job
 from gemini_tuning.specs import TuningJobSpec
 
@@ -95,27 +95,41 @@ def test_every_kind_calls_the_dynamic_resources_own_controller() -> None:
     assert found["gemini-tuning:index:Evaluation"].controller is evaluation._PROVIDER
 
 
-def test_the_plugin_process_loads_the_sdk_server_beside_the_google_clients() -> None:
-    """Without the shared google.rpc.Status, the first Vertex call in the plugin fails with
-    "duplicate symbol 'google.rpc.Status'" (seen through the engine)."""
+@pytest.mark.parametrize(
+    "imports",
+    [
+        "import gemini_tuning.plugin; import pulumi.provider.experimental.server; "
+        "from google.cloud import aiplatform_v1",
+        "import pulumi.provider; import gemini_tuning.plugin; "
+        "from google.api_core import exceptions",
+        "from google.api_core import exceptions; import gemini_tuning.plugin; "
+        "import pulumi.provider",
+    ],
+)
+def test_the_sdk_provider_server_loads_beside_the_google_clients_in_any_order(
+    imports: str,
+) -> None:
+    """Without one shared google.rpc.Status, the plugin's first Vertex call failed with
+    "duplicate symbol 'google.rpc.Status'" (seen through the engine), and so did a test run
+    that loads both."""
     import subprocess
     import sys
 
-    shim = "from gemini_tuning.plugin import _one_status_proto; _one_status_proto()\n"
-    imports = (
-        "import pulumi.provider.experimental.server\n"
-        "from google.cloud import aiplatform_v1\n"
-        "import google.rpc.status_pb2 as s\n"
-        "print(s.Status(code=3).code)\n"
-    )
+    check = "; import google.rpc.status_pb2 as s; print(s.Status(code=3).code)"
     done = subprocess.run(
-        [sys.executable, "-c", shim + imports], capture_output=True, text=True, check=False
+        [sys.executable, "-c", imports + check], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr[-600:]
     assert done.stdout.strip() == "3"
-    # The same imports without the shim fail: the reason for it.
+
+
+def test_without_the_shim_the_two_status_protos_collide() -> None:
+    import subprocess
+    import sys
+
+    bare = "from google.api_core import exceptions; import pulumi.provider"
     failed = subprocess.run(
-        [sys.executable, "-c", imports], capture_output=True, text=True, check=False
+        [sys.executable, "-c", bare], capture_output=True, text=True, check=False
     )
     assert "duplicate symbol 'google.rpc.Status'" in failed.stderr
 

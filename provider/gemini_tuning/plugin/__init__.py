@@ -11,7 +11,6 @@ import sys
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the provider: print the gRPC port, then answer the engine until it hangs up."""
-    _one_status_proto()
     from pulumi.provider.experimental.server import main as serve
 
     from gemini_tuning.plugin import _log
@@ -36,13 +35,23 @@ def schema() -> str:
 def _one_status_proto() -> None:
     """Let the SDK's provider server and the Google clients share one ``google.rpc.Status``.
 
-    The server imports ``pulumi.runtime.proto.status_pb2``, which registers ``google.rpc.Status``
-    in the default descriptor pool under the file ``google/protobuf/status.proto``; the Google
-    API clients register the same message from ``google/rpc/status.proto``. Whichever comes
-    second fails ("duplicate symbol 'google.rpc.Status'"). Both define the same message, so the
-    SDK's module name is pointed at the googleapis one (a unit test pins this)."""
-    import pulumi.runtime.proto as sdk_protos
-    from google.rpc import status_pb2
+    ``pulumi.provider`` imports ``pulumi.runtime.proto.status_pb2``, which registers
+    ``google.rpc.Status`` in the default descriptor pool under the file
+    ``google/protobuf/status.proto``; the Google API clients register the same message from
+    ``google/rpc/status.proto``. Whichever comes second fails ("duplicate symbol
+    'google.rpc.Status'"), in the plugin and in any process (a test run) that loads both. Both
+    define the same message, so whichever module is loaded first serves both names. Runs when
+    this package is imported (a unit test pins both orders)."""
+    import importlib
 
-    sys.modules.setdefault("pulumi.runtime.proto.status_pb2", status_pb2)
-    sdk_protos.status_pb2 = status_pb2
+    sdk_name, google_name = "pulumi.runtime.proto.status_pb2", "google.rpc.status_pb2"
+    first = sys.modules.get(google_name) or sys.modules.get(sdk_name)
+    if first is None:
+        first = importlib.import_module(google_name)
+    for name in (sdk_name, google_name):
+        sys.modules.setdefault(name, first)
+        package, _, attr = name.rpartition(".")
+        setattr(importlib.import_module(package), attr, first)
+
+
+_one_status_proto()

@@ -79,8 +79,17 @@ class GeminiTuningProvider(api.Provider):
         """Refresh (recorded state given) or `pulumi import` (only the id: the controller
         rebuilds the inputs from the service)."""
         kind = self._kind(request.urn)
+        importing = not request.properties
+        if importing and kind.name == "Evaluation":
+            raise ValueError(
+                "an Evaluation is a measurement, not something in the service: it cannot be "
+                "imported. Declare it in the program and `pulumi up` measures the model"
+            )
         props = {**props_in(request.properties), **_identity(request.urn)}
         result = await _call(request.urn, kind.controller.read, request.resource_id, props)
+        if not result.id and importing:
+            # An empty answer would import an empty resource: the engine checks only for none.
+            raise ValueError(f"{request.resource_id} does not exist: nothing to import")
         if not result.id:
             return api.ReadResponse(None, {}, {})
         inputs = {k: v for k, v in (result.inputs or {}).items() if k in _input_names(kind)}

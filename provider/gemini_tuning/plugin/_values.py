@@ -17,7 +17,15 @@ from pulumi.runtime.rpc import UNKNOWN  # the marker the dynamic servicer hands 
 
 from gemini_tuning.plugin._names import from_wire, to_wire
 
-__all__ = ["from_plain", "from_wire", "props_in", "props_out", "to_plain", "to_wire"]
+__all__ = [
+    "PropertyValue",
+    "from_plain",
+    "from_wire",
+    "props_in",
+    "props_out",
+    "to_plain",
+    "to_wire",
+]
 
 
 def to_plain(value: PropertyValue) -> Any:
