@@ -224,3 +224,9 @@ def test_import_of_a_model_keeps_user_labels_and_aliases_only() -> None:
         "labels": {"team": "search"},
         "version_aliases": ["prod"],
     }
+
+
+def test_every_output_has_a_description_of_its_own(package: dict) -> None:
+    for token, resource in package["resources"].items():
+        for name, prop in resource["properties"].items():
+            assert not prop["description"].endswith("(output)."), f"{token}.{name}"

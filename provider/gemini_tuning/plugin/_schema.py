@@ -42,6 +42,36 @@ _COMPUTED_DOCS = {
     "eval_dataset_fingerprint": "sha256 of the evaluation set's content.",
     "eval_dataset_examples": "Examples in the evaluation set.",
 }
+_OUTPUT_DOCS = {
+    "job_name": "The tuning job's resource name (projects/P/locations/L/tuningJobs/J).",
+    "job_state": "The job's state as the service reports it (SUCCEEDED, RUNNING, ...).",
+    "tuned_model": "The tuned model version the job produced (models/M@version).",
+    "tuned_model_endpoint": "The endpoint the tuned model is deployed to.",
+    "tuned_model_version": "The version id of the tuned model.",
+    "tuned_model_missing": "True when a refresh found the tuned model deleted outside Pulumi.",
+    "effective_epoch_count": "Epochs the service ran (after its defaults).",
+    "epochs_completed": "Epochs completed so far.",
+    "loss_per_epoch": "Training loss per epoch, from the job's published metrics.",
+    "data_stats": "The service's statistics of the training data (examples, tokens, steps).",
+    "create_time": "When the job was created (UTC, RFC 3339).",
+    "start_time": "When the job started running.",
+    "end_time": "When the job ended.",
+    "error": "The service's error message for a failed job (secret: it may quote user data).",
+    "training_dataset_uri": "Where the training data was uploaded (gs://).",
+    "validation_dataset_uri": "Where the validation data was uploaded (gs://).",
+    "spec_hash": "Hash of what the job tunes: part of its identity labels.",
+    "owner_token": "This resource's ownership mark on the tuned model version (see _claims).",
+    "model_name": "The model version this resource serves (models/M@version).",
+    "version_id": "Its version id.",
+    "current_aliases": "Every alias the version carries now (this stack's and others').",
+    "endpoints": "Endpoints the version is deployed to.",
+    "metrics": "Exact match, token F1, examples and errors of the tuned model.",
+    "baseline": "The same metrics for the baseline (base) model.",
+    "gate_passed": "True when the metrics meet the gate.",
+    "gate_misses": "Each gate metric that fell short, and by how much.",
+    "samples": "A few answers that did not match (secret: they hold user data).",
+    "evaluated_at": "When the evaluation ran (UTC, ISO 8601).",
+}
 _COMPUTED_TYPES = {"examples": {"type": "integer"}}
 
 
@@ -118,7 +148,9 @@ def _output(
 
 
 def _output_doc(name: str) -> str:
-    return _COMPUTED_DOCS.get(name, name.replace("_", " ").capitalize() + " (output).")
+    return _OUTPUT_DOCS.get(name) or _COMPUTED_DOCS.get(
+        name, name.replace("_", " ").capitalize() + " (output)."
+    )
 
 
 def json_type(field: Mapping[str, Any]) -> dict[str, Any]:
