@@ -4,6 +4,8 @@ the gemini-tuning provider plugin, against the emulator (issue 15)."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,23 @@ def steps(run: Run) -> dict[str, set[str]]:
             meta = event.resource_pre_event.metadata
             found.setdefault(meta.urn.rsplit("::", 1)[-1], set()).add(str(meta.op.value))
     return found
+
+
+def test_the_engine_finds_the_plugin_through_plugins_providers_path(
+    tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess
+) -> None:
+    """Without the venv's bin on PATH, the engine finds no plugin, unless Pulumi.yaml names its
+    directory (plugins.providers[].path): the two documented ways (plugin.md)."""
+    env = plugin_env(tmp_path, pulumi_bin, yaml_bin=yaml_host_dir())
+    venv_bin = Path(sys.executable).parent
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if Path(p) != venv_bin)
+    project = yaml_project(tmp_path)
+    stack = yaml_stack(project, env, pulumi_bin, emulator)
+    missing = "no resource plugin 'pulumi-resource-gemini-tuning' found in the workspace or on"
+    with pytest.raises(auto.errors.CommandError, match=missing):
+        stack.preview(color="never")
+
+    pinned = f"plugins:\n  providers:\n    - name: gemini-tuning\n      path: {venv_bin}\n"
+    (project / "Pulumi.yaml").write_text((project / "Pulumi.yaml").read_text() + pinned)
+    preview = stack.preview(color="never")
+    assert preview.change_summary.get("create") == 4  # the stack and the three resources
