@@ -1,5 +1,6 @@
 # The README's commands. Every target runs `setup` first; setup is idempotent and cheap once done.
 PULUMI_VERSION := 3.259.0
+PULUMI_YAML_VERSION := 1.25.0
 PYTHON ?= python3
 SHELL := /bin/bash
 ENV := source provider/tools/env.sh &&
@@ -12,6 +13,8 @@ setup: .venv/.installed .venv/.scan-installed
 	@mkdir -p .state
 	@ln -sfn ../.venv stacks/.venv  # the dynamic-provider shim resolves the venv from the program dir
 	@set -o pipefail; bash provider/tools/ensure-pulumi-cli.sh $(PULUMI_VERSION) | tail -n1 > .state/pulumi-bin.tmp && mv .state/pulumi-bin.tmp .state/pulumi-bin
+	@# The Pulumi YAML language host, for examples/yaml (the provider plugin); optional.
+	@set -o pipefail; bash provider/tools/ensure-pulumi-yaml.sh $(PULUMI_YAML_VERSION) | tail -n1 > .state/pulumi-yaml-bin.tmp && mv .state/pulumi-yaml-bin.tmp .state/pulumi-yaml-bin || { rm -f .state/pulumi-yaml-bin.tmp; echo "[setup] no YAML language host: only examples/yaml needs it" >&2; }
 
 .venv/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + ")")'

@@ -3,7 +3,9 @@
 Runs the real engine (Automation API, inline program) against a fresh local emulator. Each job
 trains 3 epochs at --seconds-per-epoch (default 2 s), so one job takes about 6 s of training.
 Prints: 1 job; 20 jobs with the widened provider pool (the shipped design); 20 jobs with the
-SDK's 4-worker pool (GEMINI_TUNING_PROVIDER_WORKERS=4) as the baseline; and the ratios.
+SDK's 4-worker pool (GEMINI_TUNING_PROVIDER_WORKERS=4) as the baseline; 20 jobs through the
+provider plugin (gemini_tuning.plugin.sdk: the same controllers, no pool of its own); and the
+ratios.
 
 usage: python bench/parallel_up.py [--jobs 20] [--seconds-per-epoch 2]
 """
@@ -29,12 +31,13 @@ from tests.engine.support import inline_stack  # noqa: E402
 from gemini_tuning.testing import run_emulator  # noqa: E402
 
 
-def program(data: Path, jobs: int) -> Callable[[], None]:
+def program(data: Path, jobs: int, face: str = "gemini_tuning") -> Callable[[], None]:
     def run() -> None:
-        from gemini_tuning import TuningJob
+        import importlib
 
+        tuning_job = importlib.import_module(face).TuningJob
         for i in range(jobs):
-            TuningJob(
+            tuning_job(
                 f"job-{i:02d}",
                 base_model="gemini-2.5-flash",
                 training_dataset=str(data),
@@ -45,7 +48,15 @@ def program(data: Path, jobs: int) -> Callable[[], None]:
     return run
 
 
-def timed_up(root: Path, data: Path, jobs: int, spe: float, workers: int | None) -> float:
+def timed_up(
+    root: Path,
+    data: Path,
+    jobs: int,
+    spe: float,
+    workers: int | None,
+    *,
+    face: str = "gemini_tuning",
+) -> float:
     pulumi_bin = pulumi_bin_dir()
     if pulumi_bin is None:
         sys.exit("no Pulumi CLI: run `make setup` first")
@@ -55,7 +66,11 @@ def timed_up(root: Path, data: Path, jobs: int, spe: float, workers: int | None)
     with run_emulator(root / "emulator", seconds_per_epoch=spe) as emu:
         emu.storage_client().create_bucket(BUCKET)
         with inline_stack(
-            root / "engine", pulumi_bin, program(data, jobs), env=env, config=emulator_config(emu)
+            root / "engine",
+            pulumi_bin,
+            program(data, jobs, face),
+            env=env,
+            config=emulator_config(emu),
         ) as stack:
             started = time.perf_counter()
             result = stack.up(parallel=max(jobs, 1) * 2, color="never")
@@ -78,21 +93,30 @@ def main() -> None:
         root = Path(tmp)
         data = write_examples(root / "train.jsonl")
         runs: dict[str, Any] = {}
+        dynamic, plugin = "gemini_tuning", "gemini_tuning.plugin.sdk"
         cases = [
-            ("1 job", 1, None),
-            (f"{args.jobs} jobs", args.jobs, None),
-            (f"{args.jobs} jobs, SDK pool (4 workers)", args.jobs, 4),
+            ("1 job", 1, None, dynamic),
+            (f"{args.jobs} jobs", args.jobs, None, dynamic),
+            (f"{args.jobs} jobs, SDK pool (4 workers)", args.jobs, 4, dynamic),
+            (f"{args.jobs} jobs, provider plugin", args.jobs, None, plugin),
         ]
-        for label, jobs, workers in cases:
+        for label, jobs, workers, face in cases:
             runs[label] = timed_up(
-                root / label.replace(" ", "_"), data, jobs, args.seconds_per_epoch, workers
+                root / label.replace(" ", "_").replace(",", ""),
+                data,
+                jobs,
+                args.seconds_per_epoch,
+                workers,
+                face=face,
             )
-            print(f"{label:<32} {runs[label]:7.1f} s", flush=True)
-        one, many, baseline = runs.values()
+            print(f"{label:<36} {runs[label]:7.1f} s", flush=True)
+        one, many, baseline, through_plugin = runs.values()
         print(
             f"ratio {args.jobs} jobs / 1 job:        {many / one:5.2f}  (1.0 = perfectly parallel)"
         )
         print(f"ratio SDK pool / widened pool:     {baseline / many:5.2f}")
+        print(f"ratio plugin {args.jobs} jobs / 1 job: {through_plugin / one:5.2f}")
+        print(f"ratio plugin / dynamic ({args.jobs} jobs):  {through_plugin / many:5.2f}")
         print(json.dumps({k: round(v, 2) for k, v in runs.items()}))
 
 

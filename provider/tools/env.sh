@@ -21,5 +21,8 @@ if [[ -f "$GT_ROOT/.state/pulumi-bin" ]]; then
 else
   export PATH="$GT_ROOT/.venv/bin:$PATH"
 fi
+if [[ -f "$GT_ROOT/.state/pulumi-yaml-bin" ]]; then  # the YAML language host (examples/yaml)
+  export PATH="$(cat "$GT_ROOT/.state/pulumi-yaml-bin"):$PATH"
+fi
 export GEMINI_TUNING_EMULATOR_HOME="${GEMINI_TUNING_EMULATOR_HOME:-$GT_ROOT/.state/emulator}"
 mkdir -p "$GT_ROOT/.state/backend" "$PULUMI_HOME"

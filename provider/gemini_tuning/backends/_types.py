@@ -85,6 +85,9 @@ class JobStatus:
     loss_note: str | None = None  # why loss_per_epoch is empty, when the service published none
     experiment: str | None = None  # Vertex: where the job publishes its training metrics
     data_stats: Mapping[str, Any] = field(default_factory=dict)
+    # What the job was submitted with, as TuningJobSpec fields (base_model, training_dataset as
+    # the service holds it, hyperparameters...): what `pulumi import` rebuilds the inputs from.
+    declared: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:

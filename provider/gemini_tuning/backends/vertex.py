@@ -433,7 +433,30 @@ def _job_status(job: Any) -> JobStatus:
         epochs_done=max(epochs, default=0),
         data_stats=_data_stats(raw.get("tuningDataStats", {}).get("supervisedTuningDataStats", {})),
         experiment=raw.get("experiment"),
+        declared=_declared(raw),
     )
+
+
+def _declared(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The TuningJobSpec fields a job (as JSON) was submitted with; absent ones are left out."""
+    spec = raw.get("supervisedTuningSpec", {})
+    hyper = spec.get("hyperParameters", {})
+    sizes = {name: size for size, name in _ADAPTER_SIZE_NAMES.items()}
+    found = {
+        "base_model": raw.get("baseModel"),
+        "pre_tuned_model": raw.get("preTunedModel", {}).get("tunedModelName"),
+        "training_dataset": spec.get("trainingDatasetUri"),
+        "validation_dataset": spec.get("validationDatasetUri"),
+        "epoch_count": int(hyper["epochCount"]) if "epochCount" in hyper else None,
+        "learning_rate_multiplier": hyper.get("learningRateMultiplier"),
+        "adapter_size": sizes.get(str(hyper.get("adapterSize"))),
+        "tuned_model_display_name": raw.get("tunedModelDisplayName"),
+        "description": raw.get("description"),
+        "encryption_key": raw.get("encryptionSpec", {}).get("kmsKeyName"),
+        "service_account": raw.get("serviceAccount"),
+        "export_last_checkpoint_only": spec.get("exportLastCheckpointOnly") or None,
+    }
+    return {k: v for k, v in found.items() if v not in (None, "")}
 
 
 def _data_stats(stats: Mapping[str, Any]) -> dict[str, Any]:

@@ -59,8 +59,23 @@ class JobStillRunningError(Exception):
         )
 
 
+# Where progress lines go. The dynamic-provider process writes them to stderr (the engine
+# forwards that as diagnostics); the provider plugin's stderr is only a debug log, so the plugin
+# sends them to the engine's Log service instead (gemini_tuning.plugin._log).
+_sink: Callable[[str], None] | None = None
+
+
+def set_sink(sink: Callable[[str], None] | None) -> None:
+    global _sink  # noqa: PLW0603 - one process, one place its progress goes
+    _sink = sink
+
+
 def say(resource: str, message: str) -> None:
-    print(f"[gemini-tuning] {resource}: {message}", file=sys.stderr, flush=True)
+    line = f"[gemini-tuning] {resource}: {message}"
+    if _sink is not None:
+        _sink(line)
+        return
+    print(line, file=sys.stderr, flush=True)
 
 
 def _speed() -> float:

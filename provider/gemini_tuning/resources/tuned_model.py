@@ -23,11 +23,16 @@ from gemini_tuning.resources._lifecycle import MODEL_REPLACE_KEYS, MODEL_UPDATE_
 from gemini_tuning.resources._props import declared_props
 from gemini_tuning.resources._unknowns import with_stand_ins
 from gemini_tuning.resources._wait import say
-from gemini_tuning.specs import SpecError, TunedModelSpec, parse
+from gemini_tuning.specs import RESERVED_LABEL_PREFIX, SpecError, TunedModelSpec, parse
 
 widen_if_provider_process()
 
 OUTPUTS = ("model_name", "version_id", "current_aliases", "endpoints")
+# Labels Vertex itself puts on a tuned model version (the emulator mirrors them:
+# emulator/_vertex.py TUNING_LABELS): not the user's, so `pulumi import` leaves them out.
+SERVICE_LABELS = frozenset(
+    {"google-vertex-llm-tuning-base-model-id", "google-vertex-llm-tuning-job-id", "tune-type"}
+)
 INPUT_KEYS = (*TunedModelSpec.model_fields, "stack")
 
 
@@ -93,6 +98,8 @@ class TunedModelProvider(dyn.ResourceProvider):
         except backends.NotFoundError:
             say(str(props.get("resource_name")), f"model {current} is gone")
             return dyn.ReadResult("", {})
+        if "model" not in props:  # `pulumi import`: no recorded inputs
+            props = _imported_inputs(props, status)
         outs = _outputs(props, status)
         # Record what is really there, so an alias removed behind our back shows as an update.
         declared = props.get("version_aliases") or []
@@ -155,6 +162,28 @@ class TunedModel(dyn.Resource, module="vertex", name="TunedModel"):
         )
         props["stack"] = f"{pulumi.get_project()}/{pulumi.get_stack()}"
         super().__init__(_PROVIDER, resource_name, props, opts)
+
+
+def _imported_inputs(props: dict[str, Any], status: backends.ModelStatus) -> dict[str, Any]:
+    """The inputs a program declaring this existing version would have: its metadata, user
+    labels (not claims or ownership marks) and aliases (not the service's ``default``). A read
+    writes nothing: this stack's claim is recorded by the resource's next update."""
+    found = {
+        "resource_name": props["resource_name"],
+        "stack": props["stack"],
+        "backend": str(props.get("backend") or "vertex"),
+        "model": status.name,
+        "endpoint": status.endpoints[0] if status.endpoints else None,
+        "display_name": status.display_name,
+        "description": status.description,
+        "labels": {
+            k: v
+            for k, v in status.labels.items()
+            if not k.startswith(RESERVED_LABEL_PREFIX) and k not in SERVICE_LABELS
+        },
+        "version_aliases": [a for a in status.version_aliases if a not in claims.SERVICE_ALIASES],
+    }
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def _same_model(a: str, b: str) -> bool:

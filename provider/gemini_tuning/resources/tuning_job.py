@@ -31,7 +31,7 @@ from gemini_tuning.resources._lifecycle import (
 from gemini_tuning.resources._props import declared_props, with_secret_outputs
 from gemini_tuning.resources._unknowns import is_unknown, with_stand_ins
 from gemini_tuning.resources._wait import say, wait_for_job
-from gemini_tuning.specs import SpecError, TuningJobSpec, parse
+from gemini_tuning.specs import RESERVED_LABEL_PREFIX, SpecError, TuningJobSpec, parse
 
 widen_if_provider_process()
 
@@ -197,7 +197,11 @@ class TuningJobProvider(dyn.ResourceProvider):
             except backends.NotFoundError:
                 missing = True
                 say(str(props.get("resource_name")), f"tuned model {status.tuned_model} is gone")
-        uris = {k: props.get(k) for k in ("training_dataset_uri", "validation_dataset_uri")}
+        if _importing(props):
+            props = _imported_inputs(props, status)
+            uris = _dataset_uris(parse(TuningJobSpec, _spec_inputs(props)), props)
+        else:
+            uris = {k: props.get(k) for k in ("training_dataset_uri", "validation_dataset_uri")}
         outs = {
             **_outputs(props, status, uris),
             "tuned_model_missing": missing,
@@ -292,6 +296,34 @@ class TuningJob(dyn.Resource, module="vertex", name="TuningJob"):
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _importing(props: dict[str, Any]) -> bool:
+    """A read with no recorded inputs: `pulumi import` (the plugin supplies only the name and
+    the stack, from the URN)."""
+    return "training_dataset" not in props
+
+
+def _imported_inputs(props: dict[str, Any], status: backends.JobStatus) -> dict[str, Any]:
+    """The inputs a program declaring this existing job would have, rebuilt from what it was
+    submitted with (``status.declared``), its user labels (not this tool's identity labels) and
+    the fingerprints ``check`` computes, so that the program then previews with no changes.
+    The owner token stays unset: an unstamped version may be deleted by its TuningJob, as one
+    this resource created; a version another TuningJob stamped is never taken over."""
+    labels = {k: v for k, v in status.labels.items() if not k.startswith(RESERVED_LABEL_PREFIX)}
+    inputs: dict[str, Any] = {
+        "resource_name": props["resource_name"],
+        "stack": props["stack"],
+        "backend": str(props.get("backend") or "vertex"),
+        **status.declared,
+        "labels": labels,
+    }
+    spec = parse(TuningJobSpec, _spec_inputs(inputs))
+    computed, failures, _stats = _check_datasets(spec, _spec_inputs(inputs))
+    if failures:
+        reasons = "; ".join(f"{f.property}: {f.reason}" for f in failures)
+        raise RuntimeError(f"cannot import tuning job {status.name}: {reasons}")
+    return {**inputs, **computed, "owner_token": None}
 
 
 def _datasets_of(spec: TuningJobSpec) -> list[tuple[ds.Role, str | None]]:
