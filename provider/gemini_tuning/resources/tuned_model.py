@@ -28,7 +28,10 @@ from gemini_tuning.specs import SpecError, TunedModelSpec, parse
 widen_if_provider_process()
 
 OUTPUTS = ("model_name", "version_id", "current_aliases", "endpoints")
-INPUT_KEYS = (*TunedModelSpec.model_fields, "stack")
+# ``promotion`` ({"from", "version", "gate"}) is set on an adopted model by the program: it is
+# how a policy pack (policies/) sees at preview which gate a promotion carries. No API call
+# reads it and the diff ignores it (it changes with the version, which the model already shows).
+INPUT_KEYS = (*TunedModelSpec.model_fields, "stack", "promotion")
 
 
 class TunedModelArgs(TypedDict, total=False):
@@ -41,6 +44,7 @@ class TunedModelArgs(TypedDict, total=False):
     labels: pulumi.Input[dict[str, str]]
     version_aliases: pulumi.Input[list[str]]
     deletion_policy: pulumi.Input[str]
+    promotion: pulumi.Input[dict[str, Any]]
 
 
 class TunedModelProvider(dyn.ResourceProvider):
