@@ -151,7 +151,11 @@ def promotion_gate(
     gate = {k: v for k, v in dict(promotion.get("gate") or {}).items() if v is not None}
     if gate:
         return []
-    what = f"v{promotion['version']} from {promotion['from']}" if promotion else "(no promotion)"
+    what = (
+        f"v{int(promotion.get('version') or 0)} from {promotion.get('from')}"
+        if promotion
+        else "(no promotion recorded)"
+    )
     return [
         f"{name}: the promotion {what} into {stack} carries no evaluation gate; give the "
         "definition an `evaluation:` with a `gate:` (exact_match, token_f1) so only a version "
