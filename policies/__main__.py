@@ -14,8 +14,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _rules as rules  # noqa: E402 - the pack's own directory is put on the path first
-from pulumi_policy import (  # noqa: E402
+import _rules as rules
+from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
     PolicyPack,

@@ -89,9 +89,11 @@ def cost_per_model(name: str, props: Mapping[str, Any], config: Mapping[str, Any
     usd = estimate.get("usd")
     if usd is None or float(usd) <= ceiling:
         return []
-    per_epoch = " per epoch (the service chooses the epochs)" if estimate.get(
-        "epochs_chosen_by_service"
-    ) else ""
+    per_epoch = (
+        " per epoch (the service chooses the epochs)"
+        if estimate.get("epochs_chosen_by_service")
+        else ""
+    )
     return [
         f"{name}: estimated tuning cost {_usd(float(usd))}{per_epoch} "
         f"({_count(estimate.get('training_tokens'))} training tokens = "
