@@ -1,5 +1,5 @@
 """The policy pack (policies/) through the real engine: `pulumi preview --policy-pack
-policies/pack` against emulator-backed stacks (issue 14, item 4).
+policies` against emulator-backed stacks (issue 14, item 4).
 
 One emulator, one backend and one project copy, in file order: the tuning stack passes every
 policy with the defaults, then fails each resource policy (one preview with a strict config) and
@@ -11,7 +11,9 @@ stack rule. Each failure is asserted by its message, numbers included.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,8 @@ from tests.engine.support import (
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 
-PACK = str(REPO / "policies" / "pack")
+PACK = str(REPO / "policies")  # the directory, as a reader types it
+LAUNCHER = str(REPO / "policies" / "pack")  # the executable form: needs nothing on PATH
 BUCKET = "gt-policy-data"
 MODELS = ("number-successor", "squad-qa")
 MODEL = "number-successor"
@@ -46,7 +49,7 @@ class Project:
         self.emu = emu
         self.pulumi_bin = pulumi_bin
         self.project = copy_project(root / "project")
-        self.env = engine_env(root, pulumi_bin)
+        self.env = engine_env(root, pulumi_bin, {"PATH": policy_path(pulumi_bin)})
 
     def stack(self, name: str, config: dict[str, str]) -> auto.Stack:
         return emulator_project_stack(
@@ -72,6 +75,12 @@ class Project:
         return str(path)
 
 
+def policy_path(pulumi_bin: Path) -> str:
+    """PATH with the pack's analyzer plugin first (provider/tools/env.sh does the same)."""
+    dirs = [REPO / "policies" / "bin", pulumi_bin, Path(sys.executable).parent]
+    return os.pathsep.join([*map(str, dirs), os.environ["PATH"]])
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, pulumi_bin: Path) -> Iterator[Project]:
     root = tmp_path_factory.mktemp("policies")
@@ -80,13 +89,13 @@ def project(tmp_path_factory: pytest.TempPathFactory, pulumi_bin: Path) -> Itera
         yield Project(root, pulumi_bin, emu)
 
 
-def preview(stack: auto.Stack, config: str | None = None) -> tuple[Run, bool]:
-    """``pulumi preview --policy-pack policies/pack [--policy-pack-config FILE]``: what the
-    engine printed, and whether the preview passed."""
+def preview(stack: auto.Stack, config: str | None = None, *, pack: str = PACK) -> tuple[Run, bool]:
+    """``pulumi preview --policy-pack policies [--policy-pack-config FILE]``: what the engine
+    printed, and whether the preview passed."""
     run = Run()
     configs = [config] if config else None
     try:
-        stack.preview(policy_packs=[PACK], policy_pack_configs=configs, **run.kwargs())
+        stack.preview(policy_packs=[pack], policy_pack_configs=configs, **run.kwargs())
     except auto.errors.CommandError as err:
         run.output.append(str(err))
         return run, False
@@ -98,10 +107,14 @@ def violations(run: Run) -> list[str]:
     return sorted(set(re.findall(r"\[mandatory\]\s+([a-z-]+)\s+\(", run.text)))
 
 
-def test_the_tuning_stack_passes_every_policy_with_the_defaults(project: Project) -> None:
-    run, passed = preview(project.dev())
+@pytest.mark.parametrize("pack", [PACK, LAUNCHER], ids=["directory", "launcher"])
+def test_the_tuning_stack_passes_every_policy_with_the_defaults(
+    project: Project, pack: str
+) -> None:
+    run, passed = preview(project.dev(), pack=pack)
     assert passed, run.text
-    assert "gemini-tuning@v0.1.0" in run.text  # the pack ran (version from PulumiPolicy.yaml)
+    # The pack ran (its version from PulumiPolicy.yaml) and found nothing.
+    assert f"gemini-tuning@v0.1.0 (local: {pack})" in run.text
     assert violations(run) == []
 
 
@@ -217,7 +230,10 @@ def test_a_promoting_stack_that_tunes_fails(
         "gemini-tuning:promoteFrom": "organization/gt-it/dev",
     }
     program = promoting_and_tuning(train)
-    with inline_stack(tmp_path, pulumi_bin, program, stack="staging", config=config) as stack:
+    env = {"PATH": policy_path(pulumi_bin)}
+    with inline_stack(
+        tmp_path, pulumi_bin, program, stack="staging", env=env, config=config
+    ) as stack:
         run, passed = preview(stack)
     assert not passed
     assert violations(run) == ["promoting-stack-creates-no-tuning-job"]
