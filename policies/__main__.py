@@ -56,7 +56,9 @@ def _config(args: ResourceValidationArgs | StackValidationArgs) -> Mapping[str, 
 
 
 def _provider_props(args: ResourceValidationArgs) -> Mapping[str, Any] | None:
-    return dict(args.provider.props) if args.provider is not None else None
+    """The stack config as the default provider's inputs (read key by key: never copied, so a
+    secret config value is never touched)."""
+    return args.provider.props if args.provider is not None else None
 
 
 def _stack_resources(args: StackValidationArgs) -> list[rules.Resource]:
