@@ -194,7 +194,9 @@ def test_a_prod_promotion_without_a_gate_fails(project: Project) -> None:
     assert violations(run) == ["prod-promotions-carry-a-gate"]
     assert (
         f"{MODEL}-model: the promotion v1 from organization/gemini-tuning/dev into prod carries "
-        "no evaluation gate; give the definition an `evaluation:` with a `gate:`"
+        "no evaluation gate; give the definition an `evaluation:` with a `gate:` (exact_match, "
+        "token_f1) so only a version whose recorded evaluation meets it reaches this stack "
+        "(policy config prod-promotions-carry-a-gate.stacks)"
     ) in run.text
 
 
