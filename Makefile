@@ -9,7 +9,7 @@ ENV := source provider/tools/env.sh &&
 
 SCAN_SOURCES := $(addprefix provider/scan/,pyproject.toml Cargo.toml Cargo.lock gemini_tuning_scan.pyi) $(wildcard provider/scan/src/*.rs)
 
-setup: .venv/.installed .venv/.scan-installed
+setup: .venv/.installed .venv/.scan-installed policies/.venv/.installed
 	@mkdir -p .state
 	@ln -sfn ../.venv stacks/.venv  # the dynamic-provider shim resolves the venv from the program dir
 	@set -o pipefail; bash provider/tools/ensure-pulumi-cli.sh $(PULUMI_VERSION) | tail -n1 > .state/pulumi-bin.tmp && mv .state/pulumi-bin.tmp .state/pulumi-bin
@@ -22,6 +22,15 @@ setup: .venv/.installed .venv/.scan-installed
 	@test -x .venv/bin/python || $(PYTHON) -m venv .venv
 	@.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	@.venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,emulator,plots]'
+	@touch $@
+
+# The policy pack's own venv (policies/README.md): pulumi-policy pins protobuf <5.30, the Google
+# clients need >= 6.33, so it cannot share .venv. `pulumi preview --policy-pack policies/pack`
+# runs with it; nothing is installed at preview time.
+policies/.venv/.installed: policies/requirements.txt
+	@echo "[setup] creating policies/.venv for the policy pack (pulumi-policy)"
+	@test -x policies/.venv/bin/python || $(PYTHON) -m venv policies/.venv
+	@policies/.venv/bin/python -m pip install --quiet --disable-pip-version-check -r policies/requirements.txt
 	@touch $@
 
 # The compiled dataset scanner (Rust, built by maturin through pip; crates from crates.io). Without
@@ -56,4 +65,4 @@ bench: setup
 	@$(ENV) for b in bench/*.py; do echo "== $$b"; python "$$b" || exit 1; done
 
 clean:
-	rm -rf .state .venv .pytest_cache .mypy_cache .ruff_cache provider/scan/target
+	rm -rf .state .venv policies/.venv .pytest_cache .mypy_cache .ruff_cache provider/scan/target

@@ -410,6 +410,11 @@ def _promote(
         endpoint=chosen["endpoint"],
         adopted=True,
         version_aliases=aliases,
+        promotion={
+            "from": source_name,
+            "version": version,
+            "gate": gate.as_dict() if gate is not None else {},
+        },
     )
     return {
         "version": version,

@@ -24,5 +24,7 @@ fi
 if [[ -f "$GT_ROOT/.state/pulumi-yaml-bin" ]]; then  # the YAML language host (examples/yaml)
   export PATH="$(cat "$GT_ROOT/.state/pulumi-yaml-bin"):$PATH"
 fi
+# The policy pack's analyzer plugin: `pulumi preview --policy-pack policies` (policies/README.md).
+export PATH="$GT_ROOT/policies/bin:$PATH"
 export GEMINI_TUNING_EMULATOR_HOME="${GEMINI_TUNING_EMULATOR_HOME:-$GT_ROOT/.state/emulator}"
 mkdir -p "$GT_ROOT/.state/backend" "$PULUMI_HOME"

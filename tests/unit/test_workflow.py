@@ -41,8 +41,12 @@ def test_every_preview_refreshes_and_saves_the_plan_every_up_applies() -> None:
     ups = [r for r in runs if re.search(r"\bpulumi up\b", r)]
     assert previews
     assert ups
+    reviewed = [p for p in previews if "> preview.json" in p]  # what the summary shows
+    assert reviewed
     for preview in previews:
         assert "--refresh" in preview
+        assert "--policy-pack policies" in preview
+    for preview in reviewed:
         assert "--save-plan plan-${{ matrix.stack }}.json" in preview
     for up in ups:
         assert "--plan plan-${{ matrix.stack }}.json" in up

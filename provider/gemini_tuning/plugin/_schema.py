@@ -41,6 +41,14 @@ _COMPUTED_DOCS = {
     "validation_dataset_examples": "Examples in the validation data.",
     "eval_dataset_fingerprint": "sha256 of the evaluation set's content.",
     "eval_dataset_examples": "Examples in the evaluation set.",
+    "cost_estimate": (
+        "The job's estimated cost before it runs (computed by check): billable tokens, epochs,"
+        " the price per million tokens and usd; read by the policy pack (policies/)."
+    ),
+    "promotion": (
+        "On a model adopted from another stack: the release it promotes (from, version) and"
+        " the evaluation gate it carries; read by the policy pack (policies/)."
+    ),
 }
 _OUTPUT_DOCS = {
     "job_name": "The tuning job's resource name (projects/P/locations/L/tuningJobs/J).",

@@ -33,7 +33,10 @@ OUTPUTS = ("model_name", "version_id", "current_aliases", "endpoints")
 SERVICE_LABELS = frozenset(
     {"google-vertex-llm-tuning-base-model-id", "google-vertex-llm-tuning-job-id", "tune-type"}
 )
-INPUT_KEYS = (*TunedModelSpec.model_fields, "stack")
+# ``promotion`` ({"from", "version", "gate"}) is set on an adopted model by the program: it is
+# how a policy pack (policies/) sees at preview which gate a promotion carries. No API call
+# reads it and the diff ignores it (it changes with the version, which the model already shows).
+INPUT_KEYS = (*TunedModelSpec.model_fields, "stack", "promotion")
 
 
 class TunedModelArgs(TypedDict, total=False):
@@ -46,6 +49,7 @@ class TunedModelArgs(TypedDict, total=False):
     labels: pulumi.Input[dict[str, str]]
     version_aliases: pulumi.Input[list[str]]
     deletion_policy: pulumi.Input[str]
+    promotion: pulumi.Input[dict[str, Any]]
 
 
 class TunedModelProvider(dyn.ResourceProvider):

@@ -41,6 +41,9 @@ COMPUTED_INPUTS = (
     "training_dataset_examples",
     "validation_dataset_fingerprint",
     "validation_dataset_examples",
+    # What tuning would cost, as preview estimates it (tokens x epochs x the price table): a
+    # checked input, so policy packs (policies/) read it from the resource at preview.
+    "cost_estimate",
 )
 OUTPUTS = (
     "job_name",
@@ -110,7 +113,10 @@ class TuningJobProvider(dyn.ResourceProvider):
             return dyn.CheckResult(news, [dyn.CheckFailure(p, r) for p, r in err.failures])
         computed, failures, training_stats = _check_datasets(spec, raw)
         if not failures:
-            _announce(spec, computed, training_stats)
+            estimate = _estimate(spec, training_stats)
+            if estimate is not None:
+                computed["cost_estimate"] = cost_estimate_input(estimate, spec.epoch_count)
+            _announce(spec, computed, estimate)
         return dyn.CheckResult({**news, **computed}, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
@@ -277,6 +283,7 @@ class TuningJob(dyn.Resource, module="vertex", name="TuningJob"):
     owner_token: pulumi.Output[str]
     training_dataset_fingerprint: pulumi.Output[str]
     training_dataset_examples: pulumi.Output[int]
+    cost_estimate: pulumi.Output[dict[str, Any]]
 
     def __init__(
         self,
@@ -385,7 +392,41 @@ def _check_one_dataset(
     return ds.check_local(location, model, role, training_examples)
 
 
-def _announce(spec: TuningJobSpec, computed: dict[str, Any], stats: Any) -> None:
+def _estimate(spec: TuningJobSpec, stats: Any) -> Any:
+    """The training-token and cost estimate (per epoch when the service chooses the epochs)."""
+    model = spec.catalog_model
+    if stats is None or model is None:
+        return None
+    from gemini_tuning.datasets import estimate_cost
+
+    return estimate_cost(stats, model, _billed_epochs(spec) or 1)
+
+
+def _billed_epochs(spec: TuningJobSpec) -> int | None:
+    return spec.epoch_count or (
+        catalog.GEMINI_API_DEFAULT_EPOCHS if spec.backend == "gemini-api" else None
+    )
+
+
+def cost_estimate_input(estimate: Any, epoch_count: int | None) -> dict[str, Any]:
+    """The ``cost_estimate`` input: small, plain, not a secret. ``usd`` is unrounded (the
+    printed estimate rounds to cents); ``epochs_chosen_by_service`` marks a per-epoch figure."""
+    usd = None
+    if estimate.usd_per_million_tokens is not None:
+        usd = round(estimate.training_tokens * estimate.usd_per_million_tokens / 1_000_000, 6)
+    return {
+        "base_model": estimate.model,
+        "dataset_tokens": estimate.dataset_tokens,
+        "epochs": estimate.epochs,
+        "epochs_chosen_by_service": epoch_count is None and estimate.epochs == 1,
+        "training_tokens": estimate.training_tokens,
+        "usd_per_million_tokens": estimate.usd_per_million_tokens,
+        "usd": usd,
+        "prices_as_of": estimate.prices_as_of,
+    }
+
+
+def _announce(spec: TuningJobSpec, computed: dict[str, Any], estimate: Any) -> None:
     """What preview should tell a reviewer: the data, what tuning it costs, backend caveats."""
     if spec.backend == "gemini-api" and not backends.settings().gemini_api_local:
         say(
@@ -399,22 +440,15 @@ def _announce(spec: TuningJobSpec, computed: dict[str, Any], stats: Any) -> None
         return
     fingerprint = str(computed["training_dataset_fingerprint"])[:19]
     say(spec.resource_name, f"training data: {examples} examples ({fingerprint}..)")
-    model = spec.catalog_model
-    if stats is None or model is None:
+    if estimate is None:
         return
-    from gemini_tuning.datasets import estimate_cost
-
-    epochs = spec.epoch_count or (
-        catalog.GEMINI_API_DEFAULT_EPOCHS if spec.backend == "gemini-api" else None
-    )
-    if epochs is None:
+    if _billed_epochs(spec) is None:
         say(
             spec.resource_name,
-            f"estimate per epoch (epoch count chosen by the service): "
-            f"{estimate_cost(stats, model, 1).describe()}",
+            f"estimate per epoch (epoch count chosen by the service): {estimate.describe()}",
         )
     else:
-        say(spec.resource_name, f"estimate: {estimate_cost(stats, model, epochs).describe()}")
+        say(spec.resource_name, f"estimate: {estimate.describe()}")
 
 
 def _dataset_uris(spec: TuningJobSpec, props: dict[str, Any]) -> dict[str, str | None]:
