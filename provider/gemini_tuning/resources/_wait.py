@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from gemini_tuning import _timing
 from gemini_tuning.backends import JobStatus, TuningBackend
 
 MAX_POLL_SECONDS = 60.0
@@ -193,6 +194,7 @@ def wait_for_job(
     progress = _Progress(resource, started)
     while True:
         status = backend.get_job(name)
+        _timing.mark("poll", resource=resource, state=status.state)
         now = clock()
         progress.report(status, now, backend)
         elapsed = now - started
