@@ -13,6 +13,14 @@ emulator's extras), else the steps of the job's published training loss
 read only when a line is due); and an estimate of the time left at the pace seen between the
 first such figure and the latest. Without figures it says there is no estimate.
 
+Polling: the first poll is at once (it confirms the submission), then the intervals grow from
+``poll_interval_seconds`` by x1.5 (with +/-20% jitter) up to MAX_POLL_SECONDS. When the service's
+figures give an estimate of the time left, the next poll is at the expected end if that comes
+sooner (plus END_MARGIN of what is left), so a job is seen done soon after it ends instead of up
+to a full interval later. Past the expected end (the estimate was early) the intervals are at
+most LATE_SHARE of the time waited (at least LATE_MIN_SECONDS), so the overshoot stays small
+relative to the wait.
+
 The wait ends at the TuningJob's ``timeout_minutes`` (default 24 h) or, sooner, when this `up`'s
 wait budget is spent: ``GEMINI_TUNING_WAIT_MINUTES`` (minutes since the provider process, i.e.
 the `up`, started), which defaults to CI_WAIT_MINUTES on GitHub Actions (``GITHUB_ACTIONS=true``),
@@ -41,6 +49,9 @@ MAX_POLL_SECONDS = 60.0
 HEARTBEAT_SECONDS = 180.0  # a line every 3 minutes at least (plus one poll interval: < 5 min)
 BACKOFF = 1.5
 JITTER = 0.2
+END_MARGIN = 0.03  # poll this share of the estimated time left after the expected end
+LATE_SHARE = 0.05
+LATE_MIN_SECONDS = 0.5
 CLOCK_SPEED = "GEMINI_TUNING_CLOCK_SPEED"
 WAIT_BUDGET = "GEMINI_TUNING_WAIT_MINUTES"
 # A GitHub-hosted job is killed after 360 minutes: wait at most 330, leaving time for setup,
@@ -135,6 +146,7 @@ class _Progress:
     last_line: str = ""
     last_said: float = float("-inf")
     first_seen: tuple[float, float] | None = None  # (clock, share done)
+    expected_end: float | None = None  # clock time the pace seen so far ends the job
 
     def report(self, status: JobStatus, now: float, backend: TuningBackend) -> None:
         line = progress_line(status)
@@ -165,6 +177,7 @@ class _Progress:
         if share <= first or now <= since:
             return ""
         left = (now - since) * (1 - share) / (share - first)
+        self.expected_end = now + left * (1 + END_MARGIN)
         return f", about {duration(left)} left (extrapolated)"
 
 
@@ -202,7 +215,19 @@ def wait_for_job(
             return status
         if elapsed >= timeout_seconds:
             raise JobStillRunningError(status, elapsed, limit)
-        sleep(min(poller.next_interval(), max(0.0, timeout_seconds - elapsed) + 0.01))
+        interval = poller.next_interval()
+        interval = _until_expected_end(interval, progress.expected_end, now, elapsed)
+        sleep(min(interval, max(0.0, timeout_seconds - elapsed) + 0.01))
+
+
+def _until_expected_end(interval: float, end: float | None, now: float, waited: float) -> float:
+    """The backoff's interval, shortened to reach the expected end (or, past it, to a small
+    share of the time waited)."""
+    if end is None:
+        return interval
+    if end > now:
+        return min(interval, end - now)
+    return min(interval, max(LATE_MIN_SECONDS, LATE_SHARE * waited))
 
 
 PROCESS_STARTED = clock()  # the provider process starts with the `up` it serves
