@@ -69,7 +69,7 @@ def _enter_lazy(name: str) -> None:
     module = importlib.util.module_from_spec(spec)
     state = {"executed": False}
 
-    def __getattr__(attribute: str) -> Any:
+    def lazy_getattr(attribute: str) -> Any:
         if state["executed"]:
             raise AttributeError(f"module {name!r} has no attribute {attribute!r}")
         if _is_submodule(module, attribute):  # `from package import submodule` asks first
@@ -83,7 +83,7 @@ def _enter_lazy(name: str) -> None:
         except KeyError:
             raise AttributeError(f"module {name!r} has no attribute {attribute!r}") from None
 
-    module.__getattr__ = __getattr__  # type: ignore[method-assign]
+    module.__getattr__ = lazy_getattr  # type: ignore[method-assign]  # PEP 562
     module.__dict__["_gemini_tuning_lazy"] = state
     sys.modules[name] = module
     parent, _, child = name.rpartition(".")

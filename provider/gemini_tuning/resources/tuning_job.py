@@ -166,8 +166,10 @@ class TuningJobProvider(dyn.ResourceProvider):
         labels = {**spec.labels, **identity_labels(props["stack"], spec.resource_name, props)}
         wanted = {RESOURCE_LABEL: labels[RESOURCE_LABEL], SPEC_LABEL: labels[SPEC_LABEL]}
         timing = _timing(spec)
+        timing_log.mark("clients", resource=spec.resource_name)
         existing = _submit.existing_jobs(backend, wanted)
         status = _reusable_job(backend, existing, spec.resource_name)
+        timing_log.mark("listed", resource=spec.resource_name)
         uris = _dataset_uris(spec, props)
         with _submit.project_slot(
             backends.settings(),
