@@ -428,7 +428,11 @@ def _upload_datasets(spec: TuningJobSpec, props: dict[str, Any]) -> dict[str, st
     for role, location in _datasets_of(spec):
         if location and not ds.is_gcs(location) and spec.backend == "vertex" and bucket:
             uris[f"{role}_dataset_uri"] = ds.upload(
-                location, bucket, spec.dataset_prefix, backends.settings()
+                location,
+                bucket,
+                spec.dataset_prefix,
+                backends.settings(),
+                expected=props.get(f"{role}_dataset_fingerprint"),
             )
             say(spec.resource_name, f"{role} data at {uris[f'{role}_dataset_uri']}")
     return uris
