@@ -25,7 +25,9 @@ training) after the emulator's PENDING phase (half an epoch). Phases, in wall-cl
                    output` and `pulumi stack history` (a CLI `pulumi up` does not)
 
 "overhead" is the `up`'s wall time minus the training, with and without the Automation API's
-two extra commands; "first poll" (after the submit) is
+two extra commands. The engine's floor is measured in the same run: the `up` of one no-op
+dynamic resource (a Probe: no API, no data), by the same Automation API, so "ours" is the
+overhead above that floor; "first poll" (after the submit) is
 printed beside it. Figures vary with the machine's load; nothing here is asserted.
 
 usage: python bench/up_overhead.py [--runs 2] [--seconds-per-epoch 2] [--poll-seconds 1]
@@ -123,6 +125,27 @@ def one_up(root: Path, data: Path, spe: float, poll: float) -> dict[str, float]:
     return breakdown(marks, _timing.read_log(log), outputs)
 
 
+def probe_up(root: Path) -> dict[str, float]:
+    """Wall time of an `up` of one Probe (the engine's cost for one dynamic resource), and the
+    part after its summary event (the Automation API's extra commands)."""
+    from gemini_tuning import Probe
+
+    pulumi_bin = pulumi_bin_dir()
+    assert pulumi_bin is not None
+    marks: dict[str, float] = {}
+
+    def program() -> None:
+        Probe("probe", value="v")
+
+    with inline_stack(root, pulumi_bin, program) as stack:
+        marks["up"] = time.time()
+        stack.up(color="never", on_event=lambda e: _arrived(e, marks))
+        marks["up_done"] = time.time()
+        stack.destroy(color="never")
+    total = marks["up_done"] - marks["up"]
+    return {"floor": total, "floor, CLI": marks["summary_event"] - marks["up"]}
+
+
 def _arrived(event: Any, marks: dict[str, float]) -> None:
     """When the first event of each kind arrived (the Automation API tails the event log every
     0.1 s, so these are late by up to that)."""
@@ -190,21 +213,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gt-bench-up-") as tmp:
         root = Path(tmp)
         data = write_examples(root / "train.jsonl")
-        for i in range(args.runs):
-            runs.append(one_up(root / f"run{i}", data, args.seconds_per_epoch, args.poll_seconds))
+        for i in range(args.runs):  # interleaved, so drift on a shared machine hits both
+            run = one_up(root / f"run{i}", data, args.seconds_per_epoch, args.poll_seconds)
+            run.update(probe_up(root / f"probe{i}"))
+            run["ours"] = run["overhead"] - run["floor"]
+            run["ours, CLI"] = run["overhead, CLI"] - run["floor, CLI"]
+            runs.append(run)
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"one TuningJob `up`, {args.runs} runs ({os.cpu_count()} cores, load {load})")
     print(f"{'phase':<18}" + "".join(f"{f'run {i + 1}':>9}" for i in range(len(runs))))
-    for key in (*PHASES, "total", "overhead", "overhead, CLI", "first poll", "polls"):
-        if key in ("total", "first poll"):
+    keys = ("total", "overhead", "overhead, CLI", "floor", "floor, CLI", "ours", "ours, CLI")
+    for key in (*PHASES, *keys, "first poll", "polls"):
+        if key in ("total", "floor", "ours", "first poll"):
             print("-" * (18 + 9 * len(runs)))
         unit = "" if key == "polls" else " s"
         print(f"{key:<18}" + "".join(f"{run[key]:7.2f}{unit}" for run in runs))
     median = statistics.median(run["overhead"] for run in runs)
     cli = statistics.median(run["overhead, CLI"] for run in runs)
+    floor = statistics.median(run["floor"] for run in runs)
+    ours = statistics.median(run["ours, CLI"] for run in runs)
     print(
         f"overhead beyond the training (median): {median:.2f} s; without the Automation API's "
-        f"extra commands {cli:.2f} s  (target, issue 13: <= 3 s)"
+        f"extra commands {cli:.2f} s  (target, issue 13: <= 3 s)\n"
+        f"the engine's floor (a Probe's up): {floor:.2f} s; above it, without the extra "
+        f"commands: {ours:.2f} s"
     )
     print(json.dumps([{k: round(v, 3) for k, v in run.items()} for run in runs]))
 
