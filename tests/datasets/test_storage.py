@@ -160,3 +160,30 @@ def test_a_file_changed_after_its_check_is_not_uploaded(
         inputs.upload_with(str(data), BUCKET, "d", gcs_client, expected=fingerprint)
     names = {blob.name for blob in gcs_client.list_blobs(BUCKET, prefix="d/")}
     assert f"d/{fingerprint_file(data).sha256}.jsonl" not in names
+
+
+def test_jobs_of_one_up_training_on_one_file_upload_it_once(
+    gcs_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gemini_tuning import datasets
+    from gemini_tuning.resources import _dataset_inputs as inputs
+
+    data = _dataset(tmp_path, "shared.jsonl", f"once {time.time_ns()}")  # content no test shares
+    real = datasets.upload_content_addressed
+    calls: list[Path] = []
+
+    def counted(path: Path, **kwargs: Any) -> str:
+        calls.append(path)
+        return str(real(path, **kwargs))
+
+    monkeypatch.setattr(datasets, "upload_content_addressed", counted)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        uris = set(
+            pool.map(lambda _: inputs.upload_with(str(data), BUCKET, "d", gcs_client), range(8))
+        )
+    assert len(uris) == 1
+    assert len(calls) == 1
+    name = next(iter(uris)).removeprefix(f"gs://{BUCKET}/")
+    assert gcs_client.bucket(BUCKET).blob(name).download_as_bytes() == data.read_bytes()

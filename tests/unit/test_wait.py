@@ -184,3 +184,39 @@ def test_the_poll_after_the_expected_end_sees_the_job_done_without_a_full_interv
     # The job ends at 300 s; intervals of 48-72 s alone would see it done up to 72 s later.
     assert 300 <= seen_done <= 300 + 0.05 * 300, backend.polls
     assert len(backend.polls) <= 8
+
+
+@dataclass
+class EndsAt:
+    """A job that reports nothing but RUNNING until ``end`` on ``clock`` (as Vertex does)."""
+
+    clock: FakeClock
+    end: float
+    polls: list[float] = field(default_factory=list)
+
+    def get_job(self, name: str) -> JobStatus:
+        self.polls.append(self.clock.now)
+        state = "SUCCEEDED" if self.clock.now >= self.end else "RUNNING"
+        return JobStatus(name=name, state=state)
+
+    def training_progress(self, status: JobStatus) -> tuple[int, int] | None:
+        return None
+
+
+@pytest.mark.parametrize("end", [7.0, 30.0, 100.0, 250.0])
+def test_without_progress_a_job_is_seen_done_within_a_fifth_of_its_wait(end: float) -> None:
+    random.seed(int(end))
+    clock = FakeClock()
+    backend = EndsAt(clock, end)
+    wait_for_job(
+        backend,
+        "jobs/1",
+        resource="qa",
+        timeout_seconds=3600,
+        poll_seconds=0.5,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    # x1.5 backoff alone reaches intervals of half the time waited (about 50 s at 100 s).
+    assert backend.polls[-1] <= end * (1 + 0.2 * 1.2) + 0.6, backend.polls
+    assert len(backend.polls) <= 40

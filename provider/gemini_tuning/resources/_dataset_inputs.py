@@ -3,6 +3,8 @@ uploaded content-addressed in create. Local paths are relative to the project di
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -164,11 +166,31 @@ def upload_with(
             f"{location} changed after it was checked (sha256:{digest[:12]}.., not the "
             f"{expected[:19]}.. the plan showed): nothing was submitted; run `pulumi up` again"
         )
-    return str(
-        datasets.upload_content_addressed(
-            path, bucket=bucket, prefix=prefix, client=client, sha256=digest
-        )
+    return _once(
+        (bucket, prefix, digest, path.suffix.lower()),
+        lambda: str(
+            datasets.upload_content_addressed(
+                path, bucket=bucket, prefix=prefix, client=client, sha256=digest
+            )
+        ),
     )
+
+
+_UPLOADED: dict[tuple[str, str, str, str], str] = {}
+_UPLOAD_LOCKS: dict[tuple[str, str, str, str], threading.Lock] = {}
+_GUARD = threading.Lock()
+
+
+def _once(key: tuple[str, str, str, str], upload: Callable[[], str]) -> str:
+    """One upload per content and destination in this process: 50 jobs of one `up` that train
+    on the same file wait for the first one's upload instead of each checking and writing the
+    same object (content-addressed, so the same name holds the same bytes)."""
+    with _GUARD:
+        lock = _UPLOAD_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        if key not in _UPLOADED:
+            _UPLOADED[key] = upload()
+        return _UPLOADED[key]
 
 
 def storage_client(settings: Settings) -> Any:

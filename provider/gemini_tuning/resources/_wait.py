@@ -14,12 +14,14 @@ read only when a line is due); and an estimate of the time left at the pace seen
 first such figure and the latest. Without figures it says there is no estimate.
 
 Polling: the first poll is at once (it confirms the submission), then the intervals grow from
-``poll_interval_seconds`` by x1.5 (with +/-20% jitter) up to MAX_POLL_SECONDS. When the service's
-figures give an estimate of the time left, the next poll is at the expected end if that comes
-sooner (plus END_MARGIN of what is left), so a job is seen done soon after it ends instead of up
-to a full interval later. Past the expected end (the estimate was early) the intervals are at
-most LATE_SHARE of the time waited (at least LATE_MIN_SECONDS), so the overshoot stays small
-relative to the wait.
+``poll_interval_seconds`` by x1.5 (with +/-20% jitter) up to MAX_POLL_SECONDS, and are never
+longer than SHARE_OF_WAIT of the time waited so far (nor shorter than ``poll_interval_seconds``):
+a job is seen done at most about a fifth of its wait late, however the backoff went. When the
+service's figures give an estimate of the time left, the next poll is at the expected end if
+that comes sooner (plus END_MARGIN of what is left), so a job is seen done soon after it ends
+instead of up to a full interval later. Past the expected end (the estimate was early) the
+intervals are at most LATE_SHARE of the time waited (at least LATE_MIN_SECONDS), so the
+overshoot stays small relative to the wait.
 
 The wait ends at the TuningJob's ``timeout_minutes`` (default 24 h) or, sooner, when this `up`'s
 wait budget is spent: ``GEMINI_TUNING_WAIT_MINUTES`` (minutes since the provider process, i.e.
@@ -49,6 +51,7 @@ MAX_POLL_SECONDS = 60.0
 HEARTBEAT_SECONDS = 180.0  # a line every 3 minutes at least (plus one poll interval: < 5 min)
 BACKOFF = 1.5
 JITTER = 0.2
+SHARE_OF_WAIT = 0.2
 END_MARGIN = 0.03  # poll this share of the estimated time left after the expected end
 LATE_SHARE = 0.05
 LATE_MIN_SECONDS = 0.5
@@ -131,10 +134,13 @@ class Poller:
         self.maximum = max(self.maximum, self.initial)
         self._next = self.initial
 
-    def next_interval(self) -> float:
-        interval = self._next * random.uniform(1 - JITTER, 1 + JITTER)
+    def next_interval(self, waited: float | None = None) -> float:
+        """The next interval; with ``waited`` (seconds so far), at most SHARE_OF_WAIT of it."""
+        base = self._next
+        if waited is not None:
+            base = min(base, max(self.initial, SHARE_OF_WAIT * waited))
         self._next = min(self.maximum, self._next * BACKOFF)
-        return interval
+        return base * random.uniform(1 - JITTER, 1 + JITTER)
 
 
 @dataclass
@@ -215,7 +221,7 @@ def wait_for_job(
             return status
         if elapsed >= timeout_seconds:
             raise JobStillRunningError(status, elapsed, limit)
-        interval = poller.next_interval()
+        interval = poller.next_interval(elapsed)
         interval = _until_expected_end(interval, progress.expected_end, now, elapsed)
         sleep(min(interval, max(0.0, timeout_seconds - elapsed) + 0.01))
 
