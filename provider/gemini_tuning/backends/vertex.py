@@ -9,6 +9,7 @@ provider lands in Pulumi state).
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -73,8 +74,18 @@ def _retry() -> Retry:
     )
 
 
-@functools.cache
+_CLIENTS_LOCK = threading.Lock()
+
+
 def _clients(settings: Settings) -> dict[str, Any]:
+    """The clients for ``settings``, made once per process: the creates of 50 jobs that start
+    together wait for the first one's instead of each importing and building six clients."""
+    with _CLIENTS_LOCK:
+        return _new_clients(settings)
+
+
+@functools.cache
+def _new_clients(settings: Settings) -> dict[str, Any]:
     from gemini_tuning.backends import _aiplatform
 
     options = {"api_endpoint": settings.api_endpoint}
