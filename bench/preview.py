@@ -177,7 +177,12 @@ class Bench:
         _stack("empty", _models_config(0), self.project, self.env)
         for size in self.sizes:
             _stack(f"models-{size}", _models_config(size), self.project, self.env)
-            _stack(f"floor-{size}", {"floor:count": str(RESOURCES_PER_MODEL * size)}, self.floor, self.env)
+            _stack(
+                f"floor-{size}",
+                {"floor:count": str(RESOURCES_PER_MODEL * size)},
+                self.floor,
+                self.env,
+            )
 
     def warm_the_cache(self) -> None:
         _wait_out_the_racy_window(self.project / "stacks" / "data")
