@@ -3,8 +3,9 @@ engine's own floor and an empty stack, uncached and with the dataset fingerprint
 
 All previews run in the same run, interleaved, with the real engine and a local file backend:
 - **empty**: the project with no model definitions (engine, language host, program start);
-- **floor N**: a stack of 3N Probe resources (no-op dynamic resources: what the engine and the
-  dynamic-provider plumbing cost by themselves for as many resources as N models declare);
+- **floor N**: a stack of 4N Probe resources (no-op dynamic resources: what the engine and the
+  dynamic-provider plumbing cost by themselves for as many resources as N models declare: a
+  TuningJob, a TunedModel, an Evaluation and a Release each);
 - **models N, uncached**: N definitions (each a TuningJob + TunedModel + Evaluation), the
   fingerprint cache off, so the provider validates and fingerprints every dataset in check
   (every preview before the cache);
@@ -145,6 +146,9 @@ def _stack(name: str, config: dict[str, str], cwd: Path, env: dict[str, str]) ->
         _pulumi(["config", "set", "--stack", name, key, value], cwd, env)
 
 
+RESOURCES_PER_MODEL = 4  # TuningJob, TunedModel, Evaluation, Release (program._tune)
+
+
 def _models_config(count: int) -> dict[str, str]:
     return {
         "gemini-tuning:apiEndpoint": "http://127.0.0.1:9",  # discard port: nothing answers
@@ -173,7 +177,12 @@ class Bench:
         _stack("empty", _models_config(0), self.project, self.env)
         for size in self.sizes:
             _stack(f"models-{size}", _models_config(size), self.project, self.env)
-            _stack(f"floor-{size}", {"floor:count": str(3 * size)}, self.floor, self.env)
+            _stack(
+                f"floor-{size}",
+                {"floor:count": str(RESOURCES_PER_MODEL * size)},
+                self.floor,
+                self.env,
+            )
 
     def warm_the_cache(self) -> None:
         _wait_out_the_racy_window(self.project / "stacks" / "data")

@@ -208,17 +208,17 @@ def load_definition(path: str | Path, *, check_files: bool = True) -> ModelDefin
     except OSError as err:
         raise DefinitionError(path, [(None, "file", str(err))]) from err
     try:
-        raw = yaml.safe_load(text)
+        raw, root = _parse(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise DefinitionError(path, [(line, "yaml", str(err).splitlines()[0])]) from err
     if not isinstance(raw, dict):
         raise DefinitionError(path, [(1, "file", "a definition is a YAML mapping")])
-    duplicates = _duplicate_keys(text)
+    duplicates = _duplicate_keys(root)
     if duplicates:
         raise DefinitionError(path, duplicates)
-    lines = _key_lines(text)
+    lines = _key_lines(root)
     raw.setdefault("name", path.stem)
     try:
         definition = ModelDefinition.model_validate(raw)
@@ -386,15 +386,29 @@ def _tuning_rules(
     return []
 
 
-def _duplicate_keys(text: str) -> list[tuple[int | None, str, str]]:
+def _parse(text: str) -> tuple[Any, Any]:
+    """The document (as ``yaml.safe_load`` gives it) and its node tree (with line marks),
+    from one parse with libyaml when PyYAML has it. A file that does not parse is parsed again
+    by the pure-Python parser, so its error is worded as it always was."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        root = loader.get_single_node()
+        raw = loader.construct_document(root) if root is not None else None
+    except yaml.YAMLError:
+        yaml.safe_load(text)  # raises the pure-Python parser's error
+        raise
+    finally:
+        loader.dispose()
+    return raw, root
+
+
+def _duplicate_keys(root: Any) -> list[tuple[int | None, str, str]]:
     """Keys written twice in one mapping: YAML keeps the last silently, a reviewer reads the
     first. Each one at the line of its repetition."""
     import yaml
 
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return []
     found: list[tuple[int | None, str, str]] = []
 
     def walk(node: Any, prefix: str) -> None:
@@ -422,14 +436,10 @@ def _duplicate_keys(text: str) -> list[tuple[int | None, str, str]]:
     return found
 
 
-def _key_lines(text: str) -> dict[str, int]:
+def _key_lines(root: Any) -> dict[str, int]:
     """'hyperparameters.epoch_count' -> its 1-based line, for every mapping key in the file."""
     import yaml
 
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return {}
     found: dict[str, int] = {}
 
     def walk(node: Any, prefix: str) -> None:

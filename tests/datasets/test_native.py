@@ -200,3 +200,56 @@ def test_the_token_limit_sends_a_line_to_the_full_rules() -> None:
     over_limit = scan.ContentsScanner(max_tokens=10, chars_per_token=4)
     assert at_limit.scan(line, 0, len(line))[3] == scan.STOP_END
     assert over_limit.scan(line, 0, len(line))[3] == scan.STOP_CHECK
+
+
+def _offsets(lines: list[bytes]) -> list[int]:
+    starts, position = [], 0
+    for line in lines:
+        starts.append(position)
+        position += len(line)
+    return starts
+
+
+@pytest.mark.parametrize("bad_at", [0.25, 0.75])  # in the half scanned here, in the helper's
+def test_a_long_block_split_across_two_threads_stops_where_one_thread_would(
+    bad_at: float,
+) -> None:
+    """Blocks over 1 MB are scanned by two threads (the second half's parsing ahead): the stops,
+    counts and characters must be those of one thread reading line by line."""
+    lines = [
+        json.dumps({"contents": _turns(f"question {i} " + "w" * 200, f"answer {i} é")}).encode()
+        + b"\n"
+        for i in range(12_000)
+    ]
+    bad_index = int(len(lines) * bad_at)
+    lines[bad_index] = json.dumps(NEAR_MISSES[0]).encode() + b"\n"
+    duplicate_index = bad_index + 1500
+    lines[duplicate_index] = lines[7]
+    data = b"".join(lines)
+    assert len(data) > 2 * 1024 * 1024
+    starts = _offsets(lines)
+    scanner = scan.ContentsScanner(max_tokens=None, chars_per_token=4)
+
+    stop = scanner.scan(data, 0, len(data))
+    assert stop == (bad_index, starts[bad_index], starts[bad_index + 1], scan.STOP_CHECK)
+    stop = scanner.scan(data, starts[bad_index + 1], len(data))
+    expected = (duplicate_index - bad_index - 1, starts[duplicate_index])
+    assert stop == (*expected, starts[duplicate_index + 1], scan.STOP_DUPLICATE)
+    stop = scanner.scan(data, starts[duplicate_index + 1], len(data))
+    assert stop == (len(lines) - duplicate_index - 1, len(data), len(data), scan.STOP_END)
+
+    accepted = [line for i, line in enumerate(lines) if i != bad_index]
+    examples, chars, *_ = scanner.totals()
+    assert examples == len(accepted)  # the duplicate is a valid example too
+    assert chars == sum(len(line.decode()) for line in accepted)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_generated_files_over_a_megabyte_get_the_same_report(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, seed: int
+) -> None:
+    path = _generated_file(tmp_path / "train.jsonl", seed, lines=30_000)
+    assert path.stat().st_size > 2 * 1024 * 1024  # windows long enough to be split
+    native, python = _both_ways(monkeypatch, path, FLASH)
+    assert native == python
+    assert native["warning_count"] > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from gemini_tuning.datasets import (
     gcs_fingerprint,
     upload_content_addressed,
 )
+from tests.engine.conftest import write_examples
 
 BUCKET = "tuning-data"
 
@@ -111,3 +113,77 @@ def test_gcs_fingerprint_of_a_missing_object(gcs_client: Any) -> None:
         gcs_fingerprint(f"gs://{BUCKET}/nope.jsonl", gcs_client)
     with pytest.raises(ValueError, match="gs://"):
         gcs_fingerprint("/local/path.jsonl", gcs_client)
+
+
+def _checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> tuple[Path, str]:
+    """A dataset checked (validated and fingerprinted) with the fingerprint cache on, in a
+    directory of this test; the racy margin is 0 so the entry is trusted right away."""
+    from gemini_tuning import catalog
+    from gemini_tuning.datasets import _cache
+    from gemini_tuning.resources import _dataset_inputs as inputs
+
+    monkeypatch.setenv(_cache.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(_cache, "RACY_MARGIN_NS", 0)
+    data = write_examples(tmp_path / name, count=20)
+    time.sleep(0.05)  # the read starts strictly after the write
+    check = inputs.check_local(str(data), catalog.lookup("gemini-2.5-flash"), "training")
+    return data, check.fingerprint
+
+
+def test_the_upload_reuses_the_checked_digest_and_the_object_holds_those_bytes(
+    gcs_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gemini_tuning.datasets import _cache
+    from gemini_tuning.resources import _dataset_inputs as inputs
+
+    data, fingerprint = _checked(tmp_path, monkeypatch, "reuse.jsonl")
+    reads = tmp_path / "reads.log"
+    monkeypatch.setenv(_cache.READ_LOG_ENV, str(reads))
+    uri = inputs.upload_with(str(data), BUCKET, "d", gcs_client, expected=fingerprint)
+    assert not reads.exists()  # the digest came from the check's cache entry: no hash pass
+    digest = fingerprint.removeprefix("sha256:")
+    assert uri == f"gs://{BUCKET}/d/{digest}.jsonl"
+    stored = gcs_client.bucket(BUCKET).blob(f"d/{digest}.jsonl").download_as_bytes()
+    assert hashlib.sha256(stored).hexdigest() == digest == fingerprint_file(data).sha256
+
+
+def test_a_file_changed_after_its_check_is_not_uploaded(
+    gcs_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gemini_tuning.resources import _dataset_inputs as inputs
+
+    data, fingerprint = _checked(tmp_path, monkeypatch, "changed.jsonl")
+    st = os.stat(data)
+    data.write_text(data.read_text().replace("city 3.", "town 3.", 1))
+    os.utime(data, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same mtime: ctime differs
+    with pytest.raises(inputs.DatasetChangedError, match="changed after it was checked"):
+        inputs.upload_with(str(data), BUCKET, "d", gcs_client, expected=fingerprint)
+    names = {blob.name for blob in gcs_client.list_blobs(BUCKET, prefix="d/")}
+    assert f"d/{fingerprint_file(data).sha256}.jsonl" not in names
+
+
+def test_jobs_of_one_up_training_on_one_file_upload_it_once(
+    gcs_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gemini_tuning import datasets
+    from gemini_tuning.resources import _dataset_inputs as inputs
+
+    data = _dataset(tmp_path, "shared.jsonl", f"once {time.time_ns()}")  # content no test shares
+    real = datasets.upload_content_addressed
+    calls: list[Path] = []
+
+    def counted(path: Path, **kwargs: Any) -> str:
+        calls.append(path)
+        return str(real(path, **kwargs))
+
+    monkeypatch.setattr(datasets, "upload_content_addressed", counted)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        uris = set(
+            pool.map(lambda _: inputs.upload_with(str(data), BUCKET, "d", gcs_client), range(8))
+        )
+    assert len(uris) == 1
+    assert len(calls) == 1
+    name = next(iter(uris)).removeprefix(f"gs://{BUCKET}/")
+    assert gcs_client.bucket(BUCKET).blob(name).download_as_bytes() == data.read_bytes()

@@ -274,3 +274,36 @@ def test_report_renders_one_row_per_model_and_environment() -> None:
     assert "dev,staging" in lines[3]
     assert lines[4].split()[:3] == ["prod", "-", "-"]
     assert "no such stack" in lines[4]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *(p.read_text() for p in sorted((REPO / "stacks" / "models").glob("*.yaml"))),
+        "version: 1\nbase_model: x\nlabels: {a: 'yes', b: 1.0, c: 2026-01-01}\nversion: 2\n",
+        "datasets:\n  training: a.jsonl\n  training: b.jsonl\nlist: [1, {k: v}]\n",
+    ],
+)
+def test_one_libyaml_parse_gives_what_the_pure_python_parser_gives(text: str) -> None:
+    import yaml
+
+    from gemini_tuning import definitions
+
+    raw, root = definitions._parse(text)
+    assert raw == yaml.safe_load(text)
+    pure = yaml.compose(text, Loader=yaml.SafeLoader)
+    assert definitions._key_lines(root) == definitions._key_lines(pure)
+    assert definitions._duplicate_keys(root) == definitions._duplicate_keys(pure)
+
+
+def test_a_file_that_does_not_parse_keeps_the_pure_python_parsers_message() -> None:
+    import yaml
+
+    from gemini_tuning import definitions
+
+    text = "version: 1\nlabels: {a: [1, 2}\n"
+    with pytest.raises(yaml.YAMLError) as pure:
+        yaml.safe_load(text)
+    with pytest.raises(yaml.YAMLError) as ours:
+        definitions._parse(text)
+    assert str(ours.value) == str(pure.value)

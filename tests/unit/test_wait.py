@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 import re
 from dataclasses import dataclass, field
 
@@ -140,3 +141,82 @@ def _seconds(line: str) -> int:
     assert found, line
     hours, minutes, seconds = (int(g or 0) for g in found.groups())
     return hours * 3600 + minutes * 60 + seconds
+
+
+@dataclass
+class TimedBackend:
+    """A job that runs from t=0 to t=``length`` on ``clock``, reporting a whole percentage done
+    (as the Gemini API does)."""
+
+    clock: FakeClock
+    length: float
+    polls: list[tuple[float, str]] = field(default_factory=list)
+
+    def get_job(self, name: str) -> JobStatus:
+        share = min(1.0, self.clock.now / self.length)
+        state = "SUCCEEDED" if share >= 1 else "RUNNING"
+        self.polls.append((self.clock.now, state))
+        return JobStatus(name=name, state=state, percent=float(int(share * 100)))
+
+    def training_progress(self, status: JobStatus) -> tuple[int, int] | None:
+        return None
+
+
+@pytest.mark.parametrize("seed", range(10))  # the jitter moves the polls
+def test_the_poll_after_the_expected_end_sees_the_job_done_without_a_full_interval(
+    seed: int,
+) -> None:
+    random.seed(seed)
+    clock = FakeClock()
+    clock.now = 1.0
+    backend = TimedBackend(clock, length=300.0)
+    wait_for_job(
+        backend,
+        "jobs/1",
+        resource="qa",
+        timeout_seconds=3600,
+        poll_seconds=60,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    seen_done = backend.polls[-1][0]
+    assert backend.polls[-1][1] == "SUCCEEDED"
+    # The job ends at 300 s; intervals of 48-72 s alone would see it done up to 72 s later.
+    assert 300 <= seen_done <= 300 + 0.05 * 300, backend.polls
+    assert len(backend.polls) <= 8
+
+
+@dataclass
+class EndsAt:
+    """A job that reports nothing but RUNNING until ``end`` on ``clock`` (as Vertex does)."""
+
+    clock: FakeClock
+    end: float
+    polls: list[float] = field(default_factory=list)
+
+    def get_job(self, name: str) -> JobStatus:
+        self.polls.append(self.clock.now)
+        state = "SUCCEEDED" if self.clock.now >= self.end else "RUNNING"
+        return JobStatus(name=name, state=state)
+
+    def training_progress(self, status: JobStatus) -> tuple[int, int] | None:
+        return None
+
+
+@pytest.mark.parametrize("end", [7.0, 30.0, 100.0, 250.0])
+def test_without_progress_a_job_is_seen_done_within_a_fifth_of_its_wait(end: float) -> None:
+    random.seed(int(end))
+    clock = FakeClock()
+    backend = EndsAt(clock, end)
+    wait_for_job(
+        backend,
+        "jobs/1",
+        resource="qa",
+        timeout_seconds=3600,
+        poll_seconds=0.5,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    # x1.5 backoff alone reaches intervals of half the time waited (about 50 s at 100 s).
+    assert backend.polls[-1] <= end * (1 + 0.2 * 1.2) + 0.6, backend.polls
+    assert len(backend.polls) <= 40

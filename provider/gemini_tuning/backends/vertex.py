@@ -9,6 +9,7 @@ provider lands in Pulumi state).
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -73,20 +74,23 @@ def _retry() -> Retry:
     )
 
 
-@functools.cache
+_CLIENTS_LOCK = threading.Lock()
+
+
 def _clients(settings: Settings) -> dict[str, Any]:
-    from google.cloud import aiplatform_v1
+    """The clients for ``settings``, made once per process: the creates of 50 jobs that start
+    together wait for the first one's instead of each importing and building six clients."""
+    with _CLIENTS_LOCK:
+        return _new_clients(settings)
+
+
+@functools.cache
+def _new_clients(settings: Settings) -> dict[str, Any]:
+    from gemini_tuning.backends import _aiplatform
 
     options = {"api_endpoint": settings.api_endpoint}
     credentials = settings.credentials()
-    kinds = {
-        "tuning": aiplatform_v1.GenAiTuningServiceClient,
-        "model": aiplatform_v1.ModelServiceClient,
-        "endpoint": aiplatform_v1.EndpointServiceClient,
-        "prediction": aiplatform_v1.PredictionServiceClient,
-        "metadata": aiplatform_v1.MetadataServiceClient,
-        "tensorboard": aiplatform_v1.TensorboardServiceClient,
-    }
+    kinds = _aiplatform.client_classes()  # six services, not all of aiplatform_v1
     return {
         kind: client(transport="rest", client_options=options, credentials=credentials)
         for kind, client in kinds.items()
@@ -239,29 +243,31 @@ class VertexBackend:
     def update_model(
         self, name: str, *, display_name: str | None, description: str | None
     ) -> ModelStatus:
-        from google.cloud import aiplatform_v1
         from google.protobuf import field_mask_pb2
+
+        from gemini_tuning.backends import _aiplatform
 
         fields = {"display_name": display_name, "description": description}
         present = {k: v for k, v in fields.items() if v is not None}
         if not present:
             return self.get_model(name)
-        model = aiplatform_v1.Model(name=_without_version(name), **present)
+        model = _aiplatform.model_message()(name=_without_version(name), **present)
         mask = field_mask_pb2.FieldMask(paths=sorted(present))
         return _model_status(self._call("model", "update_model", model=model, update_mask=mask))
 
     def update_labels(self, name: str, change: LabelChange) -> ModelStatus:
         """With ``@N`` in the name, UpdateModel touches only that version's labels; the etag
         read with them makes the write fail, not overwrite, if another writer came first."""
-        from google.cloud import aiplatform_v1
         from google.protobuf import field_mask_pb2
+
+        from gemini_tuning.backends import _aiplatform
 
         for _ in range(LABEL_WRITE_ATTEMPTS):
             current = self._call("model", "get_model", name=name)
             labels = dict(change(dict(current.labels)))
             if labels == dict(current.labels):
                 return _model_status(current)
-            model = aiplatform_v1.Model(name=name, labels=labels, etag=current.etag)
+            model = _aiplatform.model_message()(name=name, labels=labels, etag=current.etag)
             mask = field_mask_pb2.FieldMask(paths=["labels"])
             try:
                 self._call("model", "update_model", model=model, update_mask=mask)

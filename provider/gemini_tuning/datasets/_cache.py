@@ -38,7 +38,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +77,12 @@ def cached(
     *,
     directory: Path | None = None,
     clock: Clock = time.time_ns,
+    also: Sequence[tuple[Mapping[str, Any], Callable[[Result], Result]]] = (),
 ) -> Result:
     """``compute()`` (a JSON-able dict learned by reading ``path``), or the stored result of the
-    same computation on the same, unchanged file."""
+    same computation on the same, unchanged file. ``also``: (rules, derive) pairs whose results
+    follow from this one (the sha256 from a validation): stored beside it on a miss, under the
+    same identity and read time, so a later lookup by those rules reads nothing."""
     where = cache_directory() if directory is None else directory
     if where is None:
         return _read(path, compute)
@@ -97,6 +100,12 @@ def cached(
     result = _read(path, compute)
     if _identity_or_none(path) == before:
         _store(entry_file, _entry(path, all_rules, before, started, result))
+        for derived_rules, derive in also:
+            more = {**derived_rules, "code": all_rules["code"]}
+            _store(
+                where / f"{_key(path, more)}.json",
+                _entry(path, more, before, started, derive(result)),
+            )
     return result
 
 

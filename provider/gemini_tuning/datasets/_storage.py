@@ -75,21 +75,39 @@ def content_addressed_name(sha256: str, prefix: str, suffix: str = ".jsonl") -> 
     return f"{prefix}/{sha256}{suffix}" if prefix else f"{sha256}{suffix}"
 
 
-def upload_content_addressed(path: str | Path, *, bucket: str, prefix: str, client: Any) -> str:
+def upload_content_addressed(
+    path: str | Path, *, bucket: str, prefix: str, client: Any, sha256: str | None = None
+) -> str:
     """Upload ``path`` as ``gs://BUCKET/PREFIX/<sha256>.jsonl`` unless that object exists.
 
     The object name is the content's hash, so an existing object already holds these bytes and
-    re-running is free. CSV files keep a ``.csv`` suffix. Returns the URI.
+    re-running is free. CSV files keep a ``.csv`` suffix. Returns the URI. ``sha256``: the
+    content's hash when the caller knows it (the fingerprint cache), else the file is hashed.
+    A file whose size, mtime or ctime changes while it uploads is not left under a name that
+    is not its hash: the object is deleted and FileChangedError raised.
     """
     path = Path(path)
-    fingerprint = fingerprint_file(path)
+    before = _identity(path)
+    digest = sha256 or fingerprint_file(path).sha256
     suffix = ".csv" if path.suffix.lower() == ".csv" else ".jsonl"
-    name = content_addressed_name(fingerprint.sha256, prefix, suffix)
+    name = content_addressed_name(digest, prefix, suffix)
     blob = client.bucket(bucket).blob(name)
     if not blob.exists():
         content_type = "text/csv" if suffix == ".csv" else "application/jsonl"
         blob.upload_from_filename(str(path), content_type=content_type)
+        if _identity(path) != before:
+            blob.delete()
+            raise FileChangedError(f"{path} changed while it was uploaded; nothing was kept")
     return f"gs://{bucket}/{name}"
+
+
+class FileChangedError(Exception):
+    """A dataset file changed while it was hashed or uploaded."""
+
+
+def _identity(path: Path) -> tuple[int, int, int, int]:
+    st = path.stat()
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 class GcsFingerprint(NamedTuple):

@@ -1,6 +1,7 @@
 """The simulated trainer. A job's state is a function of its timestamps, so a restarted emulator
-picks up where it stopped: only dataset reading (GCS) happens on a worker thread, and a job whose
-dataset was not read yet is re-queued on start.
+picks up where it stopped: only dataset reading (GCS) happens on worker threads (READERS of them,
+as the service reads each job's data on its own: 50 jobs submitted at once do not start one
+after another), and a job whose dataset was not read yet is re-queued on start.
 
 Timeline of a job (all times stored in the job's internal record):
     created --pending--> start (RUNNING) --E x spe--> end (SUCCEEDED)
@@ -30,6 +31,7 @@ from gemini_tuning.emulator._wire import TERMINAL_STATES, timestamp
 
 log = logging.getLogger("gemini_tuning.emulator")
 
+READERS = 8  # worker threads reading jobs' datasets
 BATCH_SIZE = 8  # [I] examples per step: tuningStepCount = epochs * ceil(examples / 8)
 
 FAIL_LABEL = "emulator-fail"
@@ -89,13 +91,20 @@ class Trainer:
         self._gcs_host = gcs_host
         self._on_success = on_success
         self._queue: queue.Queue[str | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     # --- worker -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="emulator-trainer", daemon=True)
-        self._thread.start()
+        from google.cloud import storage  # type: ignore[attr-defined,unused-ignore]  # import once
+
+        del storage
+        self._threads = [
+            threading.Thread(target=self._run, name=f"emulator-trainer-{n}", daemon=True)
+            for n in range(READERS)
+        ]
+        for thread in self._threads:
+            thread.start()
         for res in self.store.find("tuningJob"):
             i = res.internal
             waiting = res.data.get("state") == "JOB_STATE_PENDING" and not i.get("start")
@@ -103,17 +112,15 @@ class Trainer:
                 self.enqueue(res.name)
 
     def stop(self) -> None:
-        if self._thread:
+        for _ in self._threads:
             self._queue.put(None)
-            self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
 
     def enqueue(self, name: str) -> None:
         self._queue.put(name)
 
     def _run(self) -> None:
-        from google.cloud import storage  # type: ignore[attr-defined,unused-ignore]  # import once
-
-        del storage
         while True:
             name = self._queue.get()
             if name is None:
@@ -154,8 +161,8 @@ class Trainer:
             return
         with self.store.tx():
             res = self.store.get(name)
-            if res is None or res.internal.get("cancel_at"):
-                return
+            if res is None or res.internal.get("cancel_at") or res.internal.get("start"):
+                return  # cancelled, or another reader got there first
             i = res.internal
             now = time.time()
             epochs = int(i.get("epochs") or default_epochs(train.examples))

@@ -3,6 +3,8 @@ uploaded content-addressed in create. Local paths are relative to the project di
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -12,6 +14,9 @@ from gemini_tuning.backends import Settings
 
 Role = Literal["training", "validation"]
 MAX_ERRORS_SHOWN = 5
+
+
+SHA256_RULES = {"check": "sha256"}
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,12 @@ def check_local(
         "role": role,
         "training_examples": training_examples,
     }
-    found = cached(location, rules, lambda: _validated(location, model, role, training_examples))
+    found = cached(
+        location,
+        rules,
+        lambda: _validated(location, model, role, training_examples),
+        also=[(SHA256_RULES, lambda result: {"sha256": _hex(result["fingerprint"])})],
+    )
     return DatasetCheck(
         fingerprint=found["fingerprint"],
         examples=found["examples"],
@@ -75,6 +85,19 @@ def _validated(
         "warnings": [str(issue) for issue in report.warnings[:MAX_ERRORS_SHOWN]],
         "stats": report.stats.to_dict(),
     }
+
+
+def _hex(fingerprint: str) -> str:
+    return fingerprint.removeprefix("sha256:")
+
+
+def sha256_local(location: str) -> str:
+    """A local file's sha256 (hex): what its check stored in the fingerprint cache when the file
+    is unchanged since (so the upload does not hash it again), else read and hashed."""
+    from gemini_tuning.datasets import cached, fingerprint_file
+
+    found = cached(location, SHA256_RULES, lambda: {"sha256": fingerprint_file(location).sha256})
+    return str(found["sha256"])
 
 
 def fingerprint_local(location: str) -> tuple[str, int]:
@@ -119,14 +142,57 @@ def upload_uri(location: str, fingerprint: str, bucket: str | None, prefix: str)
     return f"gs://{bucket}/{prefix.strip('/')}/{digest}{suffix}"
 
 
-def upload(location: str, bucket: str, prefix: str, settings: Settings) -> str:
+class DatasetChangedError(Exception):
+    """The file's content is not the one check fingerprinted."""
+
+
+def upload(
+    location: str, bucket: str, prefix: str, settings: Settings, expected: str | None = None
+) -> str:
+    """Upload a local file content-addressed (``gs://bucket/prefix/<sha256>``). Its sha256 comes
+    from the fingerprint cache when the file is unchanged since check; ``expected`` (the
+    "sha256:<hex>" check put in the inputs) must match it, so the job never trains on bytes
+    other than those the plan showed."""
+    return upload_with(location, bucket, prefix, storage_client(settings), expected)
+
+
+def upload_with(
+    location: str, bucket: str, prefix: str, client: Any, expected: str | None = None
+) -> str:
     from gemini_tuning import datasets
 
-    return str(
-        datasets.upload_content_addressed(
-            Path(location), bucket=bucket, prefix=prefix, client=storage_client(settings)
+    path = Path(location)
+    digest = sha256_local(location)
+    if expected is not None and _hex(expected) != digest:
+        raise DatasetChangedError(
+            f"{location} changed after it was checked (sha256:{digest[:12]}.., not the "
+            f"{expected[:19]}.. the plan showed): nothing was submitted; run `pulumi up` again"
         )
+    return _once(
+        (bucket, prefix, digest, path.suffix.lower()),
+        lambda: str(
+            datasets.upload_content_addressed(
+                path, bucket=bucket, prefix=prefix, client=client, sha256=digest
+            )
+        ),
     )
+
+
+_UPLOADED: dict[tuple[str, str, str, str], str] = {}
+_UPLOAD_LOCKS: dict[tuple[str, str, str, str], threading.Lock] = {}
+_GUARD = threading.Lock()
+
+
+def _once(key: tuple[str, str, str, str], upload: Callable[[], str]) -> str:
+    """One upload per content and destination in this process: 50 jobs of one `up` that train
+    on the same file wait for the first one's upload instead of each checking and writing the
+    same object (content-addressed, so the same name holds the same bytes)."""
+    with _GUARD:
+        lock = _UPLOAD_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        if key not in _UPLOADED:
+            _UPLOADED[key] = upload()
+        return _UPLOADED[key]
 
 
 def storage_client(settings: Settings) -> Any:

@@ -13,6 +13,16 @@ emulator's extras), else the steps of the job's published training loss
 read only when a line is due); and an estimate of the time left at the pace seen between the
 first such figure and the latest. Without figures it says there is no estimate.
 
+Polling: the first poll is at once (it confirms the submission), then the intervals grow from
+``poll_interval_seconds`` by x1.5 (with +/-20% jitter) up to MAX_POLL_SECONDS, and are never
+longer than SHARE_OF_WAIT of the time waited so far (nor shorter than ``poll_interval_seconds``):
+a job is seen done at most about a fifth of its wait late, however the backoff went. When the
+service's figures give an estimate of the time left, the next poll is at the expected end if
+that comes sooner (plus END_MARGIN of what is left), so a job is seen done soon after it ends
+instead of up to a full interval later. Past the expected end (the estimate was early) the
+intervals are at most LATE_SHARE of the time waited (at least LATE_MIN_SECONDS), so the
+overshoot stays small relative to the wait.
+
 The wait ends at the TuningJob's ``timeout_minutes`` (default 24 h) or, sooner, when this `up`'s
 wait budget is spent: ``GEMINI_TUNING_WAIT_MINUTES`` (minutes since the provider process, i.e.
 the `up`, started), which defaults to CI_WAIT_MINUTES on GitHub Actions (``GITHUB_ACTIONS=true``),
@@ -34,12 +44,17 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from gemini_tuning import _timing
 from gemini_tuning.backends import JobStatus, TuningBackend
 
 MAX_POLL_SECONDS = 60.0
 HEARTBEAT_SECONDS = 180.0  # a line every 3 minutes at least (plus one poll interval: < 5 min)
 BACKOFF = 1.5
 JITTER = 0.2
+SHARE_OF_WAIT = 0.2
+END_MARGIN = 0.03  # poll this share of the estimated time left after the expected end
+LATE_SHARE = 0.05
+LATE_MIN_SECONDS = 0.5
 CLOCK_SPEED = "GEMINI_TUNING_CLOCK_SPEED"
 WAIT_BUDGET = "GEMINI_TUNING_WAIT_MINUTES"
 # A GitHub-hosted job is killed after 360 minutes: wait at most 330, leaving time for setup,
@@ -134,10 +149,13 @@ class Poller:
         self.maximum = max(self.maximum, self.initial)
         self._next = self.initial
 
-    def next_interval(self) -> float:
-        interval = self._next * random.uniform(1 - JITTER, 1 + JITTER)
+    def next_interval(self, waited: float | None = None) -> float:
+        """The next interval; with ``waited`` (seconds so far), at most SHARE_OF_WAIT of it."""
+        base = self._next
+        if waited is not None:
+            base = min(base, max(self.initial, SHARE_OF_WAIT * waited))
         self._next = min(self.maximum, self._next * BACKOFF)
-        return interval
+        return base * random.uniform(1 - JITTER, 1 + JITTER)
 
 
 @dataclass
@@ -149,6 +167,7 @@ class _Progress:
     last_line: str = ""
     last_said: float = float("-inf")
     first_seen: tuple[float, float] | None = None  # (clock, share done)
+    expected_end: float | None = None  # clock time the pace seen so far ends the job
 
     def report(self, status: JobStatus, now: float, backend: TuningBackend) -> None:
         line = progress_line(status)
@@ -179,6 +198,7 @@ class _Progress:
         if share <= first or now <= since:
             return ""
         left = (now - since) * (1 - share) / (share - first)
+        self.expected_end = now + left * (1 + END_MARGIN)
         return f", about {duration(left)} left (extrapolated)"
 
 
@@ -208,6 +228,7 @@ def wait_for_job(
     progress = _Progress(resource, started)
     while True:
         status = backend.get_job(name)
+        _timing.mark("poll", resource=resource, state=status.state)
         now = clock()
         progress.report(status, now, backend)
         elapsed = now - started
@@ -215,7 +236,19 @@ def wait_for_job(
             return status
         if elapsed >= timeout_seconds:
             raise JobStillRunningError(status, elapsed, limit)
-        sleep(min(poller.next_interval(), max(0.0, timeout_seconds - elapsed) + 0.01))
+        interval = poller.next_interval(elapsed)
+        interval = _until_expected_end(interval, progress.expected_end, now, elapsed)
+        sleep(min(interval, max(0.0, timeout_seconds - elapsed) + 0.01))
+
+
+def _until_expected_end(interval: float, end: float | None, now: float, waited: float) -> float:
+    """The backoff's interval, shortened to reach the expected end (or, past it, to a small
+    share of the time waited)."""
+    if end is None:
+        return interval
+    if end > now:
+        return min(interval, end - now)
+    return min(interval, max(LATE_MIN_SECONDS, LATE_SHARE * waited))
 
 
 PROCESS_STARTED = clock()  # the provider process starts with the `up` it serves

@@ -13,11 +13,15 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi.dynamic as dyn
 
+from gemini_tuning import _timing as timing_log
 from gemini_tuning import backends, catalog
 from gemini_tuning.resources import _claims as claims
 from gemini_tuning.resources import _dataset_inputs as ds
 from gemini_tuning.resources import _submit, _wait
-from gemini_tuning.resources._concurrency import widen_if_provider_process
+from gemini_tuning.resources._concurrency import (
+    in_dynamic_provider_process,
+    widen_if_provider_process,
+)
 from gemini_tuning.resources._lifecycle import (
     JOB_REPLACE_KEYS,
     JOB_UPDATE_KEYS,
@@ -34,6 +38,9 @@ from gemini_tuning.resources._wait import say, wait_for_job
 from gemini_tuning.specs import RESERVED_LABEL_PREFIX, SpecError, TuningJobSpec, parse
 
 widen_if_provider_process()
+if timing_log.enabled() and in_dynamic_provider_process():
+    timing_log.mark("provider_process", at=timing_log.process_started())
+    timing_log.mark("provider_imported")
 
 COMPUTED_INPUTS = (
     "stack",
@@ -106,6 +113,12 @@ class TuningJobProvider(dyn.ResourceProvider):
     # -- preview -----------------------------------------------------------------------------
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
+        timing_log.mark("check", resource=news.get("resource_name"))
+        result = self._check(news)
+        timing_log.mark("check_done", resource=news.get("resource_name"))
+        return result
+
+    def _check(self, news: dict[str, Any]) -> dyn.CheckResult:
         raw = {k: v for k, v in news.items() if k in TuningJobSpec.model_fields}
         try:
             spec = parse(TuningJobSpec, with_stand_ins(raw, _STAND_INS))
@@ -148,13 +161,21 @@ class TuningJobProvider(dyn.ResourceProvider):
     # -- apply -------------------------------------------------------------------------------
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
+        timing_log.mark("create", resource=props.get("resource_name"))
+        result = self._create(props)
+        timing_log.mark("create_done", resource=props.get("resource_name"))
+        return result
+
+    def _create(self, props: dict[str, Any]) -> dyn.CreateResult:
         spec = parse(TuningJobSpec, _spec_inputs(props))
         backend = backends.backend_for(spec.backend)
         labels = {**spec.labels, **identity_labels(props["stack"], spec.resource_name, props)}
         wanted = {RESOURCE_LABEL: labels[RESOURCE_LABEL], SPEC_LABEL: labels[SPEC_LABEL]}
         timing = _timing(spec)
+        timing_log.mark("clients", resource=spec.resource_name)
         existing = _submit.existing_jobs(backend, wanted)
         status = _reusable_job(backend, existing, spec.resource_name)
+        timing_log.mark("listed", resource=spec.resource_name)
         uris = _dataset_uris(spec, props)
         with _submit.project_slot(
             backends.settings(),
@@ -164,11 +185,14 @@ class TuningJobProvider(dyn.ResourceProvider):
             needed=status is None or status.active,
         ):
             if status is None:
+                timing_log.mark("upload", resource=spec.resource_name)
                 uris = _upload_datasets(spec, props)
+                timing_log.mark("upload_done", resource=spec.resource_name)
                 request = _job_request(spec, labels, uris)
                 status = _submit.submit_once(
                     backend, request, wanted, existing, resource=spec.resource_name, timing=timing
                 )
+                timing_log.mark("submitted", resource=spec.resource_name)
             if spec.wait:
                 seconds, limit = _wait.wait_limit(spec.timeout_minutes)
                 status = wait_for_job(
@@ -470,7 +494,11 @@ def _upload_datasets(spec: TuningJobSpec, props: dict[str, Any]) -> dict[str, st
     for role, location in _datasets_of(spec):
         if location and not ds.is_gcs(location) and spec.backend == "vertex" and bucket:
             uris[f"{role}_dataset_uri"] = ds.upload(
-                location, bucket, spec.dataset_prefix, backends.settings()
+                location,
+                bucket,
+                spec.dataset_prefix,
+                backends.settings(),
+                expected=props.get(f"{role}_dataset_fingerprint"),
             )
             say(spec.resource_name, f"{role} data at {uris[f'{role}_dataset_uri']}")
     return uris

@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -179,8 +180,11 @@ impl SeenFilter {
 
     /// Record a line (one trailing newline ignored); true if it was (probably) seen before.
     fn add(&mut self, line: &[u8]) -> bool {
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let hash = xxh3_64(line);
+        self.add_hash(line_hash(line))
+    }
+
+    /// Record a line by its ``line_hash``; true if it was (probably) seen before.
+    fn add_hash(&mut self, hash: u64) -> bool {
         let step = ((hash >> 32) & MASK) | 1;
         let first = hash & MASK;
         let probes = [first, (first + step) & MASK, (first + 2 * step) & MASK];
@@ -194,7 +198,73 @@ impl SeenFilter {
     }
 }
 
+/// The duplicate filter's hash of a line (one trailing newline ignored).
+fn line_hash(line: &[u8]) -> u64 {
+    xxh3_64(line.strip_suffix(b"\n").unwrap_or(line))
+}
+
 // -- the scanner -------------------------------------------------------------------------------
+
+/// A scan of at least this many bytes is split in two: a helper thread does the stateless work
+/// (parsing, sizes, characters, hashes) of the second half while this one scans the first; the
+/// second half's lines are then added to the statistics and the filter here, in order, so every
+/// figure and every stop is the one a single thread finds.
+const PARALLEL_MIN_BYTES: usize = 1 << 20;
+
+/// The stateless findings about one line.
+struct Scanned {
+    start: usize,
+    end: usize,
+    sizes: Option<Sizes>,
+    chars: u64,
+    hash: u64,
+}
+
+fn scan_line(block: &[u8], start: usize) -> Scanned {
+    let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |i| start + i + 1);
+    let line = &block[start..end];
+    let sizes = example_sizes(line);
+    let (chars, hash) = if sizes.is_some() {
+        (utf8_chars(line), line_hash(line))
+    } else {
+        (0, 0)
+    };
+    Scanned {
+        start,
+        end,
+        sizes,
+        chars,
+        hash,
+    }
+}
+
+/// The lines of ``block`` from ``start`` on, up to and including the first one that is not a
+/// plain valid example (the scan stops there); early when ``cancel`` is set.
+fn scan_ahead(block: &[u8], mut start: usize, cancel: &AtomicBool) -> Vec<Scanned> {
+    let mut lines = Vec::new();
+    while start < block.len() && !cancel.load(Ordering::Relaxed) {
+        let line = scan_line(block, start);
+        let last = line.sizes.is_none();
+        start = line.end;
+        lines.push(line);
+        if last {
+            break;
+        }
+    }
+    lines
+}
+
+/// Where to split a scan of ``block[start..]``: the start of the line at its middle, if the
+/// scan is long enough to be worth a helper thread.
+fn split_point(block: &[u8], start: usize) -> Option<usize> {
+    if block.len().saturating_sub(start) < PARALLEL_MIN_BYTES {
+        return None;
+    }
+    let middle = start + (block.len() - start) / 2;
+    let newline = memchr::memchr(b'\n', &block[middle..])?;
+    let split = middle + newline + 1;
+    (split < block.len()).then_some(split)
+}
 
 /// What stopped a scan: the end of the block, a line for the full rules, or a duplicate.
 const STOP_END: u8 = 0;
@@ -233,39 +303,46 @@ impl ContentsScanner {
         chars.div_ceil(self.chars_per_token)
     }
 
-    fn scan_block(&mut self, block: &[u8], mut start: usize) -> Stop {
-        let mut accepted = 0u64;
-        while start < block.len() {
-            let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |i| start + i + 1);
-            let line = &block[start..end];
-            let Some(sizes) = example_sizes(line) else {
-                return Stop {
-                    accepted,
-                    start,
-                    end,
-                    reason: STOP_CHECK,
-                };
-            };
-            let tokens = self.tokens(sizes.input_chars + sizes.output_chars);
-            if self.max_tokens.is_some_and(|limit| tokens > limit) {
-                return Stop {
-                    accepted,
-                    start,
-                    end,
-                    reason: STOP_CHECK,
-                };
+    fn scan_block(&mut self, block: &[u8], start: usize) -> Stop {
+        let Some(split) = split_point(block, start) else {
+            return self.scan_range(block, start, block.len());
+        };
+        let cancel = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let ahead = scope.spawn(|| scan_ahead(block, split, &cancel));
+            let first = self.scan_range(block, start, split);
+            if first.reason != STOP_END {
+                cancel.store(true, Ordering::Relaxed);
+                let _ = ahead.join();
+                return first;
             }
-            self.count(line, &sizes, tokens);
-            if self.seen.add(line) {
-                return Stop {
-                    accepted,
-                    start,
-                    end,
-                    reason: STOP_DUPLICATE,
-                };
+            let lines = ahead.join().expect("the scan's helper thread panicked");
+            let mut accepted = first.accepted;
+            for line in &lines {
+                if let Some(stop) = self.accept(line, accepted) {
+                    return stop;
+                }
+                accepted += 1;
+            }
+            Stop {
+                accepted,
+                start: block.len(),
+                end: block.len(),
+                reason: STOP_END,
+            }
+        })
+    }
+
+    /// Scan the lines that start in ``block[start..until]`` on this thread.
+    fn scan_range(&mut self, block: &[u8], mut start: usize, until: usize) -> Stop {
+        let mut accepted = 0u64;
+        while start < until {
+            let line = scan_line(block, start);
+            if let Some(stop) = self.accept(&line, accepted) {
+                return stop;
             }
             accepted += 1;
-            start = end;
+            start = line.end;
         }
         Stop {
             accepted,
@@ -275,12 +352,34 @@ impl ContentsScanner {
         }
     }
 
-    fn count(&mut self, line: &[u8], sizes: &Sizes, tokens: u64) {
+    /// Add a scanned line to the statistics and the filter; or the stop it is.
+    fn accept(&mut self, line: &Scanned, accepted: u64) -> Option<Stop> {
+        let stop = |reason| Stop {
+            accepted,
+            start: line.start,
+            end: line.end,
+            reason,
+        };
+        let Some(sizes) = &line.sizes else {
+            return Some(stop(STOP_CHECK));
+        };
+        let tokens = self.tokens(sizes.input_chars + sizes.output_chars);
+        if self.max_tokens.is_some_and(|limit| tokens > limit) {
+            return Some(stop(STOP_CHECK));
+        }
+        self.count(line.chars, sizes, tokens);
+        if self.seen.add_hash(line.hash) {
+            return Some(stop(STOP_DUPLICATE));
+        }
+        None
+    }
+
+    fn count(&mut self, chars: u64, sizes: &Sizes, tokens: u64) {
         let input_tokens = self.tokens(sizes.input_chars);
         let output_tokens = self.tokens(sizes.output_chars);
         let totals = &mut self.totals;
         totals.examples += 1;
-        totals.chars += utf8_chars(line);
+        totals.chars += chars;
         totals.billable_chars += sizes.input_chars + sizes.output_chars;
         totals.estimated_tokens += tokens;
         totals.max_example_tokens = totals.max_example_tokens.max(tokens);
