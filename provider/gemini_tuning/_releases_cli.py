@@ -88,7 +88,11 @@ def load_views(stack: str, cwd: Path) -> tuple[list[rel.ReleaseView], backends.S
             "and run `pulumi up` there"
         )
     settings = backends.resolve(config)
+    # The stack's outputs and its state: an `up` that failed after a replace (its resources
+    # moved on, its outputs kept the last successful run's) must not make the model its
+    # TuningJob now owns look unclaimed and prunable.
     current = {str(m.get("model")) for m in (outputs.get("models") or {}).values()}
+    current |= models_in_state(_pulumi_json(["stack", "export", "--stack", stack], cwd))
     own_aliases = tuple(environment.get("aliases") or _config_list(config, "aliases") or [stack])
     from gemini_tuning.backends.vertex import VertexBackend
 
@@ -103,6 +107,19 @@ def load_views(stack: str, cwd: Path) -> tuple[list[rel.ReleaseView], backends.S
         views.append(rel.ReleaseView(uri, record, model, is_current, own_aliases))
     views.sort(key=lambda v: (str(v.record.get("model")), -int(v.record.get("version") or 0)))
     return views, settings
+
+
+def models_in_state(exported: Mapping[str, Any]) -> set[str]:
+    """Every tuned model version the stack's state holds (TuningJob and TunedModel outputs)."""
+    found = set()
+    for resource in (exported.get("deployment") or {}).get("resources") or []:
+        kind = str(resource.get("type", "")).rsplit(":", 1)[-1]
+        outputs = resource.get("outputs") or {}
+        model = outputs.get("tuned_model") if kind == "TuningJob" else None
+        model = outputs.get("model") if kind == "TunedModel" else model
+        if isinstance(model, str) and model:
+            found.add(model)
+    return found
 
 
 def _config_list(config: Mapping[str, Any], key: str) -> list[str]:

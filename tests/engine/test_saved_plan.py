@@ -39,6 +39,11 @@ def _edit(definition: Path, old: str, new: str) -> None:
     definition.write_text(text.replace(old, new, 1))
 
 
+def _input_diffs(plan: Path) -> dict[str, object]:
+    resources = json.loads(plan.read_text())["resourcePlans"]
+    return {urn: p.get("goal", {}).get("inputDiff") for urn, p in resources.items()}
+
+
 def _reviewed(stack: auto.Stack, plan: Path) -> Run:
     """The pull request's preview: refreshed, its plan saved to ``plan``."""
     run = Run()
@@ -60,10 +65,19 @@ def test_up_applies_the_saved_plan_and_refuses_a_change_made_after_the_preview(
 
     first = tmp_path / "first.plan.json"
     _reviewed(stack, first)
-    up = stack.up(plan=str(first), color="never")
+    up = stack.up(plan=str(first), refresh=True, color="never")
     assert up.summary.result == "succeeded"
     assert up.outputs["models"].value[MODEL]["version"] == 1
     assert emulator.calls(CREATE_JOB) == 1
+
+    # A refresh finds nothing to change: every resource's read returns the inputs it was
+    # declared with, so a refreshed preview plans exactly what an unrefreshed one does. (A read
+    # that dropped one made `up --plan` fail with no message at the stack's outputs:
+    # pulumi/pulumi#16670.)
+    refreshed, unrefreshed = tmp_path / "refreshed.plan.json", tmp_path / "unrefreshed.plan.json"
+    stack.preview(refresh=True, plan=str(refreshed), color="never")
+    stack.preview(plan=str(unrefreshed), color="never")
+    assert _input_diffs(refreshed) == _input_diffs(unrefreshed)
 
     # The pull request: v2 with one more epoch. Its preview is what the reviewer approves.
     _edit(definition, "version: 1", "version: 2")
@@ -76,16 +90,18 @@ def test_up_applies_the_saved_plan_and_refuses_a_change_made_after_the_preview(
     # Someone changes the definition after the review: the update refuses it, submits nothing.
     _edit(definition, "epoch_count: 6", "epoch_count: 7")
     with pytest.raises(auto.errors.CommandError) as refused:
-        stack.up(plan=str(second), color="never")
+        stack.up(plan=str(second), refresh=True, color="never")
     message = str(refused.value)
     print(message)
-    assert "violates plan: properties changed: ~~epoch_count[{6}!={7}]" in message
+    assert "violates plan: properties changed: " in message
+    assert "~~epoch_count[{6}!={7}]" in message  # (and the cost estimate that follows from it)
     assert emulator.calls(CREATE_JOB) == 1
     assert stack.outputs()["models"].value[MODEL]["version"] == 1  # v1 still serves
 
-    # What was reviewed applies.
+    # What was reviewed applies (refreshing, as the reviewed preview did).
     _edit(definition, "epoch_count: 7", "epoch_count: 6")
-    up = stack.up(plan=str(second), color="never")
+    up = stack.up(plan=str(second), refresh=True, color="never")
+    assert up.summary.result == "succeeded"
     assert up.outputs["models"].value[MODEL]["version"] == 2
     assert emulator.calls(CREATE_JOB) == 2
     stack.preview(expect_no_changes=True, color="never")

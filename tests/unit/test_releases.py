@@ -241,3 +241,24 @@ def test_the_tuning_stacks_own_alias_is_not_a_claim_but_anyone_elses_is() -> Non
         view.uri, view.record, ModelStatus(model, version_aliases=("dev",)), False, ("dev",)
     )
     assert mine.status == "retained"
+
+
+def test_models_the_state_holds_count_as_current_even_when_the_outputs_are_stale() -> None:
+    from gemini_tuning._releases_cli import models_in_state
+
+    exported = {
+        "deployment": {
+            "resources": [
+                {"type": "pulumi:pulumi:Stack", "outputs": {"models": {}}},
+                {
+                    "type": "pulumi-python:dynamic/vertex:TuningJob",
+                    "outputs": {"tuned_model": MODEL_V2},
+                },
+                {"type": "pulumi-python:dynamic/vertex:TunedModel", "outputs": {"model": MODEL_V1}},
+                {"type": "gemini-tuning:index:TuningJob", "outputs": {"tuned_model": ""}},
+                {"type": "pulumi-python:dynamic/vertex:Release", "outputs": {"model": "squad-qa"}},
+            ]
+        }
+    }
+    assert models_in_state(exported) == {MODEL_V1, MODEL_V2}
+    assert models_in_state({}) == set()

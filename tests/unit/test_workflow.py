@@ -58,6 +58,7 @@ def test_every_preview_refreshes_and_saves_the_plan_every_up_applies(
         assert "--save-plan plan-${{ matrix.stack }}.json" in preview
     for up in ups:
         assert "--plan plan-${{ matrix.stack }}.json" in up
+        assert "--refresh" in up  # as the preview that saved the plan (test_saved_plan.py)
 
 
 def test_the_pull_requests_plan_is_uploaded_and_the_apply_downloads_it(

@@ -57,7 +57,10 @@ class ReleaseProvider(dyn.ResourceProvider):
         return dyn.CreateResult(f"release-{props['resource_name']}", outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
-        return dyn.ReadResult(id_, props, {k: props[k] for k in INPUT_KEYS if k in props})
+        # Every input the resource was declared with, its name too: a refresh that dropped one
+        # would make a refreshed preview's saved plan differ from the `up` that applies it.
+        inputs = {k: props[k] for k in (*INPUT_KEYS, "resource_name") if k in props}
+        return dyn.ReadResult(id_, props, inputs)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
         return dyn.UpdateResult(_write(news))
