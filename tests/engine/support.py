@@ -122,6 +122,19 @@ def project_stack(
     yield created
 
 
+def job_inputs(data: Path, **overrides: Any) -> dict[str, Any]:
+    """The inputs of the small TuningJob the lifecycle tests declare (3 epochs, adapter 4)."""
+    return {
+        "base_model": "gemini-2.5-flash",
+        "training_dataset": str(data),
+        "epoch_count": 3,
+        "adapter_size": 4,
+        "labels": {"team": "search"},
+        "poll_interval_seconds": 0.2,
+        **overrides,
+    }
+
+
 def emulator_stack_config(emu: Any, bucket: str) -> dict[str, str]:
     """The stack config that points the provider at the emulator ``emu`` (polling fast)."""
     return {

@@ -16,7 +16,7 @@ from pulumi import automation as auto
 
 from gemini_tuning.testing import EmulatorProcess
 from tests.engine.conftest import emulator_config, write_examples
-from tests.engine.support import Run, inline_stack, kill_process_tree, resources_of
+from tests.engine.support import Run, inline_stack, job_inputs, kill_process_tree, resources_of
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 
@@ -27,15 +27,7 @@ def job_program(data: Path, **overrides: Any) -> Callable[[], None]:
     def program() -> None:
         from gemini_tuning import TunedModel, TuningJob
 
-        inputs: dict[str, Any] = {
-            "base_model": "gemini-2.5-flash",
-            "training_dataset": str(data),
-            "epoch_count": 3,
-            "adapter_size": 4,
-            "labels": {"team": "search"},
-            "poll_interval_seconds": 0.2,
-        }
-        inputs.update(overrides)
+        inputs = job_inputs(data, **overrides)
         job = TuningJob("qa", **inputs)
         model = TunedModel(
             "qa-model",

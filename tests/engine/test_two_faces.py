@@ -18,7 +18,7 @@ from gemini_tuning import backends
 from gemini_tuning.testing import EmulatorProcess
 from tests.engine.conftest import emulator_config, write_examples
 from tests.engine.plugin_support import backend, plugin_env
-from tests.engine.support import Run, inline_stack, resources_of
+from tests.engine.support import Run, inline_stack, job_inputs, resources_of
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 
@@ -35,15 +35,7 @@ def face(request: pytest.FixtureRequest) -> str:
 def program_for(face: str, data: Path, **overrides: Any) -> Callable[[], None]:
     def program() -> None:
         module = importlib.import_module(FACES[face])
-        inputs: dict[str, Any] = {
-            "base_model": "gemini-2.5-flash",
-            "training_dataset": str(data),
-            "epoch_count": 3,
-            "adapter_size": 4,
-            "labels": {"team": "search"},
-            "poll_interval_seconds": 0.2,
-        }
-        inputs.update(overrides)
+        inputs = job_inputs(data, **overrides)
         job = module.TuningJob("qa", **inputs)
         model = module.TunedModel(
             "qa-model",
