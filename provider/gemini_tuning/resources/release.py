@@ -22,6 +22,8 @@ from gemini_tuning.resources._wait import say
 widen_if_provider_process()
 
 INPUT_KEYS = ("store", "record")
+# What the resource holds as inputs in state: its declared inputs and its name.
+STATE_INPUTS = (*INPUT_KEYS, "resource_name")
 OUTPUTS = ("record_uri", "record_digest")
 
 
@@ -57,9 +59,9 @@ class ReleaseProvider(dyn.ResourceProvider):
         return dyn.CreateResult(f"release-{props['resource_name']}", outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
-        # Every input the resource was declared with, its name too: a refresh that dropped one
-        # would make a refreshed preview's saved plan differ from the `up` that applies it.
-        inputs = {k: props[k] for k in (*INPUT_KEYS, "resource_name") if k in props}
+        # All of them: a refresh that dropped one would make a refreshed preview's saved plan
+        # differ from the `up` that applies it.
+        inputs = {k: props[k] for k in STATE_INPUTS if k in props}
         return dyn.ReadResult(id_, props, inputs)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
@@ -107,7 +109,7 @@ def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def _write(props: dict[str, Any]) -> dict[str, Any]:
     from gemini_tuning import _releases
 
-    outs = {k: props.get(k) for k in (*INPUT_KEYS, "resource_name")}
+    outs = {k: props.get(k) for k in STATE_INPUTS}
     record = dict(props.get("record") or {})
     if not record.get("tuned_model"):
         say(str(props["resource_name"]), "no tuned model yet: nothing to record")
