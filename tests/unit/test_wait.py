@@ -220,3 +220,47 @@ def test_without_progress_a_job_is_seen_done_within_a_fifth_of_its_wait(end: flo
     # x1.5 backoff alone reaches intervals of half the time waited (about 50 s at 100 s).
     assert backend.polls[-1] <= end * (1 + 0.2 * 1.2) + 0.6, backend.polls
     assert len(backend.polls) <= 40
+
+
+@dataclass
+class EpochBackend:
+    """A job of ``epochs`` epochs of ``epoch_seconds`` each from t=0 on ``clock``, reporting the
+    whole epochs done (as the emulator does)."""
+
+    clock: FakeClock
+    epochs: int
+    epoch_seconds: float
+    polls: list[tuple[float, str]] = field(default_factory=list)
+
+    def get_job(self, name: str) -> JobStatus:
+        done = min(self.epochs, int(self.clock.now / self.epoch_seconds))
+        state = "SUCCEEDED" if done >= self.epochs else "RUNNING"
+        self.polls.append((self.clock.now, state))
+        return JobStatus(name=name, state=state, epoch_count=self.epochs, epochs_done=done)
+
+    def training_progress(self, status: JobStatus) -> tuple[int, int] | None:
+        return None
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_whole_epochs_are_counted_halfway_so_the_end_is_not_polled_half_an_epoch_late(
+    seed: int,
+) -> None:
+    random.seed(seed)
+    clock = FakeClock()
+    clock.now = 0.05
+    backend = EpochBackend(clock, epochs=3, epoch_seconds=20.0)
+    wait_for_job(
+        backend,
+        "jobs/1",
+        resource="qa",
+        timeout_seconds=3600,
+        poll_seconds=10,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    seen_done = backend.polls[-1][0]
+    # The job ends at 60 s. Counting epoch 2/3 as two thirds done put the expected end up to
+    # half an epoch (10 s) late; counted halfway, the first poll past the end is at most the
+    # late interval (5% of the wait) after it.
+    assert 60 <= seen_done <= 60 + 0.05 * 60 * 1.2 + 0.5, backend.polls
