@@ -18,7 +18,8 @@ training) after the emulator's PENDING phase (half an epoch). Phases, in wall-cl
   submit           CreateTuningJob
   pending          the service's PENDING phase (the emulator's; Vertex's is minutes)
   training         epochs x seconds per epoch: the work waited for
-  last-poll lag    the job ended -> the poll that saw it
+  last-poll lag    the job ended -> the poll whose answer says so
+  loss curve       reading the loss per epoch from the job's experiment (metadata, TensorBoard)
   after the wait   that poll -> create returns (the owner label on the model)
   engine finish    create returned -> the engine's summary event (state written)
   automation API   the summary -> Stack.up returns: the Automation API runs `pulumi stack
@@ -72,6 +73,7 @@ PHASES = (
     "pending",
     "training",
     "last-poll lag",
+    "loss curve",
     "after the wait",
     "engine finish",
     "automation API",
@@ -179,7 +181,8 @@ def breakdown(
         "submit": first["submitted"] - first["upload_done"],
         "pending": job["start_time"] - first["submitted"],
         "training": training,
-        "last-poll lag": seen_done - job["end_time"],
+        "last-poll lag": first.get("job_done_seen", seen_done) - job["end_time"],
+        "loss curve": seen_done - first.get("job_done_seen", seen_done),
         "after the wait": first["create_done"] - seen_done,
         "engine finish": marks["summary_event"] - first["create_done"],
         "automation API": marks["up_done"] - marks["summary_event"],

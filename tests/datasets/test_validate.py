@@ -152,3 +152,19 @@ def test_a_last_line_without_newline_is_still_seen_as_a_duplicate() -> None:
     line = _example("a", "b")
     report = validate_lines([line, line.rstrip(b"\n")], source="x", model=FLASH)
     assert [w.line for w in report.warnings if "duplicate" in w.message] == [2]
+
+
+def test_repeats_are_found_before_and_after_the_filter_takes_over_from_the_exact_set() -> None:
+    from gemini_tuning.datasets import _seen
+
+    seen = _seen.SeenFilter()
+    lines = [f"line {i}".encode() for i in range(_seen._EXACT_LIMIT + 10)]
+    assert not any(seen.add(line) for line in lines[: _seen._EXACT_LIMIT])
+    assert seen._exact is not None
+    assert not seen._bits  # nothing allocated for a small file
+    assert seen.add(lines[0])
+    for line in lines[_seen._EXACT_LIMIT :]:
+        seen.add(line)
+    assert seen._exact is None
+    assert len(seen._bits) == 1 << 25
+    assert all(seen.add(line) for line in lines[::997])  # remembered before the switch, too

@@ -94,3 +94,20 @@ def test_refuses_non_loopback_hosts(tmp_path: Path) -> None:
     result = _cli("run", "--host", "0.0.0.0", "--state-dir", str(tmp_path), env=env)  # noqa: S104
     assert result.returncode == 2
     assert "only listens on 127.0.0.1" in result.stderr
+
+
+def test_answers_are_not_held_back_by_nagle() -> None:
+    """An answer's headers and body are two writes; with Nagle's algorithm the body waited for
+    the client's delayed ACK, 40 ms on every call. Accepted sockets inherit TCP_NODELAY."""
+    import socket
+
+    from gemini_tuning.emulator._server import bind
+
+    listening = bind(0)
+    try:
+        client = socket.create_connection(listening.getsockname())
+        accepted, _ = listening.accept()
+        with client, accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        listening.close()

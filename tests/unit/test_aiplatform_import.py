@@ -37,6 +37,29 @@ print(json.dumps(_aiplatform.client_classes()["model"] is aiplatform_v1.ModelSer
 """
 
 
+ONE_KIND = """
+import json, sys, threading
+from gemini_tuning.backends import vertex
+from gemini_tuning.backends._settings import Settings
+settings = Settings(project="p", location="us-central1", api_endpoint="http://127.0.0.1:9")
+built = []
+threads = [threading.Thread(target=lambda: built.append(vertex._client(settings, "tuning")))
+           for _ in range(8)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+loaded = lambda service: f"google.cloud.aiplatform_v1.services.{service}" in sys.modules
+before = {"tuning": loaded("gen_ai_tuning_service"), "model": loaded("model_service")}
+vertex._warm_clients(settings)
+warmer = [t for t in threading.enumerate() if t.name == "gemini-tuning-clients"]
+for thread in warmer: thread.join()
+model = vertex._client(settings, "model")
+credentials = model._transport._credentials is built[0]._transport._credentials
+print(json.dumps({"before": before, "same": all(c is built[0] for c in built),
+                  "warmed": loaded("model_service") and loaded("tensorboard_service"),
+                  "shared_credentials": credentials}))
+"""
+
+
 def _run(code: str) -> object:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -60,3 +83,13 @@ def test_the_backend_loads_a_fraction_of_the_package_and_a_later_full_import_is_
 
 def test_after_an_ordinary_import_the_same_classes_are_returned() -> None:
     assert _run(FULL_FIRST) is True
+
+
+def test_a_create_builds_only_the_tuning_client_once_and_the_wait_warms_the_others() -> None:
+    result = _run(ONE_KIND)
+    assert result == {
+        "before": {"tuning": True, "model": False},
+        "same": True,
+        "warmed": True,
+        "shared_credentials": True,
+    }

@@ -37,17 +37,19 @@ _LOCK = threading.RLock()
 
 def client_classes() -> dict[str, Any]:
     """The six client classes by kind ("tuning", "model", ...)."""
+    return {kind: client_class(kind) for kind in SERVICES}
+
+
+def client_class(kind: str) -> Any:
+    """One client class ("tuning": GenAiTuningServiceClient), importing only its service."""
+    module, name = SERVICES[kind]
     with _LOCK:
         try:
             _enter_lazy_packages()
-            return {
-                kind: getattr(importlib.import_module(f"{PACKAGE}.services.{module}"), name)
-                for kind, (module, name) in SERVICES.items()
-            }
+            return getattr(importlib.import_module(f"{PACKAGE}.services.{module}"), name)
         except (ImportError, AttributeError):
             _drop_unexecuted()
-            full = importlib.import_module(PACKAGE)
-            return {kind: getattr(full, name) for kind, (_module, name) in SERVICES.items()}
+            return getattr(importlib.import_module(PACKAGE), name)
 
 
 def model_message() -> Any:

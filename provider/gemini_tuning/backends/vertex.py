@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from gemini_tuning import _timing
 from gemini_tuning.backends._settings import Settings
 from gemini_tuning.backends._types import (
     BackendError,
@@ -74,27 +75,65 @@ def _retry() -> Retry:
     )
 
 
+_CLIENTS: dict[tuple[Settings, str], Any] = {}
+_CLIENT_LOCKS: dict[tuple[Settings, str], threading.Lock] = {}
 _CLIENTS_LOCK = threading.Lock()
+_WARMING: set[Settings] = set()
 
 
-def _clients(settings: Settings) -> dict[str, Any]:
-    """The clients for ``settings``, made once per process: the creates of 50 jobs that start
-    together wait for the first one's instead of each importing and building six clients."""
+def _client(settings: Settings, kind: str) -> Any:
+    """The ``kind`` client for ``settings``, made once per process: the creates of 50 jobs that
+    start together wait for the first one's instead of each importing and building it. Only
+    the service asked for is imported (a create needs the tuning service alone), and building
+    one kind never holds up a call on another."""
+    key = (settings, kind)
+    built = _CLIENTS.get(key)
+    if built is not None:
+        return built
     with _CLIENTS_LOCK:
-        return _new_clients(settings)
+        lock = _CLIENT_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        if key not in _CLIENTS:
+            _CLIENTS[key] = _new_client(settings, kind)
+        return _CLIENTS[key]
+
+
+def _new_client(settings: Settings, kind: str) -> Any:
+    from gemini_tuning.backends import _aiplatform
+
+    client = _aiplatform.client_class(kind)
+    options = {"api_endpoint": settings.api_endpoint}
+    return client(transport="rest", client_options=options, credentials=_credentials(settings))
 
 
 @functools.cache
-def _new_clients(settings: Settings) -> dict[str, Any]:
+def _credentials(settings: Settings) -> Any:
+    """One credentials object for all the clients of ``settings`` (one token, refreshed once)."""
+    return settings.credentials()
+
+
+def _warm_clients(settings: Settings) -> None:
+    """Build the other clients on a background thread, once: a job's wait is idle time, and
+    what follows it (the loss from the experiment, the model's labels) needs them."""
+    with _CLIENTS_LOCK:
+        if settings in _WARMING:
+            return
+        _WARMING.add(settings)
+
+    def build() -> None:
+        for kind in _aiplatform_kinds():
+            try:
+                _client(settings, kind)
+            except Exception:  # noqa: BLE001 - the call that needs it builds it and reports
+                return
+
+    threading.Thread(target=build, name="gemini-tuning-clients", daemon=True).start()
+
+
+def _aiplatform_kinds() -> tuple[str, ...]:
     from gemini_tuning.backends import _aiplatform
 
-    options = {"api_endpoint": settings.api_endpoint}
-    credentials = settings.credentials()
-    kinds = _aiplatform.client_classes()  # six services, not all of aiplatform_v1
-    return {
-        kind: client(transport="rest", client_options=options, credentials=credentials)
-        for kind, client in kinds.items()
-    }
+    return tuple(_aiplatform.SERVICES)
 
 
 @contextmanager
@@ -134,7 +173,7 @@ class VertexBackend:
         self._settings = settings
 
     def _client(self, kind: str) -> Any:
-        return _clients(self._settings)[kind]
+        return _client(self._settings, kind)
 
     def _call(self, kind: str, method: str, /, **kwargs: Any) -> Any:
         """An idempotent call: retried on transient answers, each attempt with its timeout."""
@@ -199,7 +238,10 @@ class VertexBackend:
 
     def get_job(self, name: str) -> JobStatus:
         status = _job_status(self._call("tuning", "get_tuning_job", name=name))
+        if status.active:
+            _warm_clients(self._settings)
         if status.succeeded:
+            _timing.mark("job_done_seen", job=name)
             status = self._with_loss(status)
         return status
 

@@ -49,6 +49,7 @@ class Store:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
         self._depth = 0
+        self.generation: dict[str, int] = {}  # writes per kind in this process (see Trainer)
 
     def close(self) -> None:
         with self._lock:
@@ -102,6 +103,7 @@ class Store:
 
     def put(self, res: Resource) -> Resource:
         with self.tx():
+            self.generation[res.kind] = self.generation.get(res.kind, 0) + 1
             if not res.seq:
                 row = self._conn.execute("SELECT seq FROM resources WHERE name = ?", (res.name,))
                 found = row.fetchone()
