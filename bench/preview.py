@@ -6,7 +6,11 @@ All previews run in the same run, interleaved, with the real engine and a local 
 - **floor N**: a stack of 4N Probe resources (no-op dynamic resources: what the engine and the
   dynamic-provider plumbing cost by themselves for as many resources as N models declare: a
   TuningJob, a TunedModel, an Evaluation and a Release each);
-- **models N, uncached**: N definitions (each a TuningJob + TunedModel + Evaluation), the
+- **shaped floor N**: the same 4N no-op resources, each with as many inputs and declared
+  outputs as the model resource it stands for (``model_shapes``): the Python SDK's work grows
+  with every property a resource registers and resolves, so this is the floor for resources of
+  this shape;
+- **models N, uncached**: N definitions (each a TuningJob, TunedModel, Evaluation, Release), the
   fingerprint cache off, so the provider validates and fingerprints every dataset in check
   (every preview before the cache);
 - **models N, cached**: the same stack, the cache warm (a second preview): each dataset file is
@@ -57,12 +61,47 @@ def _pulumi_bin() -> Path:
 
 FLOOR_PROGRAM = """\
 import pulumi
+import pulumi.dynamic as dyn
 
 from gemini_tuning import Probe
+from gemini_tuning.resources.probe import _PROVIDER
 
-for index in range(pulumi.Config("floor").get_int("count") or 0):
-    Probe(f"probe-{index:03d}", value=f"value {index}")
+
+class Shaped(dyn.Resource, module="testing", name="Shaped"):
+    \"\"\"A Probe (the same no-op provider) with as many inputs and declared outputs as asked.\"\"\"
+
+    def __init__(self, name, inputs, outputs):
+        props = {f"out_{i}": None for i in range(outputs)}
+        props.update({f"in_{i}": f"{name} {i}" for i in range(inputs)})
+        props.update(value=name, resource_name=name)
+        super().__init__(_PROVIDER, name, props)
+
+
+config = pulumi.Config("floor")
+shapes = config.get_object("shapes")
+for index in range(config.get_int("count") or 0):
+    if shapes is None:
+        Probe(f"probe-{index:03d}", value=f"value {index}")
+        continue
+    for kind, (inputs, outputs) in enumerate(shapes):
+        Shaped(f"shaped-{index:03d}-{kind}", inputs, outputs)
 """
+
+
+def model_shapes() -> list[tuple[int, int]]:
+    """(inputs, declared outputs) of the four resources a model declares, as program._tune
+    passes them: a TuningJob (backend, base model, training data, labels, deletion policy,
+    epochs, description), a TunedModel (backend, model, endpoint, aliases, labels, deletion
+    policy), an Evaluation (backend, target, data, gate, concurrency, retries, baseline) and a
+    Release (store, and the record's 12 entries counted as inputs)."""
+    from gemini_tuning.resources import evaluation, release, tuned_model, tuning_job
+
+    return [
+        (7, len(tuning_job.OUTPUTS) + len(tuning_job.COMPUTED_INPUTS)),
+        (6, len(tuned_model.OUTPUTS)),
+        (7, len(evaluation.OUTPUTS) + len(evaluation.COMPUTED_INPUTS)),
+        (13, len(release.OUTPUTS)),
+    ]
 
 
 def _project(root: Path, models: int, dataset_mb: int) -> Path:
@@ -183,6 +222,13 @@ class Bench:
                 self.floor,
                 self.env,
             )
+            shapes = json.dumps(model_shapes())
+            _stack(
+                f"shaped-{size}",
+                {"floor:count": str(size), "floor:shapes": shapes},
+                self.floor,
+                self.env,
+            )
 
     def warm_the_cache(self) -> None:
         _wait_out_the_racy_window(self.project / "stacks" / "data")
@@ -194,6 +240,7 @@ class Bench:
         self._time("empty", "empty", self.project, self.env)
         for size in self.sizes:
             self._time(f"floor {size}", f"floor-{size}", self.floor, self.env)
+            self._time(f"shaped floor {size}", f"shaped-{size}", self.floor, self.env)
             self._time(f"models {size} uncached", f"models-{size}", self.project, self.uncached)
             self.reads.write_text("")
             logged = {**self.cached, READ_LOG_ENV: str(self.reads)}
@@ -223,6 +270,12 @@ class Bench:
                     f"  {size:>3} models {kind:<8}: {models / floor:.2f}x floor, "
                     f"{models / empty:.2f}x empty; {per_model:+.0f} ms per model over the floor"
                 )
+            shaped = self.median(f"shaped floor {size}")
+            print(
+                f"  {size:>3} models: shaped floor {shaped:.2f} s ({shaped / floor:.2f}x floor); "
+                f"uncached {self.median(f'models {size} uncached') / shaped:.2f}x, cached "
+                f"{self.median(f'models {size} cached') / shaped:.2f}x the shaped floor"
+            )
             print(
                 f"  {size:>3} models cached: {self.cached_reads[size]} dataset file(s) read "
                 f"(uncached: {2 * size} checks read one each); floor {floor / empty:.2f}x empty"
