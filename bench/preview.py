@@ -169,6 +169,7 @@ def _pulumi(args: list[str], cwd: Path, env: dict[str, str]) -> float:
         ["pulumi", *args, "--non-interactive", "--color", "never"],
         cwd=cwd,
         env=env,
+        stdin=subprocess.DEVNULL,  # an inherited stdin cost each command 4-5 s in a background job
         capture_output=True,
         text=True,
         check=False,

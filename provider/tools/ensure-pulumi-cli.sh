@@ -30,12 +30,13 @@ log() { printf '[pulumi-cli] %s\n' "$*" >&2; }
 # installer's) reads the option itself and is left as it is.
 OLD_HOST=pulumi-language-python-v3.79.0
 WRAPPER_MARK="gemini-tuning: venv-aware language host wrapper"
+WRAPPER_VERSION="$WRAPPER_MARK, v2"  # v2: starts the host with SIGINT's default action
 
 write_wrapper() {  # write_wrapper DIR: the wrapper as DIR/pulumi-language-python (atomic rename)
   local tmp="$1/.pulumi-language-python.tmp.$$"
   cat > "$tmp" <<'WRAPPER'
 #!/bin/sh
-# gemini-tuning: venv-aware language host wrapper (written by provider/tools/ensure-pulumi-cli.sh).
+# gemini-tuning: venv-aware language host wrapper, v2 (written by provider/tools/ensure-pulumi-cli.sh).
 # Runs the v3.79.0 Python language host beside it with the project's `runtime.options.virtualenv`
 # (or `toolchain: uv`'s .venv) as `-virtualenv=ABS`, which the v3.259 engine no longer passes.
 # The engine starts the host in the program's directory (the project's, or its `main` folder).
@@ -53,13 +54,20 @@ option() {  # the value of key $1 in the project file (block or flow style), quo
     | sed -e 's/[[:space:]]#.*//' -e 's/[,}].*//' -e "s/^[\"']//" -e "s/[\"'][[:space:]]*\$//" \
           -e 's/[[:space:]]*$//'
 }
+# A background job of a non-interactive shell starts with SIGINT ignored, the host keeps ignoring
+# it, and the engine, which stops a plugin with SIGINT, then waits 5 s before it kills it: every
+# pulumi command took 5 s longer. GNU env can start the host with the default action.
+run() {
+  if env --default-signal=INT true 2>/dev/null; then exec env --default-signal=INT "$@"; fi
+  exec "$@"
+}
 venv=$(option virtualenv)
 if [ -z "$venv" ] && [ "$(option toolchain)" = uv ]; then venv=.venv; fi
 if [ -n "$venv" ]; then
   case $venv in /*) ;; *) venv="$project/$venv" ;; esac
-  exec "$here/pulumi-language-python-v3.79.0" "-root=$project" "-virtualenv=$venv" "$@"
+  run "$here/pulumi-language-python-v3.79.0" "-root=$project" "-virtualenv=$venv" "$@"
 fi
-exec "$here/pulumi-language-python-v3.79.0" "$@"
+run "$here/pulumi-language-python-v3.79.0" "$@"
 WRAPPER
   chmod 0755 "$tmp"
   mv -f "$tmp" "$1/pulumi-language-python"
@@ -67,7 +75,10 @@ WRAPPER
 
 venv_aware() {  # venv_aware DIR: true when DIR's language host honours the virtualenv option
   local host="$1/pulumi-language-python"
-  if grep -q "$WRAPPER_MARK" "$host" 2>/dev/null; then [[ -x "$1/$OLD_HOST" ]]; return; fi
+  if grep -q "$WRAPPER_MARK" "$host" 2>/dev/null; then
+    grep -q "$WRAPPER_VERSION" "$host" && [[ -x "$1/$OLD_HOST" ]]
+    return
+  fi
   local help
   help="$("$host" -help 2>&1 || true)"
   [[ "$help" != *-virtualenv* ]]   # only the old host has that flag

@@ -91,3 +91,43 @@ def test_setup_wraps_an_old_host_once_and_leaves_a_modern_one(tmp_path: Path, ol
     before = host.stat().st_mtime_ns
     subprocess.run(["bash", "-c", wrap], check=True, capture_output=True)  # idempotent
     assert host.stat().st_mtime_ns == before
+
+
+def _ignores_sigint(wrapper: Path, cwd: Path) -> bool:
+    """Whether the host the wrapper runs ignores SIGINT, when the wrapper is started with it
+    ignored (what a background job of a non-interactive shell gets)."""
+    import signal
+
+    (wrapper.parent / "pulumi-language-python-v3.79.0").write_text(
+        "#!/bin/sh\nexec grep SigIgn /proc/self/status\n"
+    )
+    found = subprocess.run(
+        [str(wrapper), "127.0.0.1:1234"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    mask = int(found.stdout.split()[-1], 16)
+    return bool(mask & (1 << (signal.SIGINT - 1)))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_the_host_is_started_with_sigint_s_default_action(wrapper: Path, tmp_path: Path) -> None:
+    # The engine stops a plugin with SIGINT and waits 5 s before it kills one that ignores it.
+    (tmp_path / "Pulumi.yaml").write_text("name: p\nruntime: python\n")
+    assert _ignores_sigint(wrapper, tmp_path) is False
+
+
+def test_setup_rewrites_a_wrapper_of_an_earlier_version(tmp_path: Path) -> None:
+    host = tmp_path / "pulumi-language-python"
+    host.write_text("#!/bin/sh\n# gemini-tuning: venv-aware language host wrapper (v1)\n")
+    host.chmod(0o755)
+    old = tmp_path / "pulumi-language-python-v3.79.0"
+    old.write_text('#!/bin/sh\necho "$@"\n')
+    old.chmod(0o755)
+    wrap = f"set -euo pipefail\n{_setup_functions()}\nmake_venv_aware {tmp_path}"
+    subprocess.run(["bash", "-c", wrap], check=True, capture_output=True)
+    assert "venv-aware language host wrapper, v2" in host.read_text()
+    assert old.read_text() == '#!/bin/sh\necho "$@"\n'  # the real host is not overwritten
