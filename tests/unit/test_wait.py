@@ -6,6 +6,7 @@ import itertools
 import random
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,21 @@ class FakeClock:
         self.now += seconds
 
 
+def _wait(
+    backend: Any, clock: FakeClock, *, poll_seconds: float, timeout_seconds: float = 3600
+) -> JobStatus:
+    """wait_for_job on ``clock`` for jobs/1 of the resource "qa"."""
+    return wait_for_job(
+        backend,
+        "jobs/1",
+        resource="qa",
+        timeout_seconds=timeout_seconds,
+        poll_seconds=poll_seconds,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+
+
 def test_poller_grows_to_its_maximum_with_jitter() -> None:
     poller = Poller(initial=10, maximum=60)
     intervals = [poller.next_interval() for _ in range(12)]
@@ -60,15 +76,7 @@ def test_wait_reports_progress_until_success(capsys: pytest.CaptureFixture[str])
     backend = ScriptedBackend(
         [_job("PENDING"), _job("RUNNING", 1), _job("RUNNING", 2), _job("SUCCEEDED", 3)]
     )
-    status = wait_for_job(
-        backend,
-        "jobs/1",
-        resource="qa",
-        timeout_seconds=3600,
-        poll_seconds=1,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    status = _wait(backend, clock, poll_seconds=1)
     assert status.state == "SUCCEEDED"
     err = capsys.readouterr().err
     assert "[gemini-tuning] qa: RUNNING epoch 2/3 (jobs/1)" in err
@@ -79,15 +87,7 @@ def test_deadline_raises_without_cancelling() -> None:
     clock = FakeClock()
     backend = ScriptedBackend([_job("RUNNING", 1)])
     with pytest.raises(JobStillRunningError, match=r"NOT cancelled\. Run `pulumi up` again"):
-        wait_for_job(
-            backend,
-            "jobs/1",
-            resource="qa",
-            timeout_seconds=30,
-            poll_seconds=5,
-            clock=clock,
-            sleep=clock.sleep,
-        )
+        _wait(backend, clock, poll_seconds=5, timeout_seconds=30)
     assert backend.cancelled == []
     assert clock.now <= 31
 
@@ -98,15 +98,7 @@ def test_a_silent_service_still_gets_a_line_every_few_minutes(
     clock = FakeClock()
     running = JobStatus(name="jobs/1", state="RUNNING", epoch_count=3)
     backend = ScriptedBackend([_job("PENDING"), *[running] * 400, _job("SUCCEEDED", 3)])
-    wait_for_job(
-        backend,
-        "jobs/1",
-        resource="qa",
-        timeout_seconds=10 * 3600,
-        poll_seconds=15,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    _wait(backend, clock, poll_seconds=15, timeout_seconds=10 * 3600)
     lines = capsys.readouterr().err.splitlines()
     running_lines = [line for line in lines if "RUNNING" in line]
     assert len(running_lines) > 10
@@ -122,15 +114,7 @@ def test_an_estimate_is_extrapolated_only_from_reported_progress(
     backend = ScriptedBackend(
         [_job("RUNNING", 1), _job("RUNNING", 2), _job("RUNNING", 2), _job("SUCCEEDED", 3)]
     )
-    wait_for_job(
-        backend,
-        "jobs/1",
-        resource="qa",
-        timeout_seconds=3600,
-        poll_seconds=600,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    _wait(backend, clock, poll_seconds=600)
     err = capsys.readouterr().err
     assert "RUNNING epoch 1/3 (jobs/1), elapsed" in err
     assert "left (extrapolated)" in err
@@ -170,15 +154,7 @@ def test_the_poll_after_the_expected_end_sees_the_job_done_without_a_full_interv
     clock = FakeClock()
     clock.now = 1.0
     backend = TimedBackend(clock, length=300.0)
-    wait_for_job(
-        backend,
-        "jobs/1",
-        resource="qa",
-        timeout_seconds=3600,
-        poll_seconds=60,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    _wait(backend, clock, poll_seconds=60)
     seen_done = backend.polls[-1][0]
     assert backend.polls[-1][1] == "SUCCEEDED"
     # The job ends at 300 s; intervals of 48-72 s alone would see it done up to 72 s later.
@@ -208,15 +184,7 @@ def test_without_progress_a_job_is_seen_done_within_a_fifth_of_its_wait(end: flo
     random.seed(int(end))
     clock = FakeClock()
     backend = EndsAt(clock, end)
-    wait_for_job(
-        backend,
-        "jobs/1",
-        resource="qa",
-        timeout_seconds=3600,
-        poll_seconds=0.5,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    _wait(backend, clock, poll_seconds=0.5)
     # x1.5 backoff alone reaches intervals of half the time waited (about 50 s at 100 s).
     assert backend.polls[-1] <= end * (1 + 0.2 * 1.2) + 0.6, backend.polls
     assert len(backend.polls) <= 40
@@ -250,15 +218,7 @@ def test_whole_epochs_are_counted_halfway_so_the_end_is_not_polled_half_an_epoch
     clock = FakeClock()
     clock.now = 0.05
     backend = EpochBackend(clock, epochs=3, epoch_seconds=20.0)
-    wait_for_job(
-        backend,
-        "jobs/1",
-        resource="qa",
-        timeout_seconds=3600,
-        poll_seconds=10,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    _wait(backend, clock, poll_seconds=10)
     seen_done = backend.polls[-1][0]
     # The job ends at 60 s. Counting epoch 2/3 as two thirds done put the expected end up to
     # half an epoch (10 s) late; counted halfway, the first poll past the end is at most the
