@@ -121,19 +121,15 @@ def _warm_clients(settings: Settings) -> None:
         _WARMING.add(settings)
 
     def build() -> None:
-        for kind in _aiplatform_kinds():
+        from gemini_tuning.backends import _aiplatform
+
+        for kind in _aiplatform.SERVICES:
             try:
                 _client(settings, kind)
             except Exception:  # noqa: BLE001 - the call that needs it builds it and reports
                 return
 
     threading.Thread(target=build, name="gemini-tuning-clients", daemon=True).start()
-
-
-def _aiplatform_kinds() -> tuple[str, ...]:
-    from gemini_tuning.backends import _aiplatform
-
-    return tuple(_aiplatform.SERVICES)
 
 
 @contextmanager
