@@ -125,7 +125,8 @@ def _checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> tupl
     monkeypatch.setenv(_cache.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.setattr(_cache, "RACY_MARGIN_NS", 0)
     data = write_examples(tmp_path / name, count=20)
-    time.sleep(0.05)  # the read starts strictly after the write
+    past = time.time_ns() - 5_000_000_000  # the write is seconds older than the read, by fiat
+    os.utime(data, ns=(past, past))
     check = inputs.check_local(str(data), catalog.lookup("gemini-2.5-flash"), "training")
     return data, check.fingerprint
 

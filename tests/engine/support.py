@@ -220,3 +220,22 @@ def _running(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+JOB_READS = ("GenAiTuningService.GetTuningJob", "GenAiTuningService.ListTuningJobs")
+
+
+def job_reads(emu: Any) -> int:
+    """Gets and lists of tuning jobs the emulator answered so far (a wait polls with either)."""
+    return sum(emu.calls(rpc) for rpc in JOB_READS)
+
+
+def wait_until(
+    what: str, ready: Callable[[], bool], child: subprocess.Popen[Any], seconds: float = 120
+) -> None:
+    """Poll ``ready()`` until true; fail if ``child`` ends first or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while not ready():
+        assert child.poll() is None, f"the child ended (rc {child.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {seconds:g} s"
+        time.sleep(0.1)

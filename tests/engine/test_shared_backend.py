@@ -43,7 +43,7 @@ import pytest
 
 from gemini_tuning.testing import EmulatorProcess
 from tests.engine.conftest import emulator_config, write_examples
-from tests.engine.support import engine_env, kill_process_tree
+from tests.engine.support import engine_env, job_reads, kill_process_tree
 from tests.engine.test_killed_up import Project
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
@@ -187,7 +187,9 @@ def test_a_runner_killed_mid_wait_leaves_a_lock_cancel_releases_it_and_up_resume
         start_new_session=True,
     )
     _wait_for("the create", lambda: emulator.calls(CREATE_JOB) == 1, killed)
-    time.sleep(1.0)  # the TuningJob is waiting for the 8 s of training
+    # The TuningJob is in its wait loop once it has read the job again after submitting it.
+    reads = job_reads(emulator)
+    _wait_for("the first poll", lambda: job_reads(emulator) > reads, killed)
     (lock,) = _locks(emulator)
     kill_process_tree(killed)
     assert _locks(emulator) == [lock]  # a killed runner cannot delete its lock
@@ -200,8 +202,12 @@ def test_a_runner_killed_mid_wait_leaves_a_lock_cancel_releases_it_and_up_resume
     assert _locks(emulator) == []  # cancel deleted the lock object from the bucket
     resumed = project.run(*apply)  # a re-run of the workflow's apply: the same plan holds
     print(resumed.stdout)
-    # RUNNING, or SUCCEEDED if the 8 s of training ended while the stack was locked.
-    adopted = re.search(r"adopting tuning job (\S+) \((RUNNING|SUCCEEDED)\)", resumed.stdout)
+    # Whatever state the killed up's job reached meanwhile (PENDING on a loaded machine,
+    # RUNNING, or SUCCEEDED if the 8 s of training ended while the stack was locked), the
+    # re-run adopts it instead of submitting another.
+    adopted = re.search(
+        r"adopting tuning job (\S+) \((PENDING|QUEUED|RUNNING|SUCCEEDED)\)", resumed.stdout
+    )
     assert adopted, resumed.stdout
     assert emulator.calls(CREATE_JOB) == 1  # the killed up's job, not a second one
     job = _resources(_state(emulator))["qa"]

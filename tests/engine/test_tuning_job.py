@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,15 @@ from pulumi import automation as auto
 
 from gemini_tuning.testing import EmulatorProcess
 from tests.engine.conftest import emulator_config, write_examples
-from tests.engine.support import Run, inline_stack, job_inputs, kill_process_tree, resources_of
+from tests.engine.support import (
+    Run,
+    inline_stack,
+    job_inputs,
+    job_reads,
+    kill_process_tree,
+    resources_of,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 
@@ -260,12 +267,10 @@ def test_sigkill_during_wait_then_up_adopts_the_running_job(
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 120
-        while emulator.calls(CREATE_JOB) == 0:
-            assert child.poll() is None, "the first up ended before it submitted the job"
-            assert time.monotonic() < deadline, "the first up never submitted its job"
-            time.sleep(0.2)
-        time.sleep(1.0)  # well inside the wait loop (the job needs about 12 s)
+        wait_until("the create", lambda: emulator.calls(CREATE_JOB) == 1, child)
+        # Inside the wait loop (the job needs about 12 s) once it has read the job again.
+        reads = job_reads(emulator)
+        wait_until("the first poll", lambda: job_reads(emulator) > reads, child)
     finally:
         # The whole tree, as a lost CI runner would, or the dynamic provider outlives the test.
         kill_process_tree(child)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,12 +23,15 @@ def test_widened_pool_runs_more_than_four_blocking_calls_at_once() -> None:
         assert widen_provider_pool() >= 1
         assert executor._max_workers == PROVIDER_WORKERS
         running, peak, lock = [0], [0], threading.Lock()
+        # Each call waits for all 12 to be running: a pool of 4 workers would break the
+        # barrier (its timeout) instead of passing it.
+        together = threading.Barrier(12, timeout=30)
 
         def blocking_call() -> None:
             with lock:
                 running[0] += 1
                 peak[0] = max(peak[0], running[0])
-            time.sleep(0.2)
+            together.wait()
             with lock:
                 running[0] -= 1
 
