@@ -168,3 +168,18 @@ def test_repeats_are_found_before_and_after_the_filter_takes_over_from_the_exact
     assert seen._exact is None
     assert len(seen._bits) == 1 << 25
     assert all(seen.add(line) for line in lines[::997])  # remembered before the switch, too
+
+
+def test_a_line_broken_at_its_end_is_reported_at_that_column_not_column_1() -> None:
+    whole = _example("a", "b")
+    cut = whole[:-3] + b"\n"  # the closing brackets are missing: the break is at the end
+    report = validate_lines([whole, cut], source="x.jsonl", model=FLASH)
+    (error,) = report.errors
+    assert (error.line, error.field) == (2, "$")
+    assert error.message.startswith(f"invalid JSON at column {len(cut)}:")  # just past the end
+
+
+def test_the_json_column_counts_characters_not_bytes() -> None:
+    line = '{"contents": "ééé", x}\n'.encode()
+    report = validate_lines([line], source="x.jsonl", model=FLASH)
+    assert report.errors[0].message.startswith("invalid JSON at column 21:")  # the x

@@ -13,6 +13,7 @@ from gemini_tuning.datasets._formats import (
     Example,
     NotLosslessError,
     detect_format,
+    json_error,
     parse_example,
     render,
     text_of,
@@ -50,7 +51,7 @@ def iter_examples(
         try:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            _fault(strict, source, lineno, "$", f"invalid JSON at column {exc.colno}: {exc.msg}")
+            _fault(strict, source, lineno, "$", json_error(body, exc))
             continue
         detected = detect_format(obj)
         fmt = fmt or detected

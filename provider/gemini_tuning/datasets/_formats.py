@@ -352,3 +352,12 @@ def _render_text_pairs(example: Example, source_fmt: DatasetFormat) -> dict[str,
             f"example has {len(roles)} turns ({', '.join(roles)})",
         )
     return {"text_input": example.turns[0][1][0][1], "output": example.turns[1][1][0][1]}
+
+
+def json_error(line: bytes, exc: Exception) -> str:
+    """'invalid JSON at column N: why' for one line that did not decode, N counted in characters
+    of that line. The decoder counts from the text it was given: a line handed over with its
+    newline and broken at its end would otherwise be reported at "column 1" of a next line."""
+    text = line.rstrip(b"\r\n").decode("utf-8", errors="replace")
+    column = min(int(getattr(exc, "pos", 0) or 0), len(text)) + 1  # pos counts characters
+    return f"invalid JSON at column {column}: {getattr(exc, 'msg', exc)}"

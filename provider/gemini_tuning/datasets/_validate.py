@@ -14,7 +14,7 @@ import orjson
 
 from gemini_tuning.catalog import BaseModel, DatasetFormat, estimate_tokens
 from gemini_tuning.datasets._fastpath import decoded_contents_sizes, plain_contents_sizes
-from gemini_tuning.datasets._formats import detect_format, parse_example
+from gemini_tuning.datasets._formats import detect_format, json_error, parse_example
 from gemini_tuning.datasets._issues import DatasetIssue, IssueLog, Severity
 from gemini_tuning.datasets._native import contents_scanner
 from gemini_tuning.datasets._rules import check_example, measure
@@ -177,7 +177,7 @@ class _Validator:
                 f"{bad.start + 1}; save the file as UTF-8",
             )
             return
-        self.report(lineno, "$", f"invalid JSON at column {exc.colno}: {exc.msg}")
+        self.report(lineno, "$", json_error(body, exc))
 
     # --- one parsed record (a JSONL object or a CSV row) ---
 
