@@ -2,7 +2,8 @@
 
 It reads each stack's ``models`` output with ``pulumi stack output --json`` (so it sees what the
 engine recorded, through whatever backend the environment points at) and prints one row per
-model and environment. Stacks that do not exist (yet) are listed as such.
+model and environment. Without ``--stack`` it reads every stack the backend has (``pulumi stack
+ls``), tuning stacks first; a stack named with ``--stack`` that does not exist is listed as such.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import argparse
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-DEFAULT_STACKS = ("dev", "staging", "prod")
+PIPELINE_ORDER = ("dev", "staging", "prod")  # a stack's place: the first of these in its name
 COLUMNS = (
     "ENV",
     "MODEL",
@@ -42,7 +43,7 @@ def register(groups: Any) -> None:
         "--stack",
         dest="stacks",
         action="append",
-        help=f"stack to read (repeatable; default: {', '.join(DEFAULT_STACKS)})",
+        help="stack to read (repeatable; default: every stack of the project, dev to prod)",
     )
     parser.add_argument("--cwd", default=".", help="the Pulumi project directory (Pulumi.yaml)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -50,13 +51,48 @@ def register(groups: Any) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    stacks = args.stacks or list(DEFAULT_STACKS)
+    stacks = args.stacks or existing_stacks(Path(args.cwd))
+    if stacks is None:
+        print(
+            "error: could not list this project's stacks (`pulumi stack ls` failed); name them "
+            "with --stack, or run this where Pulumi.yaml is (--cwd)",
+            file=sys.stderr,
+        )
+        return 1
     rows = collect(stacks, pulumi_reader(Path(args.cwd)))
     if args.json:
         print(json.dumps(rows, indent=2, sort_keys=True))
     else:
         print(render(rows))
     return 0
+
+
+def existing_stacks(cwd: Path) -> list[str] | None:
+    """The project's stacks, in pipeline order; None when they cannot be listed."""
+    done = subprocess.run(
+        ["pulumi", "stack", "ls", "--json", "--non-interactive"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return None
+    try:
+        names = [str(entry["name"]) for entry in json.loads(done.stdout or "[]")]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return in_pipeline_order(name.rsplit("/", 1)[-1] for name in names)
+
+
+def in_pipeline_order(names: Iterable[str]) -> list[str]:
+    """dev-like stacks first, then staging-like, then prod-like, then the rest; by name within."""
+
+    def place(name: str) -> tuple[int, str]:
+        found = [i for i, word in enumerate(PIPELINE_ORDER) if word in name.lower()]
+        return (found[0] if found else len(PIPELINE_ORDER), name)
+
+    return sorted(set(names), key=place)
 
 
 def pulumi_reader(cwd: Path) -> Reader:

@@ -142,6 +142,15 @@ def test_samples_are_secret_in_state_and_readable_in_the_bucket(
             (row,) = json.loads(done.stdout)
             assert row["model"] == MODEL
             assert row["state"] == "SUCCEEDED"
+            # Without --stack: the stacks that exist (dev alone here), none "no such stack".
+            every = subprocess.run(
+                [*REPORT, "--cwd", str(project)],
+                env={**os.environ, **engine_env(tmp_path, pulumi_bin)},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            assert json.loads(every.stdout) == [row]
             stack.preview(expect_no_changes=True, color="never")
 
 

@@ -259,6 +259,18 @@ def test_evaluation_provider_holds_nothing() -> None:
 # -- report ----------------------------------------------------------------------------------
 
 
+def test_report_orders_the_stacks_it_finds_from_dev_to_prod() -> None:
+    found = ["prod", "sandbox", "local-staging", "dev", "cloud-dev", "staging"]
+    assert _report.in_pipeline_order(found) == [
+        "cloud-dev",
+        "dev",
+        "local-staging",
+        "staging",
+        "prod",
+        "sandbox",
+    ]
+
+
 def test_report_renders_one_row_per_model_and_environment() -> None:
     outputs = {
         "dev": {"models": {"qa": {**_entry(), "aliases": ["default", "dev"], "gate": {"exact_match": 0.5}, "gate_passed": True, "baseline": {"exact_match": 0.1, "token_f1": 0.3}}}},  # noqa: E501
