@@ -132,13 +132,23 @@ def region(
 def labels(name: str, props: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
     required = [str(label) for label in setting("required-labels", "labels", config)]
     present = dict(props.get("labels") or {})
-    missing = [label for label in required if not str(present.get(label) or "").strip()]
-    if not missing:
+    filled = sorted(key for key, value in present.items() if str(value or "").strip())
+    absent = [label for label in required if label not in present]
+    blank = [label for label in required if label in present and label not in filled]
+    problems = []
+    if absent:
+        problems.append(
+            f"missing required label(s) {', '.join(absent)} (it has {', '.join(filled) or 'none'})"
+        )
+    if blank:
+        problems.append(
+            f"required label(s) {', '.join(blank)} blank (an empty value does not count)"
+        )
+    if not problems:
         return []
     return [
-        f"{name}: missing required label(s) {', '.join(missing)} (it has "
-        f"{', '.join(sorted(present)) or 'none'}; set them under `labels:` in its definition; "
-        "policy config required-labels.labels)"
+        f"{name}: {'; '.join(problems)}; set them under `labels:` in its definition "
+        "(policy config required-labels.labels)"
     ]
 
 

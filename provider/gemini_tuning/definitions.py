@@ -24,7 +24,7 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -331,10 +331,41 @@ def _problem(error: Any, lines: dict[str, int]) -> tuple[int | None, str, str]:
     if tagged:
         location, message = tagged.group(1), message[tagged.end() :]
     if error["type"] == "extra_forbidden":
-        message = "unknown field (see the schema for the fields a definition takes)"
+        message = _unknown_field(tuple(error["loc"]))
     if error["type"] == "missing":
         message = "required field is missing"
     return _line_of(location, lines), location or "definition", message
+
+
+def _unknown_field(loc: tuple[Any, ...]) -> str:
+    """'unknown field; did you mean epoch_count?' when a known field of the same level is close."""
+    import difflib
+
+    known = _fields_at(loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.5)
+    if close:
+        return f"unknown field; did you mean {close[0]}?"
+    if known:
+        return f"unknown field (this level takes: {', '.join(known)})"
+    return "unknown field (see the schema for the fields a definition takes)"
+
+
+def _fields_at(path: tuple[Any, ...]) -> list[str]:
+    """The field names of the definition model found at ``path`` (nested models only)."""
+    model: Any = ModelDefinition
+    for part in path:
+        info = getattr(model, "model_fields", {}).get(str(part))
+        if info is None:
+            return []
+        model = next(
+            (t for t in (info.annotation, *get_args(info.annotation)) if _is_model(t)),
+            None,
+        )
+    return sorted(getattr(model, "model_fields", {}))
+
+
+def _is_model(candidate: Any) -> bool:
+    return isinstance(candidate, type) and issubclass(candidate, BaseModel)
 
 
 def _line_of(location: str, lines: dict[str, int]) -> int | None:

@@ -85,7 +85,9 @@ def test_a_good_definition_resolves_paths_relative_to_its_file(
     ("text", "line", "field", "reason"),
     [
         (GOOD.replace("epoch_count: 3", "epoch_count: 0"), 6, "hyperparameters.epoch_count", "greater than or equal to 1"),  # noqa: E501
-        (GOOD.replace("epoch_count: 3", "epochs: 3"), 6, "hyperparameters.epochs", "unknown field"),
+        (GOOD.replace("epoch_count: 3", "epochs: 3"), 6, "hyperparameters.epochs", "unknown field; did you mean epoch_count?"),  # noqa: E501
+        (GOOD.replace("hyperparameters:", "hyperparameter:"), 5, "hyperparameter", "unknown field; did you mean hyperparameters?"),  # noqa: E501
+        (GOOD.replace("epoch_count: 3", "zzz: 3"), 6, "hyperparameters.zzz", "unknown field (this level takes: adapter_size, batch_size, epoch_count"),  # noqa: E501
         (GOOD.replace("gemini-2.5-flash", "gemini-9"), 2, "base_model", "cannot be tuned"),
         (GOOD.replace("version: 1\n", ""), None, "version", "required field is missing"),
         (GOOD.replace("train.jsonl", "missing.jsonl"), 4, "datasets.training", "file not found"),

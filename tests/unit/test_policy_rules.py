@@ -91,7 +91,13 @@ def test_base_model_and_region() -> None:
 def test_required_labels_count_empty_values_as_missing() -> None:
     assert rules.labels("qa", {"labels": {"team": "search"}}, {}) == []
     [message] = rules.labels("qa", {"labels": {"team": " "}}, {"labels": ["team", "owner"]})
-    assert message.startswith("qa: missing required label(s) team, owner (it has team;")
+    assert message == (
+        "qa: missing required label(s) owner (it has none); required label(s) team blank (an "
+        "empty value does not count); set them under `labels:` in its definition (policy config "
+        "required-labels.labels)"
+    )
+    [message] = rules.labels("qa", {"labels": {"owner": "x"}}, {"labels": ["team", "owner"]})
+    assert message.startswith("qa: missing required label(s) team (it has owner); set them")
 
 
 def test_the_gate_rule_applies_to_adopted_models_in_the_configured_stacks() -> None:
