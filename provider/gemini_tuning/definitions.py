@@ -251,8 +251,7 @@ def load_definitions(
     missing = [n for n in wanted if n not in files]
     if missing:
         raise DefinitionError(
-            directory,
-            [(None, "models", f"no definition {n}.yaml (found: {sorted(files)})") for n in missing],
+            directory, [(None, "models", _no_file(n, directory, files)) for n in missing]
         )
     definitions: dict[str, ModelDefinition] = {}
     errors: list[DefinitionError] = []
@@ -266,6 +265,14 @@ def load_definitions(
     if errors:
         raise ManyDefinitionsError(errors)
     return definitions
+
+
+def _no_file(name: str, directory: Path, files: Mapping[str, Path]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(files), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else f"found: {', '.join(sorted(files)) or 'none'}"
+    return f"no definition {name}.yaml in {directory} ({hint})"
 
 
 def schema() -> dict[str, Any]:

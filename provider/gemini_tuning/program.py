@@ -556,9 +556,16 @@ def _definition_file(config: pulumi.Config, name: str) -> Path:
 def _definitions(config: pulumi.Config, names: list[str]) -> dict[str, ModelDefinition]:
     from gemini_tuning.definitions import DefinitionError, load_definitions
 
+    folder = _models_dir(config)
     try:
-        return load_definitions(_models_dir(config), names)
+        return load_definitions(folder, names)
     except DefinitionError as err:
+        if err.problems and all(field == "models" for _line, field, _ in err.problems):
+            # A name in the stack's list with no file: the typo is in the stack's config file.
+            where = f"Pulumi.{pulumi.get_stack()}.yaml: {NAMESPACE}:models"
+            shown = _relative(folder, project_root())  # as the user knows it: stacks/models
+            reasons = "; ".join(m.replace(str(folder), shown) for _l, _f, m in err.problems)
+            raise StackConfigError(f"{where}: {reasons}") from None
         raise StackConfigError(f"invalid model definitions:\n{err}") from None
 
 

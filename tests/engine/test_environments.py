@@ -170,6 +170,20 @@ def test_a_gate_that_is_not_met_fails_preview_with_the_metric_and_the_gap(
     assert "Traceback" not in message
 
 
+def test_a_typo_in_the_stacks_models_list_names_the_stack_file_and_the_close_name(
+    env: Env,
+) -> None:
+    typo = env.stack("typo", {"gemini-tuning:models": '["squad-qz"]'})
+    with pytest.raises(auto.CommandError) as failed:
+        typo.preview(color="never")
+    message = str(failed.value)
+    assert (
+        "Pulumi.typo.yaml: gemini-tuning:models: no definition squad-qz.yaml in stacks/models "
+        "(did you mean squad-qa?)"
+    ) in message
+    assert "Traceback" not in message
+
+
 def test_destroying_the_promoting_stack_leaves_the_model_in_place(
     env: Env, dev_up: tuple[dict[str, Any], Run]
 ) -> None:
