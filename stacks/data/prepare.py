@@ -2,8 +2,9 @@
 
     .venv/bin/python stacks/data/prepare.py          # from the repository root
 
-SQuAD question answering, from ../shared/data/squad/squad-v2.0-dev-5-articles.json (5 articles,
-SQuAD 2.0 dev, CC BY-SA 4.0), with the datasets package (``squad_examples`` + ``prepare_lines``):
+SQuAD question answering, from squad/squad-v2.0-dev-5-articles.json beside this file (5 articles,
+SQuAD 2.0 dev, CC BY-SA 4.0; squad/README.md has the attribution), with the datasets package
+(``squad_examples`` + ``prepare_lines``):
 
 - unanswerable questions are skipped (as the SQuAD blog tunes on answerable spans);
 - the evaluation set is a whole *held-out article* (the last one, Victoria (Australia)): its
@@ -29,7 +30,7 @@ import orjson
 from gemini_tuning.datasets import PrepareOptions, PrepareResult, prepare_lines, squad_examples
 
 HERE = Path(__file__).resolve().parent
-SQUAD = HERE.parents[1] / ".." / "shared" / "data" / "squad" / "squad-v2.0-dev-5-articles.json"
+SQUAD = HERE / "squad" / "squad-v2.0-dev-5-articles.json"  # vendored: see squad/README.md
 EVAL_ARTICLES = 1  # the last N articles are held out for evaluation
 SEED = 6
 

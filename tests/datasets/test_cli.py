@@ -113,7 +113,6 @@ def test_convert_and_refusal(valid: Path, tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.skipif(not SQUAD.exists(), reason="shared/data/squad is not beside the repo")
 def test_prepare_squad_is_reproducible(tmp_path: Path) -> None:
     digests = []
     for run in ("a", "b"):

@@ -21,17 +21,17 @@ from gemini_tuning.datasets import (
     token_f1,
     validate_file,
 )
-from tests.datasets import SQUAD
+from tests.datasets import SQUAD, SQUAD_SHA256
 
 FLASH = lookup("gemini-2.5-flash")
-
-pytestmark = pytest.mark.skipif(
-    not SQUAD.exists(), reason="shared/data/squad is not beside the repo"
-)
 
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_vendored_squad_slice_is_the_unmodified_one() -> None:
+    assert _sha(SQUAD) == SQUAD_SHA256
 
 
 def test_squad_slice_converts_and_validates(tmp_path: Path) -> None:
