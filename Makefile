@@ -1,11 +1,12 @@
 # The README's commands. Every target runs `setup` first; setup is idempotent and cheap once done.
-PULUMI_VERSION := 3.259.0
+# Stated once, in the package (the CLI and SDK this release is tested with); a test keeps the pins equal.
+PULUMI_VERSION := $(shell sed -n 's/^PULUMI_VERSION = "\(.*\)"$$/\1/p' provider/gemini_tuning/_pulumi_version.py)
 PULUMI_YAML_VERSION := 1.25.0
 PYTHON ?= python3
 SHELL := /bin/bash
 ENV := source provider/tools/env.sh &&
 
-.PHONY: setup demo test lint unit integration bench clean
+.PHONY: setup demo test lint unit integration bench dist clean
 
 SCAN_SOURCES := $(addprefix provider/scan/,pyproject.toml Cargo.toml Cargo.lock gemini_tuning_scan.pyi) $(wildcard provider/scan/src/*.rs)
 
@@ -64,5 +65,11 @@ integration: setup
 bench: setup
 	@$(ENV) for b in bench/*.py; do echo "== $$b"; python "$$b" || exit 1; done
 
+# The wheel and the sdist of the package (plugin included: `pulumi-resource-gemini-tuning`), in
+# dist/, built by hatchling from the dev extra. Until the package is on an index, a team installs
+# one of these (or a git URL): `gemini-tuning init --package-source dist/gemini_tuning-*.whl`.
+dist: setup
+	@rm -rf dist && $(ENV) hatchling build -d dist && ls -l dist
+
 clean:
-	rm -rf .state .venv policies/.venv .pytest_cache .mypy_cache .ruff_cache provider/scan/target
+	rm -rf .state .venv policies/.venv .pytest_cache .mypy_cache .ruff_cache provider/scan/target dist

@@ -109,7 +109,8 @@ def inspect(root: Path, url: str) -> Report:
     if report.sidecars and METADATA_SKIP not in url:
         report.notes.append(
             f"this backend is opened without {METADATA_SKIP}, so a killed command can leave a "
-            f"sidecar empty again: use {local_backend_url(root)} (provider/tools/env.sh does)"
+            f"sidecar empty again: `pulumi login {local_backend_url(root)}`"
+            + _env_sh_note(" (provider/tools/env.sh sets it)")
         )
     return report
 
@@ -397,6 +398,12 @@ def register(groups: Any) -> None:
     parser.set_defaults(handler=_handle)
 
 
+def _env_sh_note(note: str) -> str:
+    """``note`` where this checkout has provider/tools/env.sh (gemini-tuning's own repository);
+    nothing in a team's repository, which has no such file."""
+    return note if Path("provider/tools/env.sh").is_file() else ""
+
+
 def _handle(args: argparse.Namespace) -> int:
     if args.print_deployment:
         return _print_deployment(args.print_deployment)
@@ -405,7 +412,8 @@ def _handle(args: argparse.Namespace) -> int:
     if root is None:
         print(
             f"gemini-tuning doctor: no local backend to check (backend: {url or 'none'}): set "
-            "PULUMI_BACKEND_URL (`source provider/tools/env.sh`) or pass --backend",
+            f"PULUMI_BACKEND_URL{_env_sh_note(' (`source provider/tools/env.sh`)')} or pass "
+            "--backend file://DIR",
             file=sys.stderr,
         )
         return 2

@@ -12,6 +12,7 @@ own ``.venv``), one example definition with a tiny dataset, the JSON Schema of d
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Iterator, Mapping
@@ -19,6 +20,8 @@ from importlib import metadata, resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
+
+from gemini_tuning._pulumi_version import PULUMI_VERSION
 
 TEMPLATES = "_init_templates"
 # Template names that would mean something else inside the package: a dot file, a module.
@@ -37,6 +40,13 @@ def register(groups: Any) -> None:
     )
     parser.add_argument("dir", type=Path, help="where to write it (created if missing)")
     parser.add_argument("--name", help="the Pulumi project name (default: DIR's name)")
+    parser.add_argument(
+        "--package-source",
+        metavar="SOURCE",
+        help="where the project installs gemini-tuning from: a built wheel, a source directory, "
+        "or a git URL (git+https://...@TAG). Default: where this copy was installed from "
+        "(a wheel, a checkout or a git URL), else the package index at this version",
+    )
     parser.add_argument(
         "--force",
         action="store_true",
@@ -64,12 +74,17 @@ def _handle(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    written, kept = write_files(target, render(name, _versions()))
+    try:
+        source = package_source(args.package_source)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    written, kept = write_files(target, render(name, _versions(), source))
     for path in written:
         print(f"wrote {path}")
     for path in kept:
         print(f"kept {path} (exists; not overwritten)")
-    print(next_steps(target))
+    print(next_steps(target, source))
     return 0
 
 
@@ -83,13 +98,58 @@ def project_name(raw: str) -> str:
     return name
 
 
-def render(project: str, versions: Mapping[str, str]) -> dict[str, str]:
+def package_source(given: str | None) -> str:
+    """What follows ``gemini-tuning[extras]`` in a requirement: `` @ <url>`` for a wheel, a
+    source directory or a git URL, or ``==<version>`` for the package index. Without ``given``:
+    where this copy was installed from (its PEP 610 ``direct_url.json``), else the index."""
+    if given is None:
+        return _installed_from() or f"=={metadata.version('gemini-tuning')}"
+    if given.startswith(("git+", "file://")):
+        return f" @ {given}"
+    if given.startswith(("https://", "http://")):  # a wheel's URL, else a repository's
+        return f" @ {given}" if given.endswith(".whl") else f" @ git+{given}"
+    path = Path(given).expanduser().resolve()
+    if path.is_file() and path.suffix == ".whl":
+        return f" @ {path.as_uri()}"
+    if path.is_dir() and (path / "pyproject.toml").is_file():
+        return f" @ {path.as_uri()}"
+    raise ValueError(
+        f"--package-source {given!r}: expected a built wheel (.whl), a source directory with "
+        "pyproject.toml, or a git URL (git+https://HOST/OWNER/REPO@TAG)"
+    )
+
+
+def _installed_from() -> str | None:
+    """`` @ <url>`` this distribution was installed from, when it was not the package index."""
+    try:
+        raw = metadata.distribution("gemini-tuning").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    if not raw:
+        return None
+    found = json.loads(raw)
+    url = str(found.get("url") or "")
+    vcs = found.get("vcs_info")
+    if vcs:
+        commit = vcs.get("commit_id") or vcs.get("requested_revision")
+        return f" @ {vcs.get('vcs', 'git')}+{url}" + (f"@{commit}" if commit else "")
+    return f" @ {url}" if url else None
+
+
+def requirement(source: str, extras: str) -> str:
+    """A pip requirement for gemini-tuning with ``extras`` from ``source`` (package_source)."""
+    return f"gemini-tuning[{extras}]{source}"
+
+
+def render(project: str, versions: Mapping[str, str], source: str | None = None) -> dict[str, str]:
     """Every file of the new project (relative path -> text): the templates with the project
-    name and versions filled in, and the schema of the installed package's definitions."""
+    name, the package source and versions filled in, and the schema of the installed package's
+    definitions."""
     from gemini_tuning.definitions import schema_text
 
     values = {
         "@@PROJECT@@": project,
+        "@@PACKAGE@@": requirement(source or f"=={versions['gemini-tuning']}", "plots"),
         "@@VERSION@@": versions["gemini-tuning"],
         "@@PULUMI@@": versions["pulumi"],
     }
@@ -118,16 +178,29 @@ def write_files(target: Path, files: Mapping[str, str]) -> tuple[list[Path], lis
     return written, kept
 
 
-def next_steps(target: Path) -> str:
+def next_steps(target: Path, source: str) -> str:
+    emulator = requirement(source, "emulator,plots")
     return f"""
 Next, in {target}:
-  python3 -m venv .venv && .venv/bin/pip install -r requirements.txt 'gemini-tuning[emulator]'
+  python3 -m venv .venv && .venv/bin/pip install -r requirements.txt '{emulator}'
+  # The Pulumi CLI {PULUMI_VERSION} (the SDK requirements.txt pins; the workflow installs the same):
+  #   curl -fsSL https://get.pulumi.com | sh -s -- --version {PULUMI_VERSION}
   export PATH="$PWD/.venv/bin:$PATH" PULUMI_CONFIG_PASSPHRASE=...   # or your secrets provider
-  pulumi login --local                     # or your state backend (the workflow: gs://...)
+  mkdir -p .state/backend && pulumi login "file://$PWD/.state/backend?metadata=skip"
   gemini-tuning emulator start --seconds-per-epoch 1
   pulumi stack init dev && pulumi up --stack dev
 Then fill in Pulumi.cloud-dev.yaml and .github/workflows/gemini-tuning.yml (state bucket,
-Workload Identity) for the cloud chain."""
+Workload Identity) for the cloud chain.{_runner_note(source)}"""
+
+
+def _runner_note(source: str) -> str:
+    if " @ file://" not in source:
+        return ""
+    return (
+        "\nNote: requirements.txt installs gemini-tuning from a path on this machine, which a CI "
+        "runner does not have;\nfor the workflow, run init with --package-source "
+        "git+https://HOST/OWNER/gemini-tuning@TAG (or edit that line)."
+    )
 
 
 def _templates(folder: Traversable, prefix: str) -> Iterator[tuple[str, Traversable]]:
@@ -142,4 +215,6 @@ def _templates(folder: Traversable, prefix: str) -> Iterator[tuple[str, Traversa
 
 
 def _versions() -> dict[str, str]:
-    return {name: metadata.version(name) for name in ("gemini-tuning", "pulumi")}
+    """This package's version, and the Pulumi CLI and SDK it is tested with (not whichever SDK
+    pip happened to resolve into this environment)."""
+    return {"gemini-tuning": metadata.version("gemini-tuning"), "pulumi": PULUMI_VERSION}

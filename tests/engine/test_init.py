@@ -42,7 +42,8 @@ def test_init_into_an_empty_directory_then_pulumi_up_against_the_emulator(
 ) -> None:
     project = tmp_path / "team-models"
     project.mkdir()
-    seconds = install(project / ".venv", build_wheel(tmp_path / "dist"), "emulator")
+    wheel = build_wheel(tmp_path / "dist")
+    seconds = install(project / ".venv", wheel, "emulator")
     print(f"installed the wheel with [emulator] into {project / '.venv'} in {seconds:.0f} s")
     cli = project / ".venv" / "bin" / "gemini-tuning"
     made = subprocess.run([cli, "init", str(project)], capture_output=True, text=True, check=False)
@@ -50,6 +51,9 @@ def test_init_into_an_empty_directory_then_pulumi_up_against_the_emulator(
     for path in ("Pulumi.yaml", "__main__.py", "models/example.yaml", "Pulumi.dev.yaml"):
         assert (project / path).is_file(), path
     assert ".github/workflows/gemini-tuning.yml" in made.stdout
+    # The package is not on an index: the scaffold installs it from where it came from.
+    requirements = (project / "requirements.txt").read_text().splitlines()
+    assert f"gemini-tuning[plots] @ {wheel.resolve().as_uri()}" in requirements
     again = subprocess.run([cli, "init", str(project)], capture_output=True, text=True, check=False)
     assert again.returncode == 1, again.stdout  # now it is not empty: refused, nothing touched
     assert "--force" in again.stderr

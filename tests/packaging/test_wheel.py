@@ -4,6 +4,7 @@ program and the CLI work from it without any extra (a fresh venv, no repository 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -92,11 +93,25 @@ def test_runtime_requirements_are_the_providers_and_the_rest_are_extras(wheel: P
 
 
 def test_setup_pins_the_sdk_of_the_cli_it_builds() -> None:
+    from gemini_tuning._pulumi_version import PULUMI_VERSION
+
     pinned = re.search(r"^pulumi==(\S+)$", (REPO / "constraints.txt").read_text(), re.M)
-    built = re.search(r"^PULUMI_VERSION := (\S+)$", (REPO / "Makefile").read_text(), re.M)
+    policies = re.search(r"^pulumi==(\S+)$", (REPO / "policies/requirements.txt").read_text(), re.M)
     assert pinned
-    assert built
-    assert pinned.group(1) == built.group(1)
+    assert policies
+    assert pinned.group(1) == policies.group(1) == PULUMI_VERSION
+    # The Makefile reads the one statement of the version (it builds that CLI).
+    made = subprocess.run(
+        ["make", "-s", "--no-print-directory", "-f", "Makefile", "-f", "-", "show"],
+        input="show:\n\t@echo $(PULUMI_VERSION)\n",
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert made.stdout.strip() == PULUMI_VERSION
+    workflow = (REPO / ".github" / "workflows" / "gemini-tuning.yml").read_text()
+    assert set(re.findall(r"pulumi-version: \"?([\d.]+)", workflow)) == {PULUMI_VERSION}
     assert "-c constraints.txt" in (REPO / "Makefile").read_text()
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert "pulumi>=3.259,<4" in project["dependencies"]
@@ -196,3 +211,22 @@ def test_without_extras_the_package_the_program_and_the_cli_work(
     assert init.returncode == 0, init.stderr
     assert (tmp_path / "team" / "schema" / "model-definition.schema.json").is_file()
     assert sys.executable not in init.stdout
+
+
+def test_make_dist_builds_a_wheel_and_an_sdist_that_builds_the_same_wheel(tmp_path: Path) -> None:
+    """`make dist`'s command (hatchling, in dist/); the sdist rebuilds a wheel with the same
+    files and the plugin's entry point, so an index release from either works."""
+    out = tmp_path / "dist"
+    subprocess.run(["hatchling", "build", "-d", str(out)], cwd=REPO, check=True)
+    (wheel,) = out.glob("gemini_tuning-*.whl")
+    (sdist,) = out.glob("gemini_tuning-*.tar.gz")
+    assert "hatchling build -d dist" in (REPO / "Makefile").read_text()  # what make dist runs
+    unpacked = tmp_path / "sdist"
+    shutil.unpack_archive(sdist, unpacked)
+    (root,) = unpacked.iterdir()
+    rebuilt = build_wheel(tmp_path / "rebuilt", source=root)
+    with zipfile.ZipFile(wheel) as first, zipfile.ZipFile(rebuilt) as second:
+        assert sorted(first.namelist()) == sorted(second.namelist())
+        (points,) = [n for n in first.namelist() if n.endswith(".dist-info/entry_points.txt")]
+        entry_points = first.read(points).decode()
+    assert "pulumi-resource-gemini-tuning = gemini_tuning.plugin:main" in entry_points

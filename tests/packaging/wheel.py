@@ -22,12 +22,13 @@ CONSTRAINTS = REPO / "constraints.txt"
 WHEELHOUSE = Path(os.environ.get("GT_WHEELHOUSE") or REPO / ".state" / "wheelhouse")
 
 
-def build_wheel(dest: Path) -> Path:
-    """``pip wheel --no-deps`` of this checkout (hatchling from the dev extra): the wheel path."""
+def build_wheel(dest: Path, source: Path = REPO) -> Path:
+    """``pip wheel --no-deps`` of ``source`` (this checkout by default; hatchling from the dev
+    extra): the wheel path."""
     dest.mkdir(parents=True, exist_ok=True)
     _run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(dest), str(REPO)]
+         "--wheel-dir", str(dest), str(source)]
     )  # fmt: skip
     (wheel,) = dest.glob("gemini_tuning-*.whl")
     return wheel

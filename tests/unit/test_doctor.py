@@ -225,6 +225,21 @@ def test_a_backend_opened_without_metadata_skip_gets_a_note(
     assert main(["doctor", "--backend", root.as_uri()]) == 0
     out = capsys.readouterr().out
     assert "without metadata=skip, so a killed command can leave a sidecar empty again" in out
-    assert f"use {local_backend_url(root)}" in out
+    assert f"`pulumi login {local_backend_url(root)}` (provider/tools/env.sh sets it)" in out
     _, out = _doctor(root, capsys=capsys)
     assert "without metadata=skip" not in out
+
+
+def test_in_a_teams_repository_the_advice_names_no_file_it_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _backend(tmp_path)
+    monkeypatch.chdir(tmp_path)  # a project made by `gemini-tuning init`: no provider/tools
+    assert main(["doctor", "--backend", root.as_uri()]) == 0
+    out = capsys.readouterr().out
+    assert f"`pulumi login {local_backend_url(root)}`" in out
+    assert "env.sh" not in out
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    assert main(["doctor"]) == 2
+    err = capsys.readouterr().err
+    assert "set PULUMI_BACKEND_URL or pass --backend file://DIR" in err

@@ -3,14 +3,17 @@ engine test tests/engine/test_init.py runs `pulumi up` in a scaffolded project).
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
 
 from gemini_tuning import cli
+from gemini_tuning._init_cli import package_source
+from gemini_tuning._pulumi_version import PULUMI_VERSION
 from gemini_tuning.definitions import load_definition, schema_text
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_init_writes_a_project_that_loads(
@@ -39,9 +42,12 @@ def test_init_writes_a_project_that_loads(
     workflow = (target / ".github" / "workflows" / "gemini-tuning.yml").read_text()
     assert "pip install -r requirements.txt" in workflow
     assert "make setup" not in workflow
-    assert f'pulumi-version: "{metadata.version("pulumi")}"' in workflow
-    requirements = (target / "requirements.txt").read_text()
-    assert f"gemini-tuning[plots]=={metadata.version('gemini-tuning')}" in requirements
+    assert f'pulumi-version: "{PULUMI_VERSION}"' in workflow  # the CLI this release is tested with
+    requirements = (target / "requirements.txt").read_text().splitlines()
+    assert f"pulumi=={PULUMI_VERSION}" in requirements
+    # Installed from this checkout (editable): the scaffold installs from it too, not from an
+    # index where the package is not published.
+    assert f"gemini-tuning[plots] @ {REPO.as_uri()}" in requirements
     assert "@@" not in "".join(p.read_text() for p in target.rglob("*") if p.is_file())
     assert "pulumi up --stack dev" in capsys.readouterr().out
 
@@ -63,3 +69,41 @@ def test_init_names_a_project_pulumi_accepts(tmp_path: Path) -> None:
     assert cli.main(["init", str(tmp_path / "a b"), "--name", "team models!"]) == 0
     assert yaml.safe_load((tmp_path / "a b" / "Pulumi.yaml").read_text())["name"] == "team-models"
     assert cli.main(["init", str(tmp_path / "c"), "--name", "pulumi-x"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("git+https://example.com/acme/gemini-tuning@v0.1.0", " @ git+https://example.com/acme/gemini-tuning@v0.1.0"),
+        ("https://example.com/acme/gemini-tuning", " @ git+https://example.com/acme/gemini-tuning"),
+        ("https://example.com/dist/gemini_tuning-0.1.0-py3-none-any.whl", " @ https://example.com/dist/gemini_tuning-0.1.0-py3-none-any.whl"),
+        (str(REPO), f" @ {REPO.as_uri()}"),
+    ],
+)  # fmt: skip
+def test_the_package_source_becomes_a_requirement_pip_reads(given: str, expected: str) -> None:
+    assert package_source(given) == expected
+
+
+def test_a_wheel_source_is_written_into_the_requirements(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wheel = tmp_path / "gemini_tuning-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"")
+    target = tmp_path / "team"
+    assert cli.main(["init", str(target), "--package-source", str(wheel)]) == 0
+    requirements = (target / "requirements.txt").read_text().splitlines()
+    assert f"gemini-tuning[plots] @ {wheel.as_uri()}" in requirements
+    out = capsys.readouterr().out
+    assert (
+        f"pip install -r requirements.txt 'gemini-tuning[emulator,plots] @ {wheel.as_uri()}'" in out
+    )
+    assert "a CI runner does not have" in out  # a path on this machine: said so
+    assert "pulumi login --local" not in out  # no sidecar files (README, Shared state)
+
+
+def test_a_source_that_is_neither_wheel_nor_project_nor_url_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["init", str(tmp_path / "t"), "--package-source", str(tmp_path)]) == 2
+    assert "expected a built wheel (.whl), a source directory" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()
