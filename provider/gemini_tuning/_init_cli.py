@@ -48,6 +48,12 @@ def register(groups: Any) -> None:
         "(a wheel, a checkout or a git URL), else the package index at this version",
     )
     parser.add_argument(
+        "--policies",
+        action="store_true",
+        help="also write the policy pack (policies/: cost ceilings, allowed models and regions, "
+        "required labels, promotion rules), which the scaffolded workflow then enforces",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="write into a directory that is not empty (existing files are never overwritten)",
@@ -79,7 +85,13 @@ def _handle(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    written, kept = write_files(target, render(name, _versions(), source))
+    files = render(name, _versions(), source)
+    if args.policies:
+        files.update(policy_pack_files())
+    written, kept = write_files(target, files)
+    for path in written:
+        if path.relative_to(target).as_posix() in EXECUTABLES:
+            path.chmod(0o755)
     for path in written:
         print(f"wrote {path}")
     for path in kept:
@@ -160,6 +172,28 @@ def render(project: str, versions: Mapping[str, str], source: str | None = None)
             text = text.replace(placeholder, value)
         files[relative] = text
     files[SCHEMA_PATH] = schema_text()
+    return files
+
+
+POLICY_PACK = ("PulumiPolicy.yaml", "README.md", "__main__.py", "_rules.py", "requirements.txt")
+EXECUTABLES = frozenset(
+    {"policies/pack", "policies/bin/pulumi-analyzer-policy-gemini-tuning-python"}
+)
+
+
+def policy_pack_files() -> dict[str, str]:
+    """The policy pack's files under ``policies/``: from the package (a wheel ships them as
+    ``_policy_pack``), or from the checkout an editable install runs from."""
+    shipped = resources.files("gemini_tuning") / "_policy_pack"
+    checkout = Path(__file__).resolve().parents[2] / "policies"
+    source: Traversable = shipped if shipped.is_dir() else checkout
+    names = [*POLICY_PACK, *(e.removeprefix("policies/") for e in sorted(EXECUTABLES))]
+    files = {}
+    for name in names:
+        entry = source
+        for part in name.split("/"):
+            entry = entry / part
+        files[f"policies/{name}"] = entry.read_text(encoding="utf-8")
     return files
 
 

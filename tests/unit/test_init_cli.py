@@ -107,3 +107,17 @@ def test_a_source_that_is_neither_wheel_nor_project_nor_url_is_refused(
     assert cli.main(["init", str(tmp_path / "t"), "--package-source", str(tmp_path)]) == 2
     assert "expected a built wheel (.whl), a source directory" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
+
+
+def test_init_with_policies_writes_the_pack_the_repository_enforces(tmp_path: Path) -> None:
+    target = tmp_path / "team"
+    assert cli.main(["init", str(target), "--policies"]) == 0
+    pack = target / "policies"
+    for name in ("PulumiPolicy.yaml", "__main__.py", "_rules.py", "requirements.txt", "README.md"):
+        assert (pack / name).read_text() == (REPO / "policies" / name).read_text(), name
+    for name in ("pack", "bin/pulumi-analyzer-policy-gemini-tuning-python"):
+        assert (pack / name).read_text() == (REPO / "policies" / name).read_text(), name
+        assert (pack / name).stat().st_mode & 0o111, f"{name} is not executable"
+    without = tmp_path / "plain"
+    assert cli.main(["init", str(without)]) == 0
+    assert not (without / "policies").exists()

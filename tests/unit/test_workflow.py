@@ -81,3 +81,14 @@ def test_the_repos_previews_and_ups_enforce_the_policy_pack() -> None:
     ]
     assert runs
     assert all("--policy-pack policies" in r for r in runs)
+
+
+def test_the_scaffolded_workflow_enforces_the_policy_pack_where_the_repository_has_one() -> None:
+    jobs = yaml.safe_load(INIT_WORKFLOW.read_text())["jobs"]
+    for job in ("preview", "up"):
+        (install,) = [s for s in jobs[job]["steps"] if "policy pack" in str(s.get("name"))]
+        assert install["if"] == "hashFiles('policies/PulumiPolicy.yaml') != ''"
+        assert 'echo "POLICY_PACK=--policy-pack policies" >> "$GITHUB_ENV"' in install["run"]
+        runs = [r for r in _runs(jobs[job]) if re.search(r"\bpulumi (preview|up)\b", r)]
+        assert runs
+        assert all("$POLICY_PACK" in r for r in runs)
