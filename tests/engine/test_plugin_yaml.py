@@ -46,7 +46,15 @@ def test_yaml_program_tunes_names_evaluates_updates_replaces_and_destroys(
     stack.preview(**run.kwargs())
     assert steps(run)["job"] == {"update"}  # labels: in place, no new tuning
     assert steps(run)["model"] == {"update"}
-    stack.up(color="never")
+    # The evaluation's target is an output of the updated job: unknown at preview. Its line
+    # says so, never the engine's placeholder string as a value, nor a promised re-evaluation.
+    from pulumi.runtime import rpc
+
+    assert rpc.UNKNOWN not in run.text
+    assert "evaluation: re-evaluate: target changed" not in run.text
+    run = Run()
+    stack.up(**run.kwargs())
+    assert steps(run).get("evaluation", {"same"}) == {"same"}  # nothing re-ran: target unchanged
     assert vertex.get_model(outputs["model"]).labels["team"] == "ranking"
     assert stack.outputs()["job"].value == outputs["job"]  # same job: updated in place
 

@@ -135,3 +135,21 @@ def test_tuned_model_ownership_and_target_change_in_place_never_by_replace() -> 
     )
     assert plan.replaces == []
     assert sorted(plan.updates) == ["adopted", "model"]
+
+
+@pytest.mark.parametrize("unknown", ["sdk-marker", "engine-placeholder"])
+def test_an_unknown_input_is_shown_as_known_after_apply_never_as_its_placeholder(
+    unknown: str,
+) -> None:
+    """The plugin hands controllers the engine's placeholder string for an unknown; the dynamic
+    provider an SDK marker. Neither is a value: the reason says it is known after apply and
+    that the change happens only if the value then differs."""
+    from pulumi.output import Unknown
+    from pulumi.runtime import rpc
+
+    marker: Any = Unknown() if unknown == "sdk-marker" else rpc.UNKNOWN
+    olds = {**BASE, "description": "old"}
+    plan = _plan(olds, {**olds, "description": marker})
+    (line,) = plan.describe()
+    assert line == ('update: description is known after apply; only if it differs from "old"')
+    assert rpc.UNKNOWN not in line

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from gemini_tuning.resources._unknowns import is_unknown
+
 RESOURCE_LABEL = "gemini-tuning-resource"
 SPEC_LABEL = "gemini-tuning-spec"
 NAME_LABEL = "gemini-tuning-name"
@@ -100,9 +102,16 @@ def plan_diff(
         )
         bucket.append(key)
         plan.keys.append(key)
-        reason = (extra_reasons or {}).get(key) or f"{key} changed ({_short(old)} -> {_short(new)})"
-        plan.reasons.append(reason)
+        plan.reasons.append(_reason(key, old, new, extra_reasons))
     return plan
+
+
+def _reason(key: str, old: Any, new: Any, extra: Mapping[str, str] | None) -> str:
+    if is_unknown(new):
+        # Not known until an earlier resource is applied: the engine asks again then, with the
+        # value, and nothing happens if it is the same. Say so instead of promising a change.
+        return f"{key} is known after apply; only if it differs from {_short(old)}"
+    return (extra or {}).get(key) or f"{key} changed ({_short(old)} -> {_short(new)})"
 
 
 def _defaults(spec_type: type[BaseModel]) -> dict[str, Any]:
@@ -133,7 +142,7 @@ def normal(value: Any) -> Any:
 
 
 def _short(value: Any) -> str:
-    if type(value).__name__ in ("Unknown", "Output"):
+    if is_unknown(value):  # an SDK marker, or the engine's placeholder string (the plugin's face)
         return "known after apply"
     text = json.dumps(normal(value), sort_keys=True, default=str)
     return text if len(text) <= 40 else text[:37] + "..."
