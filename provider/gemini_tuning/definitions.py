@@ -231,11 +231,13 @@ def load_definition(path: str | Path, *, check_files: bool = True) -> ModelDefin
         )
     resolved = _resolve_paths(definition, path.parent)
     if check_files:
-        for field, location in _dataset_fields(resolved):
+        for (field, written), (_, location) in zip(
+            _dataset_fields(definition), _dataset_fields(resolved), strict=True
+        ):
             if not location.startswith("gs://") and not Path(location).is_file():
-                problems.append(
-                    (lines.get(field), field, f"file not found: {location} (from {path.parent})")
-                )
+                looked = (path.parent / written).resolve()
+                message = f"file not found: {written} (relative to this file: {looked})"
+                problems.append((lines.get(field), field, message))
     if problems:
         raise DefinitionError(path, problems)
     return resolved

@@ -90,7 +90,7 @@ def test_a_good_definition_resolves_paths_relative_to_its_file(
         (GOOD.replace("epoch_count: 3", "zzz: 3"), 6, "hyperparameters.zzz", "unknown field (this level takes: adapter_size, batch_size, epoch_count"),  # noqa: E501
         (GOOD.replace("gemini-2.5-flash", "gemini-9"), 2, "base_model", "cannot be tuned"),
         (GOOD.replace("version: 1\n", ""), None, "version", "required field is missing"),
-        (GOOD.replace("train.jsonl", "missing.jsonl"), 4, "datasets.training", "file not found"),
+        (GOOD.replace("train.jsonl", "missing.jsonl"), 4, "datasets.training", "file not found: missing.jsonl (relative to this file: /"),  # noqa: E501  # as written
         (GOOD + "labels:\n  Team: x\n", 7, "labels", "must start with a lowercase letter"),
         (GOOD + "evaluation:\n  dataset: train.jsonl\n  gate: {exact_match: 1.5}\n", 9, "evaluation.gate.exact_match", "less than or equal to 1"),  # noqa: E501
         (GOOD + "name: other\n", 7, "name", "must match the file name"),
