@@ -552,22 +552,20 @@ def _deletion_policy(
     config: pulumi.Config, name: str, definition: ModelDefinition, root: Path
 ) -> dict[str, str]:
     """The inputs ``deletion_policy`` and ``deletion_policy_source`` of a model's TuningJob and
-    TunedModel: the definition's ``deletion_policy`` (at its file:line), else the stack config
-    ``deletionPolicy``, else ``delete`` (no source: the default is declared nowhere)."""
+    TunedModel (see _deletion.choose: the definition, else the stack config, else delete)."""
     from gemini_tuning.resources import _deletion
 
-    if definition.deletion_policy is not None:
-        line = definition.line_of("deletion_policy")
-        where = _relative(_definition_file(config, name), root) + (f":{line}" if line else "")
-        return {"deletion_policy": definition.deletion_policy, "deletion_policy_source": where}
+    line = definition.line_of("deletion_policy")
     configured = config.get("deletionPolicy")
-    if configured is None:
-        return {"deletion_policy": "delete"}
-    if configured not in (*_deletion.POLICIES, *_deletion.OLD_SPELLINGS):
-        raise StackConfigError(
-            f"{NAMESPACE}:deletionPolicy must be delete, abandon or prevent, got {configured!r}"
+    try:
+        return _deletion.choose(
+            definition.deletion_policy,
+            _relative(_definition_file(config, name), root) + (f":{line}" if line else ""),
+            configured,
+            _config_source(root) if configured is not None else "",
         )
-    return {"deletion_policy": configured, "deletion_policy_source": _config_source(root)}
+    except ValueError as err:
+        raise StackConfigError(f"{NAMESPACE}:deletionPolicy: {err}") from None
 
 
 def _config_source(root: Path) -> str:

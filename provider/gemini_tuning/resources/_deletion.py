@@ -40,6 +40,21 @@ def policy_of(props: Mapping[str, Any]) -> str:
     return policy(props.get("deletion_policy"))
 
 
+def choose(
+    declared: str | None, declared_at: str, configured: str | None, configured_at: str
+) -> dict[str, str]:
+    """A model's ``deletion_policy`` and ``deletion_policy_source`` inputs: the definition's
+    policy (``declared``, at ``declared_at``: file:line), else the stack config's
+    (``configured``, at ``configured_at``), else ``delete``, declared nowhere (no source)."""
+    if declared is not None:
+        return {"deletion_policy": declared, SOURCE_KEY: declared_at}
+    if configured is None:
+        return {"deletion_policy": "delete"}
+    if configured not in (*POLICIES, *OLD_SPELLINGS):
+        raise ValueError(f"must be delete, abandon or prevent, got {configured!r}")
+    return {"deletion_policy": configured, SOURCE_KEY: configured_at}
+
+
 def where(props: Mapping[str, Any]) -> str:
     """`` (stacks/models/qa.yaml:12)``: where the policy is declared, or nothing if unknown."""
     source = props.get(SOURCE_KEY)

@@ -565,10 +565,11 @@ def _abandoned(job: str, props: dict[str, Any]) -> str:
             "`gemini-tuning releases list` shows the version, `gemini-tuning releases prune` "
             "deletes it once no stack claims it"
         )
+    listed = ", ".join(kept[:-1]) + " and " + kept[-1] if len(kept) > 1 else kept[0]
     return (
-        f"abandoned (deletion_policy: {declared}{_deletion.where(props)}): left "
-        f"{', '.join(kept)} in the service, out of this stack's state. `pulumi up` with the "
-        f"same declaration adopts them again; {later}"
+        f"abandoned by deletion_policy: {declared}{_deletion.where(props)}: left {listed} in "
+        f"the service; only this stack's state forgets them. `pulumi up` with the same "
+        f"declaration adopts them again; {later}"
     )
 
 
