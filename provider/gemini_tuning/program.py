@@ -81,7 +81,9 @@ def run() -> None:
                     f"{promote_from}, e.g. {{{name}: {definition.version}}}"
                 )
             policy = _deletion_policy(config, name, definition, root)
-            outputs[name] = _promote(name, version, definition, promote_from, aliases, policy)
+            outputs[name] = _promote(
+                name, version, definition, promote_from, aliases, policy=policy
+            )
         else:
             pinned = wanted[name]
             if pinned is not None and pinned != definition.version:
@@ -135,7 +137,7 @@ def _tune(
     definition: ModelDefinition,
     config: pulumi.Config,
     *,
-    policy: dict[str, str],
+    policy: dict[str, Any],
     aliases: list[str],
     artifacts_root: Path,
     root: Path,
@@ -380,7 +382,8 @@ def _promote(
     definition: ModelDefinition,
     source_name: str,
     aliases: list[str],
-    policy: dict[str, str],
+    *,
+    policy: dict[str, Any],
 ) -> dict[str, Any]:
     from gemini_tuning.resources.tuned_model import TunedModel
 
@@ -550,7 +553,7 @@ def _selection(selected: Any) -> dict[str, int | None]:
 
 def _deletion_policy(
     config: pulumi.Config, name: str, definition: ModelDefinition, root: Path
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """The inputs ``deletion_policy`` and ``deletion_policy_source`` of a model's TuningJob and
     TunedModel (see _deletion.choose: the definition, else the stack config, else delete)."""
     from gemini_tuning.resources import _deletion

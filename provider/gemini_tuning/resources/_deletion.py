@@ -26,7 +26,7 @@ OLD_SPELLINGS = {"retain": "abandon"}
 SOURCE_KEY = "deletion_policy_source"
 
 
-class DeletionPrevented(RuntimeError):
+class DeletionPreventedError(RuntimeError):
     """``deletion_policy: prevent`` refused a destroy or a replace."""
 
 
@@ -64,29 +64,30 @@ def where(props: Mapping[str, Any]) -> str:
 def refuse_replace(
     resource: str, olds: Mapping[str, Any], news: Mapping[str, Any], changes: list[str], loses: str
 ) -> None:
-    """Raise DeletionPrevented if a replace (``changes``: why) is refused: the declaration or
+    """Raise DeletionPreventedError if a replace (``changes``: why) is refused: the declaration or
     the state says ``prevent``. ``loses``: what would go, for the message."""
     why = "; ".join(changes) or "a replace"
     if policy_of(news) == "prevent":
-        raise DeletionPrevented(
-            f"{resource}: deletion_policy: prevent{where(news)} refuses this change: {why}. "
+        raise DeletionPreventedError(
+            f"deletion_policy: prevent{where(news)} refuses this change: {why}. "
             f"A replace of {resource}: {loses} would go. To allow it, set deletion_policy: "
             "delete there and run `pulumi up` (a change of the policy alone touches nothing), "
             "then make this change"
         )
     if policy_of(olds) == "prevent":
-        raise DeletionPrevented(
-            f"{resource}: the state records deletion_policy: prevent{where(olds)}, which "
+        raise DeletionPreventedError(
+            f"the state records deletion_policy: prevent{where(olds)}, which "
             f"refuses this change: {why}. A replace of {resource}: {loses} would go. Run "
             "`pulumi up` with the policy change alone first, then make this change"
         )
 
 
 def refuse_delete(resource: str, props: Mapping[str, Any], loses: str) -> None:
-    """Raise DeletionPrevented if the recorded policy is ``prevent``."""
+    """Raise DeletionPreventedError if the recorded policy is ``prevent``."""
     if policy_of(props) == "prevent":
-        raise DeletionPrevented(
-            f"{resource}: deletion_policy: prevent{where(props)} refuses to delete {resource} "
-            f"({loses} would go); nothing was deleted. To allow it, declare it with deletion_policy: delete, "
-            "run `pulumi up`, then destroy it (or remove it from the stack)"
+        raise DeletionPreventedError(
+            f"deletion_policy: prevent{where(props)} refuses to delete {resource} "
+            f"({loses} would go); nothing was deleted. To allow it, declare it with "
+            "deletion_policy: delete, run `pulumi up`, then destroy it (or remove it from the "
+            "stack)"
         )

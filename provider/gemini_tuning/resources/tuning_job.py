@@ -17,9 +17,8 @@ from gemini_tuning import _timing as timing_log
 from gemini_tuning import backends, catalog
 from gemini_tuning.backends._types import ACTIVE_STATES
 from gemini_tuning.resources import _claims as claims
-from gemini_tuning.resources import _deletion
 from gemini_tuning.resources import _dataset_inputs as ds
-from gemini_tuning.resources import _submit, _wait
+from gemini_tuning.resources import _deletion, _submit, _wait
 from gemini_tuning.resources._concurrency import (
     in_dynamic_provider_process,
     widen_if_provider_process,
