@@ -43,6 +43,11 @@ hyperparameters:
   epoch_count: 2
 deletion_policy: {policy}
 """
+EVALUATION = """\
+evaluation:
+  dataset: ../data/number-successor-vertex-eval.jsonl
+  baseline: false
+"""
 
 
 class Env:
@@ -55,8 +60,9 @@ class Env:
     def definition(self, name: str) -> Path:
         return self.project / "stacks" / "models" / f"{name}.yaml"
 
-    def write(self, name: str, policy: str, *, epochs: int = 2) -> None:
+    def write(self, name: str, policy: str, *, epochs: int = 2, evaluated: bool = False) -> None:
         text = DEFINITION.format(policy=policy).replace("epoch_count: 2", f"epoch_count: {epochs}")
+        text += EVALUATION if evaluated else ""
         assert text.splitlines()[POLICY_LINE - 1].startswith("deletion_policy:")
         self.definition(name).write_text(text)
 
@@ -105,31 +111,38 @@ def _protected(stack: auto.Stack) -> dict[str, bool]:
 
 
 def test_prevent_refuses_replace_destroy_and_removal_until_the_policy_changes(env: Env) -> None:
-    env.write("guarded", "prevent")
+    env.write("guarded", "prevent", evaluated=True)
     stack = env.stack("guarded", ["guarded"])
     model = stack.up(color="never").outputs["models"].value["guarded"]
-    # The job and the model are protected; the release record is not (its delete keeps it).
-    assert _protected(stack) == {"guarded": True, "guarded-model": True, "guarded-release": False}
+    # The job and the model are protected; the evaluation (a measurement) and the release
+    # record (its delete keeps the object) are not: their deletes touch nothing in the service.
+    assert _protected(stack) == {
+        "guarded": True,
+        "guarded-model": True,
+        "guarded-eval": False,
+        "guarded-release": False,
+    }
     jobs = env.emu.calls(CREATE_JOB)
 
     # A hyperparameter change would re-tune (a replace): refused at preview, at file:line.
-    env.write("guarded", "prevent", epochs=3)
+    env.write("guarded", "prevent", epochs=3, evaluated=True)
     with pytest.raises(auto.CommandError) as refused:
         stack.preview(color="never")
     message = str(refused.value)
     assert f"deletion_policy: prevent (stacks/models/guarded.yaml:{POLICY_LINE})" in message
     assert "refuses this change: epoch_count changed (2 -> 3)" in message
     assert "set deletion_policy: delete there and run `pulumi up`" in message
-    env.write("guarded", "prevent")
+    env.write("guarded", "prevent", evaluated=True)
 
     # `pulumi destroy`: refused by the engine (protect) at its preview; nothing is deleted.
     run = Run()
     with pytest.raises(auto.CommandError):
         stack.preview_destroy(**run.kwargs())
     assert "cannot be deleted\nbecause it is protected" in run.text
-    assert set(_protected(stack)) == {"guarded", "guarded-model", "guarded-release"}
+    assert len(_protected(stack)) == 4
     # Without its preview (`--skip-preview`, as the Automation API runs it) the engine removes
-    # what is not protected (the release record stays in the bucket) and refuses the rest.
+    # what is not protected from the state (the release record stays in the bucket) and
+    # refuses the rest.
     run = Run()
     with pytest.raises(auto.CommandError):
         stack.destroy(**run.kwargs())
@@ -146,7 +159,7 @@ def test_prevent_refuses_replace_destroy_and_removal_until_the_policy_changes(en
     stack.set_config("gemini-tuning:models", auto.ConfigValue('["guarded"]'))
 
     # The way out: an `up` that changes only the policy (no API call beyond reads), then destroy.
-    env.write("guarded", "delete")
+    env.write("guarded", "delete", evaluated=True)
     run = Run()
     stack.up(**run.kwargs())
     assert 'store: deletion_policy changed ("prevent" -> "delete")' in run.text
