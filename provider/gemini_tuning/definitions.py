@@ -26,7 +26,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gemini_tuning import catalog
 from gemini_tuning.specs import _check_labels
@@ -148,8 +156,17 @@ class ModelDefinition(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     tuned_model_display_name: str | None = None
     evaluation: EvaluationDefinition | None = None
+    deletion_policy: Literal["delete", "abandon", "prevent"] | None = Field(
+        None,
+        description="What a destroy or replace does to this model's tuned versions, in every "
+        "stack that carries it: delete (a version no other stack serves), abandon (leave model "
+        "and endpoint, drop them from the state) or prevent (refuse the destroy or replace at "
+        "preview). Unset: the stack config gemini-tuning:deletionPolicy, else delete",
+    )
 
     _labels = field_validator("labels")(_check_labels)
+    # 'hyperparameters.epoch_count' -> its line in the file (set by load_definition).
+    _lines: dict[str, int] = PrivateAttr(default_factory=dict)
 
     @field_validator("name")
     @classmethod
@@ -172,6 +189,10 @@ class ModelDefinition(BaseModel):
     def model_name(self) -> str:
         assert self.name is not None  # set by load_definition
         return self.name
+
+    def line_of(self, field: str) -> int | None:
+        """The 1-based line of ``field`` (dotted) in the file it was loaded from, if known."""
+        return self._lines.get(field)
 
 
 class DefinitionError(ValueError):
@@ -240,6 +261,7 @@ def load_definition(path: str | Path, *, check_files: bool = True) -> ModelDefin
                 problems.append((lines.get(field), field, message))
     if problems:
         raise DefinitionError(path, problems)
+    resolved._lines = lines
     return resolved
 
 

@@ -80,7 +80,10 @@ def run() -> None:
                     f"{NAMESPACE}:models must map {name} to the version to promote from "
                     f"{promote_from}, e.g. {{{name}: {definition.version}}}"
                 )
-            outputs[name] = _promote(name, version, definition, promote_from, aliases)
+            policy = _deletion_policy(config, name, definition, root)
+            outputs[name] = _promote(
+                name, version, definition, promote_from, aliases, policy=policy
+            )
         else:
             pinned = wanted[name]
             if pinned is not None and pinned != definition.version:
@@ -92,6 +95,7 @@ def run() -> None:
                 name,
                 definition,
                 config,
+                policy=_deletion_policy(config, name, definition, root),
                 aliases=aliases,
                 artifacts_root=artifacts_root,
                 root=root,
@@ -133,6 +137,7 @@ def _tune(
     definition: ModelDefinition,
     config: pulumi.Config,
     *,
+    policy: dict[str, Any],
     aliases: list[str],
     artifacts_root: Path,
     root: Path,
@@ -142,7 +147,6 @@ def _tune(
     from gemini_tuning.resources.tuned_model import TunedModel
     from gemini_tuning.resources.tuning_job import TuningJob
 
-    deletion_policy = config.get("deletionPolicy") or "delete"
     hyper = definition.hyperparameters.model_dump(exclude_none=True)
     labels = {**definition.labels, "model-version": str(definition.version)}
     job_inputs: dict[str, Any] = {
@@ -150,7 +154,7 @@ def _tune(
         "base_model": definition.base_model,
         "training_dataset": definition.datasets.training,
         "labels": labels,
-        "deletion_policy": deletion_policy,
+        **policy,
         **hyper,
     }
     optional = {
@@ -169,7 +173,7 @@ def _tune(
         endpoint=job.tuned_model_endpoint,
         version_aliases=aliases,
         labels=labels,
-        deletion_policy=deletion_policy,
+        **policy,
     )
     entry: dict[str, Any] = {
         "definition": _relative(_definition_file(config, name), root),
@@ -378,6 +382,8 @@ def _promote(
     definition: ModelDefinition,
     source_name: str,
     aliases: list[str],
+    *,
+    policy: dict[str, Any],
 ) -> dict[str, Any]:
     from gemini_tuning.resources.tuned_model import TunedModel
 
@@ -415,6 +421,7 @@ def _promote(
             "version": version,
             "gate": gate.as_dict() if gate is not None else {},
         },
+        **policy,
     )
     return {
         "version": version,
@@ -542,6 +549,45 @@ def _selection(selected: Any) -> dict[str, int | None]:
     raise StackConfigError(
         f"{NAMESPACE}:models must be a list of definition names or a map of name -> version"
     )
+
+
+def _deletion_policy(
+    config: pulumi.Config, name: str, definition: ModelDefinition, root: Path
+) -> dict[str, Any]:
+    """The inputs ``deletion_policy`` and ``deletion_policy_source`` of a model's TuningJob and
+    TunedModel (see _deletion.choose: the definition, else the stack config, else delete)."""
+    from gemini_tuning.resources import _deletion
+
+    line = definition.line_of("deletion_policy")
+    configured = config.get("deletionPolicy")
+    try:
+        return _deletion.choose(
+            definition.deletion_policy,
+            _relative(_definition_file(config, name), root) + (f":{line}" if line else ""),
+            configured,
+            _config_source(root) if configured is not None else "",
+        )
+    except ValueError as err:
+        raise StackConfigError(f"{NAMESPACE}:deletionPolicy: {err}") from None
+
+
+def _config_source(root: Path) -> str:
+    """Where this stack's ``deletionPolicy`` is set: ``stacks/Pulumi.prod.yaml:14`` when the
+    stack's config file holds the key (it may come from elsewhere: the environment, ESC)."""
+    import yaml
+
+    key = f"{NAMESPACE}:deletionPolicy"
+    try:
+        project = yaml.safe_load((root / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
+        folder = root / str(project.get("stackConfigDir") or ".")
+        path = folder / f"Pulumi.{pulumi.get_stack()}.yaml"
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, yaml.YAMLError, AttributeError):
+        return f"stack config {key}"
+    for number, text in enumerate(lines, start=1):
+        if text.strip().startswith(f"{key}:"):
+            return f"{_relative(path, root)}:{number}"
+    return f"stack config {key}"
 
 
 def _models_dir(config: pulumi.Config) -> Path:

@@ -16,7 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gemini_tuning import catalog
 
 Backend = catalog.Backend
-DeletionPolicy = Literal["delete", "retain"]
+# What destroying or replacing a resource does to what it made (resources/_deletion.py):
+# ``delete`` it, ``abandon`` it in the service (the resource only leaves the state), or
+# ``prevent`` the destroy or replace at preview. ``retain`` is the old spelling of ``abandon``:
+# state and stack config written before ``abandon`` existed hold it.
+DeletionPolicy = Literal["delete", "abandon", "prevent", "retain"]
+_POLICY_SOURCE = (
+    "Where deletion_policy is declared (e.g. stacks/models/qa.yaml:12), named when it refuses "
+    "a change; stored only, never a change of its own"
+)
 
 LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
@@ -77,6 +85,7 @@ class TuningJobSpec(BaseModel):
     timeout_minutes: Annotated[float, Field(gt=0)] = 24 * 60.0
     poll_interval_seconds: Annotated[float, Field(gt=0, le=600)] = 15.0
     deletion_policy: DeletionPolicy = "delete"
+    deletion_policy_source: str | None = Field(None, description=_POLICY_SOURCE)
     dataset_bucket: str | None = Field(
         None,
         description="Bucket for local datasets; defaults to config gemini-tuning:datasetBucket",
@@ -182,8 +191,11 @@ class TunedModelSpec(BaseModel):
     version_aliases: list[str] = Field(default_factory=list)
     deletion_policy: DeletionPolicy = Field(
         "delete",
-        description="Stored only: a TunedModel never deletes a model (its TuningJob decides)",
+        description="prevent refuses a destroy or replace; delete and abandon act alike here: "
+        "a TunedModel never deletes a model (its TuningJob decides), it removes its aliases and "
+        "claim",
     )
+    deletion_policy_source: str | None = Field(None, description=_POLICY_SOURCE)
 
     _labels = field_validator("labels")(_check_labels)
 

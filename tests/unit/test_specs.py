@@ -47,7 +47,7 @@ def test_valid_job_parses_with_defaults() -> None:
         ({"pre_tuned_model": "projects/p/locations/l/models/1"}, "base_model", "exactly one"),
         ({"tuned_model_display_name": "x" * 129}, "tuned_model_display_name", "128"),
         ({"training_dataset": "gs://bucket-only"}, "training_dataset", "gs://BUCKET/OBJECT"),
-        ({"deletion_policy": "keep"}, "deletion_policy", "'delete' or 'retain'"),
+        ({"deletion_policy": "keep"}, "deletion_policy", "'delete', 'abandon', 'prevent' or"),
         ({"surprise": 1}, "surprise", "unknown property"),
         ({"base_model": "gemini-3.5-flash", "encryption_key": "k"}, "encryption_key", "CMEK"),
     ],

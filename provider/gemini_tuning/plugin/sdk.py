@@ -16,6 +16,7 @@ import pulumi
 
 from gemini_tuning.plugin._kinds import PACKAGE, kinds
 from gemini_tuning.plugin._names import to_wire
+from gemini_tuning.resources._props import protected_if_prevented
 
 
 class _PluginResource(pulumi.CustomResource):
@@ -32,6 +33,8 @@ class _PluginResource(pulumi.CustomResource):
         props: dict[str, Any] = dict.fromkeys(kind.state)
         props.pop("resource_name")
         props.update(args)
+        # deletion_policy: prevent -> Pulumi's protect, as on the dynamic resources.
+        opts = protected_if_prevented(opts, args.get("deletion_policy"))
         super().__init__(kind.token, resource_name, props, opts)
 
     # The SDK applies these to nested map keys too (labels, gate): translate only the

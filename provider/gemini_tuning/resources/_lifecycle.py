@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from gemini_tuning.resources import _deletion
 from gemini_tuning.resources._unknowns import is_unknown
 
 RESOURCE_LABEL = "gemini-tuning-resource"
@@ -44,6 +45,10 @@ JOB_UPDATE_KEYS = ("description", "labels")
 # the owned model it was just told to adopt is the one thing that must never happen.
 MODEL_REPLACE_KEYS = ("backend",)
 MODEL_UPDATE_KEYS = ("model", "adopted", "display_name", "description", "labels", "version_aliases")
+
+# Inputs the diff never compares: where the deletion policy is declared moves with every edit
+# above it in the file, and is read from the new inputs whenever it is named.
+UNDIFFED_KEYS = (_deletion.SOURCE_KEY,)
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ def plan_diff(
 
     A key missing on one side counts as its spec default, so state written before a new input
     existed does not show a change. Keys that are neither replace nor update keys are stored only.
+    ``deletion_policy`` compares by meaning (``retain`` is ``abandon``); UNDIFFED_KEYS not at all.
     """
     defaults = _defaults(spec_type)
     keys = [
@@ -89,9 +95,11 @@ def plan_diff(
     ]
     plan = DiffPlan()
     for key in keys:
+        if key in UNDIFFED_KEYS:
+            continue
         default = defaults.get(key)
         old, new = olds.get(key, default), news.get(key, default)
-        if normal(old) == normal(new):
+        if _comparable(key, old) == _comparable(key, new):
             continue
         bucket = (
             plan.replaces
@@ -112,6 +120,12 @@ def _reason(key: str, old: Any, new: Any, extra: Mapping[str, str] | None) -> st
         # value, and nothing happens if it is the same. Say so instead of promising a change.
         return f"{key} is known after apply; only if it differs from {_short(old)}"
     return (extra or {}).get(key) or f"{key} changed ({_short(old)} -> {_short(new)})"
+
+
+def _comparable(key: str, value: Any) -> Any:
+    if key == "deletion_policy" and isinstance(value, str):
+        return _deletion.policy(value)
+    return normal(value)
 
 
 def _defaults(spec_type: type[BaseModel]) -> dict[str, Any]:

@@ -36,3 +36,21 @@ def with_secret_outputs(opts: Any, names: Iterable[str]) -> Any:
     return pulumi.ResourceOptions.merge(
         base, pulumi.ResourceOptions(additional_secret_outputs=list(dict.fromkeys(wanted)))
     )
+
+
+def protected_if_prevented(opts: Any, deletion_policy: Any) -> Any:
+    """``opts`` with Pulumi's ``protect`` set when ``deletion_policy`` is ``prevent``: the
+    engine then refuses, at preview, to delete the resource (``pulumi destroy``, or the resource
+    removed from the program), and to replace it. A policy that is not known yet (an Output)
+    sets nothing: its ``diff`` and ``delete`` still refuse (see _deletion).
+
+    https://www.pulumi.com/docs/iac/concepts/resources/options/protect/: "it will be an error to
+    do a Pulumi deployment which tries to delete a protected resource for any reason"; measured
+    with the engine in tests/engine/test_deletion_policy.py."""
+    import pulumi
+
+    from gemini_tuning.resources import _deletion
+
+    if not isinstance(deletion_policy, str) or _deletion.policy(deletion_policy) != "prevent":
+        return opts
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True))

@@ -18,9 +18,10 @@ import pulumi.dynamic as dyn
 
 from gemini_tuning import backends
 from gemini_tuning.resources import _claims as claims
+from gemini_tuning.resources import _deletion
 from gemini_tuning.resources._concurrency import widen_if_provider_process
 from gemini_tuning.resources._lifecycle import MODEL_REPLACE_KEYS, MODEL_UPDATE_KEYS, plan_diff
-from gemini_tuning.resources._props import declared_props
+from gemini_tuning.resources._props import declared_props, protected_if_prevented
 from gemini_tuning.resources._unknowns import with_stand_ins
 from gemini_tuning.resources._wait import say
 from gemini_tuning.specs import RESERVED_LABEL_PREFIX, SpecError, TunedModelSpec, parse
@@ -49,6 +50,7 @@ class TunedModelArgs(TypedDict, total=False):
     labels: pulumi.Input[dict[str, str]]
     version_aliases: pulumi.Input[list[str]]
     deletion_policy: pulumi.Input[str]
+    deletion_policy_source: pulumi.Input[str]
     promotion: pulumi.Input[dict[str, Any]]
 
 
@@ -75,8 +77,13 @@ class TunedModelProvider(dyn.ResourceProvider):
             replace_keys=MODEL_REPLACE_KEYS,
             update_keys=MODEL_UPDATE_KEYS,
         )
-        for line in plan.describe():
-            say(str(news.get("resource_name")), line)
+        resource = str(news.get("resource_name"))
+        lines = plan.describe()
+        for line in lines:
+            say(resource, line)
+        if plan.replaces:
+            why = [line.removeprefix("replace: ") for line in lines if line.startswith("replace:")]
+            _deletion.refuse_replace(resource, olds, news, why, _what_it_holds(olds))
         return dyn.DiffResult(
             changes=bool(plan.changed), replaces=plan.replaces, delete_before_replace=False
         )
@@ -129,7 +136,10 @@ class TunedModelProvider(dyn.ResourceProvider):
         return dyn.UpdateResult(_outputs(news, status))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """Never deletes the model: removes this stack's aliases and claim (see _claims)."""
+        """Never deletes the model: removes this stack's aliases and claim (see _claims), under
+        ``delete`` and ``abandon`` alike (a claim left behind by a stack that no longer tracks
+        the version would keep it from `releases prune` forever); ``prevent`` refuses."""
+        _deletion.refuse_delete(str(props.get("resource_name")), props, _what_it_holds(props))
         backend = backends.backend_for(str(props.get("backend") or "vertex"))
         current = str(props.get("model_name") or id_)
         aliases = list(props.get("version_aliases") or [])
@@ -165,6 +175,7 @@ class TunedModel(dyn.Resource, module="vertex", name="TunedModel"):
             outputs=OUTPUTS,
         )
         props["stack"] = f"{pulumi.get_project()}/{pulumi.get_stack()}"
+        opts = protected_if_prevented(opts, args.get("deletion_policy"))
         super().__init__(_PROVIDER, resource_name, props, opts)
 
 
@@ -188,6 +199,13 @@ def _imported_inputs(props: dict[str, Any], status: backends.ModelStatus) -> dic
         "version_aliases": [a for a in status.version_aliases if a not in claims.SERVICE_ALIASES],
     }
     return {k: v for k, v in found.items() if v is not None}
+
+
+def _what_it_holds(props: dict[str, Any]) -> str:
+    """What this stack would stop serving, for a refusal: its aliases and claim on the model."""
+    model = props.get("model_name") or props.get("model")
+    aliases = list(props.get("version_aliases") or [])
+    return f"this stack's aliases {aliases} and claim on {model}"
 
 
 def _same_model(a: str, b: str) -> bool:

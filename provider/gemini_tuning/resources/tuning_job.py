@@ -15,9 +15,10 @@ import pulumi.dynamic as dyn
 
 from gemini_tuning import _timing as timing_log
 from gemini_tuning import backends, catalog
+from gemini_tuning.backends._types import ACTIVE_STATES
 from gemini_tuning.resources import _claims as claims
 from gemini_tuning.resources import _dataset_inputs as ds
-from gemini_tuning.resources import _submit, _wait
+from gemini_tuning.resources import _deletion, _submit, _wait
 from gemini_tuning.resources._concurrency import (
     in_dynamic_provider_process,
     widen_if_provider_process,
@@ -32,7 +33,11 @@ from gemini_tuning.resources._lifecycle import (
     plan_diff,
     spec_hash,
 )
-from gemini_tuning.resources._props import declared_props, with_secret_outputs
+from gemini_tuning.resources._props import (
+    declared_props,
+    protected_if_prevented,
+    with_secret_outputs,
+)
 from gemini_tuning.resources._unknowns import is_unknown, with_stand_ins
 from gemini_tuning.resources._wait import say, wait_for_job
 from gemini_tuning.specs import RESERVED_LABEL_PREFIX, SpecError, TuningJobSpec, parse
@@ -100,6 +105,7 @@ class TuningJobArgs(TypedDict, total=False):
     timeout_minutes: pulumi.Input[float]
     poll_interval_seconds: pulumi.Input[float]
     deletion_policy: pulumi.Input[str]
+    deletion_policy_source: pulumi.Input[str]
     dataset_bucket: pulumi.Input[str]
     dataset_prefix: pulumi.Input[str]
 
@@ -152,8 +158,12 @@ class TuningJobProvider(dyn.ResourceProvider):
             messages.append(
                 f"replace: tuned model {olds.get('tuned_model')} was deleted outside Pulumi"
             )
+        resource = str(news.get("resource_name"))
         for message in messages:
-            say(str(news.get("resource_name")), message)
+            say(resource, message)
+        if replaces:
+            why = [m.removeprefix("replace: ") for m in messages if m.startswith("replace: ")]
+            _deletion.refuse_replace(resource, olds, news, why, _what_it_made(_id, olds))
         return dyn.DiffResult(
             changes=bool(plan.changed or replaces), replaces=replaces, delete_before_replace=False
         )
@@ -263,6 +273,10 @@ class TuningJobProvider(dyn.ResourceProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         resource = str(props.get("resource_name"))
+        _deletion.refuse_delete(resource, props, _what_it_made(id_, props))
+        if _deletion.policy_of(props) == "abandon":
+            say(resource, _abandoned(id_, props))
+            return
         backend = backends.backend_for(str(props.get("backend") or "vertex"))
         try:
             status = backend.get_job(id_)
@@ -323,6 +337,7 @@ class TuningJob(dyn.Resource, module="vertex", name="TuningJob"):
             outputs=(*OUTPUTS, *COMPUTED_INPUTS),
         )
         props["stack"] = f"{pulumi.get_project()}/{pulumi.get_stack()}"
+        opts = protected_if_prevented(opts, args.get("deletion_policy"))
         super().__init__(_PROVIDER, resource_name, props, with_secret_outputs(opts, SECRET_OUTPUTS))
 
 
@@ -527,9 +542,44 @@ def _stamp_owner(
     return token
 
 
+def _what_it_made(job: str, props: dict[str, Any]) -> str:
+    """What deleting this resource would delete, for a refusal: its model, else its job."""
+    model = props.get("tuned_model")
+    return f"tuned model {model} and its endpoint" if model else f"tuning job {job}"
+
+
+def _abandoned(job: str, props: dict[str, Any]) -> str:
+    """The one line ``deletion_policy: abandon`` prints on delete: what stays in the service
+    and how to find it again or remove it. Reads the recorded outputs only (no API call)."""
+    declared = props.get("deletion_policy")
+    kept = [f"tuning job {job}" + _still_active(props)]
+    if props.get("tuned_model"):
+        kept.insert(0, f"tuned model {props['tuned_model']}")
+    if props.get("tuned_model_endpoint"):
+        kept.insert(1, f"endpoint {props['tuned_model_endpoint']}")
+    if props.get("backend") == "gemini-api":
+        later = "delete it by that name when nobody needs it"
+    else:
+        later = (
+            "`gemini-tuning releases list` shows the version, `gemini-tuning releases prune` "
+            "deletes it once no stack claims it"
+        )
+    listed = ", ".join(kept[:-1]) + " and " + kept[-1] if len(kept) > 1 else kept[0]
+    return (
+        f"abandoned by deletion_policy: {declared}{_deletion.where(props)}: left {listed} in "
+        f"the service; only this stack's state forgets them. `pulumi up` with the same "
+        f"declaration adopts them again; {later}"
+    )
+
+
+def _still_active(props: dict[str, Any]) -> str:
+    state = props.get("job_state")
+    return f" ({state} when last read, not cancelled)" if state in ACTIVE_STATES else ""
+
+
 def _retire_model(backend: backends.TuningBackend, model: str, props: dict[str, Any]) -> list[str]:
-    """Delete the version this resource owns, unless a newer resource owns it, another stack
-    serves it, or the policy retains it. What was done, or kept and why, one line each."""
+    """Delete the version this resource owns, unless a newer resource owns it or another stack
+    serves it. What was done, or kept and why, one line each."""
     try:
         current = backend.get_model(model)
     except backends.NotFoundError:
@@ -545,8 +595,6 @@ def _retire_model(backend: backends.TuningBackend, model: str, props: dict[str, 
             f"kept tuned model {model} and its endpoint: still served by {', '.join(holders)}. "
             f"It leaves this stack's state; {prune_hint}"
         ]
-    if props.get("deletion_policy") == "retain":
-        return [f"retained tuned model {model} (deletion_policy: retain); {prune_hint}"]
     return backend.delete_version(model, props.get("tuned_model_endpoint"))
 
 
