@@ -22,7 +22,12 @@ from gemini_tuning.emulator._cli import (
     check_host,
     default_state_dir,
 )
-from gemini_tuning.emulator._config import DEFAULT_BUCKET, EmulatorConfig
+from gemini_tuning.emulator._config import (
+    DEFAULT_BUCKET,
+    DEFAULT_PROJECT,
+    EmulatorConfig,
+    project_number,
+)
 
 log = logging.getLogger("gemini_tuning.emulator")
 
@@ -67,6 +72,34 @@ class ServeOptions:
     bucket: str | None = DEFAULT_BUCKET
 
 
+# Projects whose Vertex AI service agents may read the bucket created at start: the emulator's
+# own and the one an emulator stack without a project uses (backends/_settings.py).
+AGENT_PROJECTS = (DEFAULT_PROJECT, "local-project")
+
+
+def grant_service_agents(storage: Any, bucket: str) -> None:
+    """Give the bucket created at start the binding the README's IAM set-up gives a real one
+    (the Vertex AI service agents: roles/storage.objectViewer), unless it has a policy already
+    (a restart keeps what a test or a user set)."""
+    if storage.get_bucket_iam_policy(bucket) is not None:
+        return
+    members = [
+        f"serviceAccount:service-{project_number(p)}@{agent}.iam.gserviceaccount.com"
+        for p in AGENT_PROJECTS
+        for agent in ("gcp-sa-aiplatform", "gcp-sa-vertex-tune")
+    ]
+    storage.set_bucket_iam_policy(
+        bucket,
+        {
+            "kind": "storage#policy",
+            "resourceId": f"projects/_/buckets/{bucket}",
+            "version": 1,
+            "etag": "CAE=",
+            "bindings": [{"role": "roles/storage.objectViewer", "members": members}],
+        },
+    )
+
+
 class GcsEmulator:
     """gcp-storage-emulator (its own thread), with its data under the state directory."""
 
@@ -79,6 +112,8 @@ class GcsEmulator:
         self._server: Any = create_server(
             LOOPBACK, self.port, in_memory=False, data_dir=str(data_dir), default_bucket=bucket
         )
+        if bucket:
+            grant_service_agents(self._server._storage, bucket)
 
     @property
     def host(self) -> str:
