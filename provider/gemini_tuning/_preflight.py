@@ -359,7 +359,7 @@ def _vertex_api(services: Services, project: str, number: str) -> Check:
 
     try:
         service = services.service_usage().get_service(
-            name=f"projects/{number}/services/{VERTEX_API}"
+            request={"name": f"projects/{number}/services/{VERTEX_API}"}
         )
     except exceptions.GoogleAPICallError as err:
         return Check(
