@@ -127,7 +127,9 @@ def jobs_to_start(plan_models: Mapping[str, int], outputs: Mapping[str, Any] | N
     count = 0
     for name, version in plan_models.items():
         entry = recorded.get(name) if isinstance(recorded, Mapping) else None
-        if not (isinstance(entry, Mapping) and entry.get("version") == version and entry.get("job")):
+        if not (
+            isinstance(entry, Mapping) and entry.get("version") == version and entry.get("job")
+        ):
             count += 1
     return count
 
@@ -167,7 +169,10 @@ def fix_project_role(project: str, member: str, role: str = "roles/aiplatform.us
 
 
 def fix_bucket_role(bucket: str, member: str, role: str) -> str:
-    return f"gcloud storage buckets add-iam-policy-binding gs://{bucket} --member {member} --role {role}"
+    return (
+        f"gcloud storage buckets add-iam-policy-binding gs://{bucket} --member {member} "
+        f"--role {role}"
+    )
 
 
 def fix_location(stack: str, region: str) -> str:
@@ -184,11 +189,14 @@ def fix_bucket_location(project: str, bucket: str, region: str, stack: str) -> s
 
 
 def fix_quota(project: str, quota_id: str, wanted: int, region: str | None) -> str:
-    dims = f" --dimensions region={region}" if region else ""
+    """A quota preference (an increase needs a contact email: QuotaPreference.contact_email;
+    https://cloud.google.com/sdk/gcloud/reference/quotas/preferences/create)."""
+    dims = f" --dimensions=region={region}" if region else ""
     return (
-        f"gcloud beta quotas preferences create --service {VERTEX_API} --quota-id {quota_id} "
-        f"--preferred-value {wanted}{dims} --project {project} "
-        "--justification 'concurrent Gemini tuning jobs'"
+        f"gcloud quotas preferences create --service={VERTEX_API} --quota-id={quota_id} "
+        f"--preferred-value={wanted}{dims} --project={project} "
+        '--email="$(gcloud config get-value account)" '
+        "--justification='concurrent Gemini tuning jobs'"
     )
 
 
@@ -257,7 +265,7 @@ class Services:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.credentials = settings.credentials()
+        self.credentials = settings.credentials()  # google.auth's DefaultCredentialsError
 
     def _options(self, host: str) -> dict[str, str]:
         if self.settings.local:
@@ -336,7 +344,9 @@ def run_checks(plan: Plan, settings: Settings, services: Services) -> list[Check
     checks.append(_permissions(plan, services, project))
     bucket = settings.dataset_bucket
     if plan.role == "tuning":
-        checks += [_base_model(n, m, settings.location, plan.stack) for n, m in plan.base_models.items()]
+        checks += [
+            _base_model(n, m, settings.location, plan.stack) for n, m in plan.base_models.items()
+        ]
     if bucket:
         checks += _bucket_checks(plan, services, settings, bucket, number)
     elif plan.role == "tuning":
@@ -389,10 +399,14 @@ def _permissions(plan: Plan, services: Services, project: str) -> Check:
             resource=f"projects/{project}", permissions=wanted
         )
     except exceptions.GoogleAPICallError as err:
-        return Check("permissions", "skipped", "the caller's permissions cannot be tested", _reason(err))
+        return Check(
+            "permissions", "skipped", "the caller's permissions cannot be tested", _reason(err)
+        )
     missing = [p for p in wanted if p not in set(answer.permissions)]
     if not missing:
-        return Check("permissions", "ok", f"the caller holds the {len(wanted)} permissions the update uses")
+        return Check(
+            "permissions", "ok", f"the caller holds the {len(wanted)} permissions the update uses"
+        )
     return Check(
         "permissions",
         "fail",
@@ -408,19 +422,24 @@ def _base_model(name: str, base_model: str, location: str, stack: str) -> Check:
     if known:
         return Check(label, "ok", f"{base_model} is offered for tuning in {location}")
     regions = sorted(catalog.tuning_regions(base_model))
+    shown = (
+        ", ".join(regions)
+        if len(regions) <= 4
+        else f"{len(regions)} regions, e.g. us-central1, europe-west4"
+    )
     if known is None:
         return Check(
             label,
             "skipped",
             f"whether {base_model} is tuned in {location} is not known here",
-            "our copy of Google's list of tuning regions confirms only us-central1 among US regions",
+            "our copy of Google's tuning regions confirms only us-central1 among US regions",
         )
     best = "us-central1" if "us-central1" in regions else regions[0]
     return Check(
         label,
         "fail",
         f"{base_model} is not offered for tuning in {location}",
-        f"it is tuned in {', '.join(regions)} (supervised-tuning region settings)",
+        f"it is tuned in {shown} (gemini-supervised-tuning-region-settings)",
         fix_location(stack, best),
     )
 
@@ -450,9 +469,17 @@ def _bucket_checks(
         return checks
     checks.append(_agents(bucket, number))
     location = str(bucket.location or "")
-    data_locations = list((bucket._properties.get("customPlacementConfig") or {}).get("dataLocations") or [])
+    data_locations = list(
+        (bucket._properties.get("customPlacementConfig") or {}).get("dataLocations") or []
+    )
     if location_compatible(location, data_locations, settings.location):
-        checks.append(Check("bucket-location", "ok", f"gs://{bucket_name} ({location}) holds {settings.location}"))
+        checks.append(
+            Check(
+                "bucket-location",
+                "ok",
+                f"gs://{bucket_name} ({location}) holds {settings.location}",
+            )
+        )
     else:
         checks.append(
             Check(
@@ -475,10 +502,19 @@ def _caller_bucket(plan: Plan, bucket: Any, credentials: Any) -> Check:
     try:
         held = set(bucket.test_iam_permissions(list(wanted)))
     except exceptions.GoogleAPICallError as err:
-        return Check("bucket-permissions", "skipped", "the caller's bucket permissions cannot be tested", _reason(err))
+        return Check(
+            "bucket-permissions",
+            "skipped",
+            "the caller's bucket permissions cannot be tested",
+            _reason(err),
+        )
     missing = [p for p in wanted if p not in held]
     if not missing:
-        return Check("bucket-permissions", "ok", f"the caller may {'write' if plan.role == 'tuning' else 'read'} gs://{bucket.name}")
+        return Check(
+            "bucket-permissions",
+            "ok",
+            f"the caller may {'write' if plan.role == 'tuning' else 'read'} gs://{bucket.name}",
+        )
     return Check(
         "bucket-permissions",
         "fail",
@@ -502,12 +538,19 @@ def _agents(bucket: Any, number: str) -> Check:
         )
     missing = agents_without_read(policy.to_api_repr(), number)
     if not missing:
-        return Check("service-agent-bucket", "ok", f"the Vertex AI service agents may read gs://{bucket.name}")
-    fixes = " && ".join(fix_bucket_role(bucket.name, m, "roles/storage.objectViewer") for m in missing)
+        return Check(
+            "service-agent-bucket",
+            "ok",
+            f"the Vertex AI service agents may read gs://{bucket.name}",
+        )
+    fixes = " && ".join(
+        fix_bucket_role(bucket.name, m, "roles/storage.objectViewer") for m in missing
+    )
     return Check(
         "service-agent-bucket",
         "fail",
-        f"gs://{bucket.name} grants {', '.join(m.split(':', 1)[1] for m in missing)} no read access",
+        f"gs://{bucket.name} grants {', '.join(m.split(':', 1)[1] for m in missing)} "
+        "no read access",
         "the tuning job reads its datasets as the service agent: it would fail after it was "
         "created (a grant through the project's policy is not seen by this check)",
         fixes,
@@ -621,12 +664,63 @@ def preflight(
         plan = build_plan(stack, config, cwd.resolve(), read_outputs(stack))
     except (SettingsError, ValueError) as err:
         return str(err)
-    return run_checks(plan, settings, Services(settings))
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        services = Services(settings)
+    except DefaultCredentialsError as err:
+        return [
+            Check(
+                "credentials",
+                "fail",
+                "no Application Default Credentials",
+                str(err).splitlines()[0],
+                "gcloud auth application-default login",
+            )
+        ]
+    return [
+        Check("credentials", "ok", _who(settings, services.credentials)),
+        *run_checks(plan, settings, services),
+    ]
+
+
+def _who(settings: Settings, credentials: Any) -> str:
+    if settings.local:
+        return f"the emulator at {settings.api_endpoint} (anonymous credentials)"
+    member = caller_member(credentials)
+    who = member.split(":", 1)[1] if member.startswith("serviceAccount:") else "a user"
+    return f"Application Default Credentials ({who})"
+
+
+CLIENTS = {
+    "google.cloud.resourcemanager_v3": "google-cloud-resource-manager",
+    "google.cloud.service_usage_v1": "google-cloud-service-usage",
+    "google.cloud.cloudquotas_v1": "google-cloud-quotas",
+}
+
+
+def _missing_clients() -> list[str]:
+    import importlib.util
+
+    def absent(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is None
+        except ModuleNotFoundError:
+            return True
+
+    return [package for module, package in CLIENTS.items() if absent(module)]
 
 
 def _handle(args: argparse.Namespace) -> int:
     from gemini_tuning._report import pulumi_reader
 
+    missing = _missing_clients()
+    if missing:
+        print(
+            f"error: preflight needs {', '.join(missing)}: pip install 'gemini-tuning[preflight]'",
+            file=sys.stderr,
+        )
+        return 2
     cwd = Path(args.cwd)
     found = preflight(args.stack, cwd, pulumi_config(cwd), pulumi_reader(cwd))
     if isinstance(found, str):

@@ -118,7 +118,7 @@ def test_a_quota_below_the_jobs(emu: EmulatorProcess, dev_config: dict[str, Any]
     emu.configure(max_running_jobs=1)
     check = by_name(run(dev_config))["tuning-quota"]
     assert check.status == "fail"  # the dev stack starts two jobs at once
-    assert "--preferred-value 2" in check.fix
+    assert "--preferred-value=2" in check.fix
     capped = by_name(run(with_values(dev_config, maxConcurrentJobs="1")))["tuning-quota"]
     assert capped.status == "ok"  # the provider runs one at a time
 
@@ -148,6 +148,6 @@ def test_done_when_three_failures_and_exit_1(
     ], out
     assert "fix: pulumi config set gemini-tuning:location us-central1 --stack dev" in out
     assert f"gs://{name} --member {agents()[0]}" in out
-    assert "--preferred-value 2" in out
+    assert "--preferred-value=2" in out
     assert out.splitlines()[-1] == "4 check(s) failed"  # three causes; two models fail one
     print(out)

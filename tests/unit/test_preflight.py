@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from gemini_tuning import _preflight as pf
-from gemini_tuning import catalog
+from gemini_tuning import catalog, cli
 
 
 def test_a_tuning_stack_needs_to_create_jobs_and_update_models() -> None:
@@ -72,7 +76,9 @@ def test_tunable_in() -> None:
 
 
 def test_fix_commands_name_the_project_bucket_and_region() -> None:
-    assert pf.fix_enable_api("p1") == "gcloud services enable aiplatform.googleapis.com --project p1"
+    assert (
+        pf.fix_enable_api("p1") == "gcloud services enable aiplatform.googleapis.com --project p1"
+    )
     assert pf.fix_bucket_role("b1", "serviceAccount:x@y", "roles/storage.objectViewer") == (
         "gcloud storage buckets add-iam-policy-binding gs://b1 --member serviceAccount:x@y "
         "--role roles/storage.objectViewer"
@@ -80,8 +86,12 @@ def test_fix_commands_name_the_project_bucket_and_region() -> None:
     assert pf.fix_location("dev", "us-central1") == (
         "pulumi config set gemini-tuning:location us-central1 --stack dev"
     )
-    quota = pf.fix_quota("p1", "Q", 2, None)
-    assert "--quota-id Q" in quota and "--preferred-value 2" in quota and "--project p1" in quota
+    assert pf.fix_quota("p1", "Q", 2, None) == (
+        "gcloud quotas preferences create --service=aiplatform.googleapis.com --quota-id=Q "
+        '--preferred-value=2 --project=p1 --email="$(gcloud config get-value account)" '
+        "--justification='concurrent Gemini tuning jobs'"
+    )
+    assert "--dimensions=region=us-central1 " in pf.fix_quota("p1", "Q", 2, "us-central1")
 
 
 def _info(quota_id: str, value: int, dims: dict[str, str], *, concurrent: bool = True) -> object:
@@ -113,8 +123,11 @@ def test_render_and_exit_state() -> None:
         pf.Check("c", "skipped", "unknown", "no access"),
     ]
     text = pf.render(checks)
-    assert "FAIL  b: broken" in text and "fix: gcloud fix" in text and "1 check(s) failed" in text
-    assert pf.failed(checks) and not pf.failed(checks[::2])
+    assert "FAIL  b: broken" in text
+    assert "fix: gcloud fix" in text
+    assert "1 check(s) failed" in text
+    assert pf.failed(checks)
+    assert not pf.failed(checks[::2])
 
 
 def test_flatten_config_takes_object_values() -> None:
@@ -126,3 +139,34 @@ def test_flatten_config_takes_object_values() -> None:
         "gemini-tuning:models": ["a"],
         "gemini-tuning:location": "us-central1",
     }
+
+
+def test_json_lists_every_check_and_exit_1_while_one_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checks = [pf.Check("a", "ok", "fine"), pf.Check("b", "fail", "broken", "why", "gcloud x")]
+    monkeypatch.setattr(pf, "preflight", lambda *_args: checks)
+    assert cli.main(["preflight", "--stack", "s", "--json"]) == 1
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == [
+        {"name": "a", "status": "ok", "what": "fine", "why": "", "fix": ""},
+        {"name": "b", "status": "fail", "what": "broken", "why": "why", "fix": "gcloud x"},
+    ]
+    monkeypatch.setattr(pf, "preflight", lambda *_args: checks[:1])
+    assert cli.main(["preflight", "--stack", "s", "--json"]) == 0
+
+
+def test_without_the_extra_it_names_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(pf, "_missing_clients", lambda: ["google-cloud-quotas"])
+    assert cli.main(["preflight", "--stack", "s"]) == 2
+    assert "pip install 'gemini-tuning[preflight]'" in capsys.readouterr().err
+
+
+def test_an_unreadable_config_is_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setattr(pf, "pulumi_config", lambda _cwd: lambda _stack: None)
+    assert cli.main(["preflight", "--stack", "nope", "--cwd", str(tmp_path)]) == 2
+    assert "the config of stack nope cannot be read" in capsys.readouterr().err

@@ -24,7 +24,7 @@ from typing import Any
 
 from gemini_tuning.emulator._config import EmulatorConfig, project_number
 from gemini_tuning.emulator._errors import ApiError
-from gemini_tuning.emulator._vertex import Call
+from gemini_tuning.emulator._vertex import QUOTA_METRIC, Call
 
 VERTEX_API = "aiplatform.googleapis.com"
 TUNING_QUOTA_ID = "GenAiTuningConcurrentJobsPerProject"  # [I] see the module docstring
@@ -88,7 +88,7 @@ class PreflightService:
                 "name": f"projects/{project_number(project)}/locations/global/services/"
                 f"{service}/quotaInfos/{TUNING_QUOTA_ID}",
                 "quotaId": TUNING_QUOTA_ID,
-                "metric": f"{service}/gen_ai_tuning_concurrent_jobs",
+                "metric": QUOTA_METRIC,  # the metric the 429 on create names
                 "service": service,
                 "isPrecise": True,
                 "containerType": "PROJECT",
@@ -98,7 +98,11 @@ class PreflightService:
                 "isFixed": False,
                 "isConcurrent": True,
                 "dimensionsInfos": [
-                    {"dimensions": {}, "details": {"value": str(limit)}, "applicableLocations": ["global"]}
+                    {
+                        "dimensions": {},
+                        "details": {"value": str(limit)},
+                        "applicableLocations": ["global"],
+                    }
                 ],
             }
         ]
