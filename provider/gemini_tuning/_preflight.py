@@ -241,12 +241,15 @@ def build_plan(
     selected = config.get(f"{NAMESPACE}:models")
     if isinstance(selected, str):
         selected = json.loads(selected)
-    promote_from = config.get(f"{NAMESPACE}:promoteFrom")
-    if promote_from or not isinstance(selected, list):
+    if not isinstance(selected, (list, dict)):
+        raise ValueError(
+            f"stack {stack} selects no models: {NAMESPACE}:models is not set in "
+            f"Pulumi.{stack}.yaml, so an update would tune and promote nothing"
+        )
+    if config.get(f"{NAMESPACE}:promoteFrom"):  # a promoting stack creates no job
         return Plan(stack=stack, role="promotion")
-    models_dir = config.get(f"{NAMESPACE}:modelsDir")
-    folder = Path(models_dir) if models_dir else root / "stacks" / "models"
-    definitions = load_definitions(folder, [str(n) for n in selected])
+    names = [str(n) for n in selected]  # a list, or a map pinning each version
+    definitions = load_definitions(_models_dir(config, root), names)
     vertex = {n: d for n, d in definitions.items() if d.backend == "vertex"}
     return Plan(
         stack=stack,
@@ -255,6 +258,21 @@ def build_plan(
         evaluates=any(d.evaluation is not None for d in vertex.values()),
         jobs=jobs_to_start({n: d.version for n, d in vertex.items()}, outputs),
     )
+
+
+def _models_dir(config: Mapping[str, Any], root: Path) -> Path:
+    """Where program.py reads the definitions: ``modelsDir`` relative to the program's
+    directory (Pulumi.yaml ``main``), default ``stacks/models``."""
+    configured = config.get(f"{NAMESPACE}:modelsDir")
+    if not configured:
+        return root / "stacks" / "models"
+    try:
+        import yaml
+
+        main = str(yaml.safe_load((root / "Pulumi.yaml").read_text()).get("main") or ".")
+    except (OSError, ValueError, AttributeError):
+        main = "."
+    return (root / main / str(configured)).resolve()
 
 
 # -- the checks against the services ---------------------------------------------------------
@@ -326,6 +344,7 @@ def run_checks(plan: Plan, settings: Settings, services: Services) -> list[Check
     project = settings.project
     checks: list[Check] = []
     try:
+        # v3 names a project by number in its example; the ID is taken too [I: docs silent]
         found = services.projects().get_project(name=f"projects/{project}")
         number = str(found.name).rsplit("/", 1)[-1]
         checks.append(Check("project", "ok", f"project {project} (number {number})"))
@@ -469,9 +488,7 @@ def _bucket_checks(
         return checks
     checks.append(_agents(bucket, number))
     location = str(bucket.location or "")
-    data_locations = list(
-        (bucket._properties.get("customPlacementConfig") or {}).get("dataLocations") or []
-    )
+    data_locations = list(bucket.data_locations or [])
     if location_compatible(location, data_locations, settings.location):
         checks.append(
             Check(

@@ -170,3 +170,41 @@ def test_an_unreadable_config_is_exit_2(
     monkeypatch.setattr(pf, "pulumi_config", lambda _cwd: lambda _stack: None)
     assert cli.main(["preflight", "--stack", "nope", "--cwd", str(tmp_path)]) == 2
     assert "the config of stack nope cannot be read" in capsys.readouterr().err
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_build_plan_of_the_demo_stack() -> None:
+    plan = pf.build_plan(
+        "dev", {"gemini-tuning:models": ["squad-qa", "number-successor"]}, ROOT, None
+    )
+    assert plan.role == "tuning"
+    assert plan.base_models == {
+        "squad-qa": "gemini-2.5-flash",
+        "number-successor": "gemini-2.5-flash",
+    }
+    assert plan.evaluates
+    assert plan.jobs == 2
+
+
+def test_a_map_without_promote_from_pins_versions_of_a_tuning_stack() -> None:
+    outputs = {"models": {"squad-qa": {"version": 1, "job": "projects/p/locations/l/tuningJobs/9"}}}
+    plan = pf.build_plan("dev", {"gemini-tuning:models": {"squad-qa": 1}}, ROOT, outputs)
+    assert plan.role == "tuning"
+    assert plan.jobs == 0  # version 1 already has its job
+
+
+def test_a_promoting_stack_starts_no_job() -> None:
+    config = {
+        "gemini-tuning:models": {"squad-qa": 1},
+        "gemini-tuning:promoteFrom": "organization/gemini-tuning/cloud-dev",
+    }
+    plan = pf.build_plan("staging", config, ROOT, None)
+    assert plan.role == "promotion"
+    assert plan.jobs == 0
+
+
+def test_a_stack_without_models_is_an_error() -> None:
+    with pytest.raises(ValueError, match="selects no models"):
+        pf.build_plan("dev", {}, ROOT, None)
