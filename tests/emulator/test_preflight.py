@@ -53,10 +53,6 @@ def bucket(emu: EmulatorProcess, name: str, location: str, readers: list[str]) -
     client = emu.storage_client()
     created = client.bucket(name)
     created.create(location=location)
-    # gcp-storage-emulator records every new bucket as the US multi-region (it ignores the
-    # location at create) but takes one in a patch: the bucket then reads as one made there.
-    created._patch_property("location", location)
-    created.patch()
     policy = created.get_iam_policy(requested_policy_version=3)
     policy.bindings = [{"role": "roles/storage.objectViewer", "members": set(readers)}]
     created.set_iam_policy(policy)
@@ -151,3 +147,17 @@ def test_done_when_three_failures_and_exit_1(
     assert "--preferred-value=2" in out
     assert out.splitlines()[-1] == "4 check(s) failed"  # three causes; two models fail one
     print(out)
+
+
+def test_the_gcs_emulator_keeps_the_location_and_grants_only_its_start_bucket(
+    emu: EmulatorProcess,
+) -> None:
+    client = emu.storage_client()
+    made = client.bucket("preflight-where")
+    made.create(location="europe-west4")
+    assert client.get_bucket("preflight-where").location == "EUROPE-WEST4"
+    assert client.get_bucket("preflight-where").location_type == "region"
+    fresh = made.get_iam_policy(requested_policy_version=3).to_api_repr()
+    assert pf.agents_without_read(fresh, project_number("local-project")) == agents()
+    start = client.get_bucket("gemini-tuning-dev").get_iam_policy(requested_policy_version=3)
+    assert pf.agents_without_read(start.to_api_repr(), project_number("local-project")) == []

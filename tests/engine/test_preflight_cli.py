@@ -75,9 +75,7 @@ def test_the_three_first_failures_with_their_fixes_and_exit_1(
     concurrent tuning-job quota of 0."""
     stack, env = dev
     bucket = emu.storage_client().bucket("no-agents")
-    bucket.create()
-    bucket._patch_property("location", "ASIA")  # the GCS emulator takes a location by patch
-    bucket.patch()
+    bucket.create(location="ASIA")
     stack.set_config("gemini-tuning:datasetBucket", auto.ConfigValue("no-agents"))
     stack.set_config("gemini-tuning:location", auto.ConfigValue("asia-northeast2"))
     emu.configure(max_running_jobs=0)
