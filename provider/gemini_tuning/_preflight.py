@@ -175,6 +175,14 @@ def fix_bucket_role(bucket: str, member: str, role: str) -> str:
     )
 
 
+def fix_agent_read(project: str, bucket: str, members: Sequence[str]) -> str:
+    """Create the service agents if the API was just enabled, then grant each missing one
+    (README "Cloud set-up: IAM")."""
+    grants = [fix_bucket_role(bucket, m, "roles/storage.objectViewer") for m in members]
+    create = f"gcloud beta services identity create --service {VERTEX_API} --project {project}"
+    return " && ".join([create, *grants])
+
+
 def fix_location(stack: str, region: str) -> str:
     return f"pulumi config set {NAMESPACE}:location {region} --stack {stack}"
 
@@ -486,7 +494,7 @@ def _bucket_checks(
     checks = [_caller_bucket(plan, bucket, services.credentials)]
     if plan.role != "tuning":
         return checks
-    checks.append(_agents(bucket, number))
+    checks.append(_agents(bucket, project, number))
     location = str(bucket.location or "")
     data_locations = list(bucket.data_locations or [])
     if location_compatible(location, data_locations, settings.location):
@@ -541,7 +549,7 @@ def _caller_bucket(plan: Plan, bucket: Any, credentials: Any) -> Check:
     )
 
 
-def _agents(bucket: Any, number: str) -> Check:
+def _agents(bucket: Any, project: str, number: str) -> Check:
     from google.api_core import exceptions
 
     try:
@@ -560,9 +568,7 @@ def _agents(bucket: Any, number: str) -> Check:
             "ok",
             f"the Vertex AI service agents may read gs://{bucket.name}",
         )
-    fixes = " && ".join(
-        fix_bucket_role(bucket.name, m, "roles/storage.objectViewer") for m in missing
-    )
+    fixes = fix_agent_read(project, bucket.name, missing)
     return Check(
         "service-agent-bucket",
         "fail",

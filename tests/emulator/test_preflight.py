@@ -100,7 +100,11 @@ def test_a_bucket_the_agent_cannot_read(emu: EmulatorProcess, dev_config: dict[s
     name = bucket(emu, "preflight-one-agent", "US", agents()[:1])
     check = by_name(run(with_values(dev_config, datasetBucket=name)))["service-agent-bucket"]
     assert check.status == "fail"
-    assert check.fix == pf.fix_bucket_role(name, agents()[1], "roles/storage.objectViewer")
+    assert check.fix == (
+        "gcloud beta services identity create --service aiplatform.googleapis.com "
+        "--project local-project && "
+        + pf.fix_bucket_role(name, agents()[1], "roles/storage.objectViewer")
+    )
 
 
 def test_a_bucket_in_another_region(emu: EmulatorProcess, dev_config: dict[str, Any]) -> None:
