@@ -362,8 +362,10 @@ def run_checks(plan: Plan, settings: Settings, services: Services) -> list[Check
                 "project",
                 "fail",
                 f"project {project} cannot be read with these credentials",
-                _reason(err),
-                f"gcloud auth application-default login && gcloud projects describe {project}",
+                f"{_reason(err)}; the credentials may be another principal's (log in again, "
+                f"as one with resourcemanager.projects.get on {project}), or the project ID "
+                f"may be wrong (`pulumi config set {NAMESPACE}:project ID --stack {plan.stack}`)",
+                "gcloud auth application-default login",
             )
         )
         return checks  # every other check needs the project

@@ -96,6 +96,31 @@ def test_missing_permissions_are_named(emu: EmulatorProcess, dev_config: dict[st
     assert check.fix.endswith("--role roles/aiplatform.user")
 
 
+def test_a_project_the_caller_cannot_read_stops_the_checks(
+    emu: EmulatorProcess, dev_config: dict[str, Any]
+) -> None:
+    emu.configure(denied_permissions=["resourcemanager.projects.get"])
+    checks = run(dev_config)
+    assert [c.name for c in checks] == ["credentials", "project"]
+    assert checks[1].status == "fail"
+    assert "403" in checks[1].why
+    assert checks[1].fix == "gcloud auth application-default login"
+
+
+def test_an_unreadable_quota_or_api_state_is_skipped_and_said(
+    emu: EmulatorProcess, dev_config: dict[str, Any]
+) -> None:
+    emu.configure(
+        max_running_jobs=0,
+        denied_permissions=["cloudquotas.quotas.get", "serviceusage.services.get"],
+    )
+    checks = by_name(run(dev_config))
+    assert checks["tuning-quota"].status == "skipped"
+    assert "cloudquotas.quotas.get" in checks["tuning-quota"].why
+    assert checks["vertex-api"].status == "skipped"
+    assert not pf.failed(list(checks.values()))
+
+
 def test_a_bucket_the_agent_cannot_read(emu: EmulatorProcess, dev_config: dict[str, Any]) -> None:
     name = bucket(emu, "preflight-one-agent", "US", agents()[:1])
     check = by_name(run(with_values(dev_config, datasetBucket=name)))["service-agent-bucket"]

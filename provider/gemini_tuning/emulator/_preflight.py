@@ -34,8 +34,22 @@ class PreflightService:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
 
+    def _require(self, permission: str, resource: str) -> None:
+        """403 when ``denied_permissions`` holds what the method needs (its REST reference
+        names it). Google's wording for Resource Manager (as its errors are quoted in public
+        issues); the same for the others [I]."""
+        if permission in self.config.denied_permissions:
+            raise ApiError(
+                "PERMISSION_DENIED",
+                f"Permission '{permission}' denied on resource '{resource}' (or it may not exist).",
+            )
+
     def get_project(self, call: Call) -> dict[str, Any]:
         project = call.params[0]
+        self._require(
+            "resourcemanager.projects.get",
+            f"//cloudresourcemanager.googleapis.com/projects/{project}",
+        )
         number = project_number(project)
         return {
             "name": f"projects/{number}",
@@ -54,6 +68,7 @@ class PreflightService:
 
     def get_service(self, call: Call) -> dict[str, Any]:
         kind, parent, service = call.params
+        self._require("serviceusage.services.get", f"//serviceusage.googleapis.com/{kind}/{parent}")
         if kind != "projects":
             raise ApiError("NOT_FOUND", f"{kind}/{parent} is not an emulated consumer.")
         number = project_number(parent)
@@ -78,6 +93,11 @@ class PreflightService:
         raise ApiError("NOT_FOUND", f"QuotaInfo {quota_id} of {service} was not found.")
 
     def _infos(self, project: str, location: str, service: str) -> list[dict[str, Any]]:
+        self._require(
+            "cloudquotas.quotas.get",
+            f"//cloudquotas.googleapis.com/projects/{project}/locations/{location}/services/"
+            f"{service}",
+        )
         if location != "global":
             raise ApiError("INVALID_ARGUMENT", "The location of a QuotaInfo must be global.")
         limit = self.config.max_running_jobs
