@@ -208,3 +208,46 @@ def test_a_promoting_stack_starts_no_job() -> None:
 def test_a_stack_without_models_is_an_error() -> None:
     with pytest.raises(ValueError, match="selects no models"):
         pf.build_plan("dev", {}, ROOT, None)
+
+
+def test_without_application_default_credentials_it_says_how_to_log_in(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    config = {
+        "gemini-tuning:project": {"value": "p1"},
+        "gemini-tuning:models": {"objectValue": ["squad-qa"]},
+        "gemini-tuning:datasetBucket": {"value": "b1"},
+    }
+    found = pf.preflight("cloud-dev", ROOT, lambda _s: config, lambda _s: None)
+    assert isinstance(found, list)
+    assert [(c.name, c.status) for c in found] == [("credentials", "fail")]
+    assert found[0].fix == "gcloud auth application-default login"
+
+
+class FakeBucket:
+    name = "b1"
+
+    def __init__(self, held: list[str]) -> None:
+        self.held = held
+
+    def test_iam_permissions(self, permissions: list[str]) -> list[str]:
+        return [p for p in permissions if p in self.held]
+
+
+def test_a_caller_who_cannot_write_the_bucket_gets_object_admin() -> None:
+    plan = pf.Plan(stack="dev", role="tuning")
+    check = pf._caller_bucket(plan, FakeBucket(["storage.objects.get"]), object())
+    assert check.status == "fail"
+    assert "storage.objects.create" in check.what
+    assert check.fix == (
+        'gcloud storage buckets add-iam-policy-binding gs://b1 --member user:"$(gcloud config '
+        'get-value account)" --role roles/storage.objectAdmin'
+    )
+    promoting = pf._caller_bucket(pf.Plan(stack="prod", role="promotion"), FakeBucket([]), object())
+    assert promoting.fix.endswith("--role roles/storage.objectViewer")
+
+
+def test_the_caller_member_is_the_service_account_when_there_is_one() -> None:
+    robot = SimpleNamespace(service_account_email="deployer@p1.iam.gserviceaccount.com")
+    assert pf.caller_member(robot) == "serviceAccount:deployer@p1.iam.gserviceaccount.com"
