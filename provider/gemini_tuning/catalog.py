@@ -160,3 +160,44 @@ def lookup(model: str, backend: Backend = "vertex", *, allow_retired: bool = Fal
 def estimate_tokens(chars: int) -> int:
     """Tokens billed for ``chars`` characters of text (chars / 4, rounded up) [I]."""
     return math.ceil(chars / CHARS_PER_TOKEN)
+
+
+# -- where each model can be tuned -------------------------------------------------------------
+# "Supported tuning job regions" (Supervised fine-tuning region settings,
+# https://cloud.google.com/vertex-ai/generative-ai/docs/models/gemini-supervised-tuning-region-settings):
+# the regions below as that page lists them. Our stored copy of the page is cut after the last
+# non-US entry, so of the US regions only us-central1 (named on every tuning page) is confirmed
+# here [I]: another US region is "not known", never "supported".
+TUNING_REGIONS = frozenset(
+    {
+        *("asia-east1", "asia-east2", "asia-northeast1", "asia-northeast3", "asia-south1"),
+        *("asia-southeast1", "australia-southeast1", "europe-central2", "europe-north1"),
+        *("europe-southwest1", "europe-west1", "europe-west2", "europe-west3", "europe-west4"),
+        *("europe-west6", "europe-west8", "europe-west9", "me-central1", "me-central2"),
+        *("me-west1", "northamerica-northeast1", "southamerica-east1", "us-central1"),
+    }
+)
+# Models whose pages name fewer regions: Gemini 3 tunes in us-central1 and europe-west4 only
+# (../shared/design/vertex-api.md section 7); Translation LLM in us-central1 only ("The only
+# supported region is us-central1", translation-supervised-tuning page).
+_MODEL_REGIONS: dict[str, frozenset[str]] = {
+    "gemini-3.5-flash": frozenset({"us-central1", "europe-west4"}),
+    "gemini-3.1-flash-lite": frozenset({"us-central1", "europe-west4"}),
+    "translation-llm-002": frozenset({"us-central1"}),
+}
+
+
+def tuning_regions(model: str) -> frozenset[str]:
+    """The regions where ``model`` (a Vertex base model) is known to be offered for tuning."""
+    return _MODEL_REGIONS.get(normalize_model_id(model), TUNING_REGIONS)
+
+
+def tunable_in(model: str, location: str) -> bool | None:
+    """True when ``model`` is offered for tuning in ``location``; False when it is not; None
+    when our copy of Google's list cannot say (a US region other than us-central1)."""
+    model = normalize_model_id(model)
+    if location in tuning_regions(model):
+        return True
+    if model not in _MODEL_REGIONS and location.startswith("us-"):
+        return None
+    return False

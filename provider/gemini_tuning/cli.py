@@ -22,6 +22,7 @@ def _build_parser() -> argparse.ArgumentParser:
     from gemini_tuning import _doctor as doctor_cli
     from gemini_tuning import _init_cli as init_cli
     from gemini_tuning import _plan_summary as plan_summary_cli
+    from gemini_tuning import _preflight as preflight_cli
     from gemini_tuning import _releases_cli as releases_cli
     from gemini_tuning import _report as report_cli
     from gemini_tuning.datasets import _cli as datasets_cli
@@ -34,6 +35,7 @@ def _build_parser() -> argparse.ArgumentParser:
     doctor_cli.register(groups)
     plan_summary_cli.register(groups)
     init_cli.register(groups)
+    preflight_cli.register(groups)
     return parser
 
 

@@ -21,6 +21,9 @@ EXTRAS_ONLY = {  # distribution -> the extra that brings it
     "uvicorn": "emulator",
     "gcp-storage-emulator": "emulator",
     "matplotlib": "plots",
+    "google-cloud-resource-manager": "preflight",
+    "google-cloud-service-usage": "preflight",
+    "google-cloud-quotas": "preflight",
     "pytest": "dev",
     "hatchling": "dev",
 }

@@ -29,6 +29,7 @@ from gemini_tuning.emulator._config import EmulatorConfig
 from gemini_tuning.emulator._errors import STATUS_BY_HTTP, ApiError, error_body
 from gemini_tuning.emulator._faults import FaultRules
 from gemini_tuning.emulator._gemini_api import GeminiApiService
+from gemini_tuning.emulator._preflight import PreflightService
 from gemini_tuning.emulator._store import Store
 from gemini_tuning.emulator._vertex import Call, VertexService
 from gemini_tuning.emulator._wire import wants_int_enums
@@ -66,6 +67,7 @@ class RouteSpec:
     stream: bool = False
     service: str = "vertex"  # the Emulator attribute that holds the handler
     api_key: bool = False  # Gemini API: an API key (or a bearer token) must be present
+    raw: bool = False  # the handler's dict is the JSON answer (APIs whose protos we don't load)
 
 
 def vertex_routes() -> list[RouteSpec]:
@@ -287,6 +289,26 @@ def gemini_api_routes() -> list[RouteSpec]:
     ]
 
 
+def preflight_routes() -> list[RouteSpec]:
+    """What `gemini-tuning preflight` reads: Resource Manager v3, Service Usage v1, Cloud
+    Quotas v1 (see _preflight.py)."""
+    quotas = ("projects", "*", "locations", "*", "services", "*", "quotaInfos")
+    table = [
+        ("GET", ("projects", "*"), None, "Projects.GetProject", "get_project", ("v3",)),
+        ("POST", ("projects", "*"), "testIamPermissions", "Projects.TestIamPermissions",
+         "test_iam_permissions", ("v3",)),
+        ("GET", ("*", "*", "services", "*"), None, "ServiceUsage.GetService", "get_service",
+         ("v1",)),
+        ("GET", quotas, None, "CloudQuotas.ListQuotaInfos", "list_quota_infos", ("v1",)),
+        ("GET", (*quotas, "*"), None, "CloudQuotas.GetQuotaInfo", "get_quota_info", ("v1",)),
+    ]  # fmt: skip
+    return [
+        RouteSpec(method, pattern, verb, rpc, handler, "", None, versions=versions,
+                  service="preflight", raw=True)
+        for method, pattern, verb, rpc, handler, versions in table
+    ]  # fmt: skip
+
+
 def has_api_key(headers: Any, query: dict[str, str]) -> bool:
     """An API key in `x-goog-api-key` or `?key=`, or an OAuth bearer token. Never logged."""
     bearer = str(headers.get("authorization") or "").lower().startswith("bearer ")
@@ -339,7 +361,8 @@ class Emulator:
         self.store = Store(state_dir / "emulator.sqlite3")
         self.vertex = VertexService(self.store, config, lambda: self.gcs_host)
         self.gemini_api = GeminiApiService(self.store, config)
-        self.routes = vertex_routes() + gemini_api_routes()
+        self.preflight = PreflightService(config)
+        self.routes = vertex_routes() + gemini_api_routes() + preflight_routes()
         self.counts: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -501,6 +524,8 @@ def _request_body(route: RouteSpec, version: str, raw: bytes) -> dict[str, Any]:
 
 def _render(route: RouteSpec, version: str, query: dict[str, str], result: Any) -> Response:
     """The answer written through the route's response message (names or ints for enums)."""
+    if route.raw:
+        return _json(result)
     message = _protos.full_name(_protos.package_for(route.service, version), route.reply)
     int_enums = wants_int_enums(query.get("$alt"))
 

@@ -85,6 +85,8 @@ _COERCE: dict[str, Callable[[str, Any], Any]] = {
     ),
     "fail_next": lambda _k, v: [int(x) for x in v],
     "fault_methods": lambda _k, v: [str(x) for x in v],
+    "denied_permissions": lambda _k, v: [str(x) for x in v],
+    "disabled_services": lambda _k, v: [str(x) for x in v],
     "faults": _rules,
     "tuning_job_list_filter": _list_filter,
 }
@@ -124,6 +126,10 @@ class EmulatorConfig:
     publish_metrics: bool = True
     # True: Gemini API tunedModels.create answers 404 as the real service has since May 2025.
     gemini_api_tuning_retired: bool = False
+    # What preflight reads (see _preflight.py): permissions projects.testIamPermissions does
+    # not grant, and services Service Usage reports DISABLED (e.g. aiplatform.googleapis.com).
+    denied_permissions: list[str] = field(default_factory=list)
+    disabled_services: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def pending_for(self, spe: float) -> float:

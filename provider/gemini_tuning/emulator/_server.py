@@ -22,7 +22,12 @@ from gemini_tuning.emulator._cli import (
     check_host,
     default_state_dir,
 )
-from gemini_tuning.emulator._config import DEFAULT_BUCKET, EmulatorConfig
+from gemini_tuning.emulator._config import (
+    DEFAULT_BUCKET,
+    DEFAULT_PROJECT,
+    EmulatorConfig,
+    project_number,
+)
 
 log = logging.getLogger("gemini_tuning.emulator")
 
@@ -67,18 +72,88 @@ class ServeOptions:
     bucket: str | None = DEFAULT_BUCKET
 
 
+# Projects whose Vertex AI service agents may read the bucket created at start: the emulator's
+# own and the one an emulator stack without a project uses (backends/_settings.py).
+AGENT_PROJECTS = (DEFAULT_PROJECT, "local-project")
+
+
+def grant_service_agents(storage: Any, bucket: str) -> None:
+    """Give the bucket created at start the binding the README's IAM set-up gives a real one
+    (the Vertex AI service agents: roles/storage.objectViewer), unless it has a policy already
+    (a restart keeps what a test or a user set)."""
+    if storage.get_bucket_iam_policy(bucket) is not None:
+        return
+    members = [
+        f"serviceAccount:service-{project_number(p)}@{agent}.iam.gserviceaccount.com"
+        for p in AGENT_PROJECTS
+        for agent in ("gcp-sa-aiplatform", "gcp-sa-vertex-tune")
+    ]
+    storage.set_bucket_iam_policy(
+        bucket,
+        {
+            "kind": "storage#policy",
+            "resourceId": f"projects/_/buckets/{bucket}",
+            "version": 1,
+            "etag": "CAE=",
+            "bindings": [{"role": "roles/storage.objectViewer", "members": members}],
+        },
+    )
+
+
+MULTI_REGIONS = ("US", "EU", "ASIA")
+
+
+def keep_bucket_location() -> None:
+    """Make gcp-storage-emulator keep the ``location`` a bucket is created with.
+
+    It records every new bucket as the US multi-region whatever was asked, which is kinder than
+    Google for any check of where the data is (preflight's bucket-location): a bucket made in
+    europe-west4 would read as US. Its bucket-insert handler is wrapped once, in this process:
+    the asked location (upper case, as the JSON API answers it) and its type are stored."""
+    from http import HTTPStatus
+
+    from gcp_storage_emulator import server
+    from gcp_storage_emulator.handlers import buckets
+
+    original = buckets.insert
+    if getattr(original, "_keeps_location", False):
+        return
+
+    def insert(request: Any, response: Any, storage: Any, *args: Any, **kwargs: Any) -> None:
+        original(request, response, storage, *args, **kwargs)
+        data = request.data or {}
+        name, asked = data.get("name"), str(data.get("location") or "").upper()
+        bucket = storage.buckets.get(name) if name else None
+        if response.status != HTTPStatus.OK or not asked or bucket is None:
+            return
+        bucket["location"] = asked
+        bucket["locationType"] = "multi-region" if asked in MULTI_REGIONS else "region"
+        storage.create_bucket(name, bucket)  # stored as its patch handler stores a change
+        response.json(bucket)
+
+    insert._keeps_location = True  # type: ignore[attr-defined]
+    for _pattern, handlers in server.HANDLERS:
+        for method, handler in list(handlers.items()):
+            if handler is original:
+                handlers[method] = insert
+    buckets.insert = insert
+
+
 class GcsEmulator:
     """gcp-storage-emulator (its own thread), with its data under the state directory."""
 
     def __init__(self, data_dir: Path, port: int, bucket: str | None = None) -> None:
         from gcp_storage_emulator.server import create_server
 
+        keep_bucket_location()
         data_dir.mkdir(parents=True, exist_ok=True)
         # Its HTTPServer binds itself; with port 0 we pick one first.
         self.port = port or free_port()
         self._server: Any = create_server(
             LOOPBACK, self.port, in_memory=False, data_dir=str(data_dir), default_bucket=bucket
         )
+        if bucket:
+            grant_service_agents(self._server._storage, bucket)
 
     @property
     def host(self) -> str:
