@@ -267,9 +267,24 @@ class VertexBackend:
                 raise
             jobs = []
         if all(job.name in known for job in jobs):
-            fallback = matching(self._list_all() if created_since else self._snapshot())
-            jobs += [job for job in fallback if job.name not in {j.name for j in jobs}]
+            fallback = (
+                self._list_all()
+                if created_since
+                else self._fresh([job for job in self._snapshot() if _carries(job, labels)])
+            )
+            jobs += [job for job in matching(fallback) if job.name not in {j.name for j in jobs}]
         return jobs
+
+    def _fresh(self, jobs: list[JobStatus]) -> list[JobStatus]:
+        """``jobs`` as they are now (a snapshot's states may be minutes old); gone ones left out.
+        Only the few that carry the labels asked for are read again (see find_jobs)."""
+        fresh = []
+        for job in jobs:
+            try:
+                fresh.append(_job_status(self._call("tuning", "get_tuning_job", name=job.name)))
+            except NotFoundError:
+                continue
+        return fresh
 
     def _list_jobs(self, query: str) -> list[JobStatus]:
         request = {"parent": self._parent, "filter": query, "page_size": LIST_PAGE_SIZE}
@@ -328,8 +343,8 @@ class VertexBackend:
             if not query or not _refused_filter(err):
                 raise
             _FILTER_REFUSED[self.read_key()] = True
-            listed, more = self._list_pages("")
-            pages += more
+            listed, pages = self._list_pages("")
+            pages += 1  # the refused one
         wanted = set(names)
         return {job.name: job for job in listed if job.name in wanted}, pages
 

@@ -52,6 +52,12 @@ def note_ended_badly(wanted: dict[str, str], status: backends.JobStatus) -> None
         _ended_badly[_identity(wanted)] = f"{status.name} ended {status.state}"
 
 
+def forget_ended_badly() -> None:
+    """Tests that play several `up`s in one process."""
+    with _ended_lock:
+        _ended_badly.clear()
+
+
 def _identity(wanted: dict[str, str]) -> tuple[str, ...]:
     return tuple(f"{k}={v}" for k, v in sorted(wanted.items()))
 
