@@ -139,41 +139,46 @@ class Watcher:
     @staticmethod
     def _deliver(
         waiter: _Waiter,
-        listed: dict[str, JobStatus],
+        listed: dict[str, JobStatus] | None,
         got: dict[str, JobStatus],
         errors: dict[str, BaseException],
         started: float,
     ) -> None:
+        """Hand ``waiter`` what the tick read of its job (``listed`` None: the list failed)."""
         name = waiter.name
-        if name in listed:
+        if listed is not None and name in listed:
             waiter.status, waiter.listed, waiter.error, waiter.misses = listed[name], True, None, 0
         elif name in got:
             waiter.status, waiter.listed, waiter.error = got[name], False, None
-            waiter.misses += 1 if waiter.create_time else 0
+            if listed is not None and waiter.create_time:
+                waiter.misses += 1  # the list, filtered by creation time, should have had it
         elif name in errors:
             waiter.error = errors[name]
         else:
             return
-        waiter.create_time = waiter.create_time or waiter.status.create_time  # type: ignore[union-attr]
+        if waiter.status is not None:
+            waiter.create_time = waiter.create_time or waiter.status.create_time
         waiter.seen_at = started
 
     def _read(
         self, waiters: list[_Waiter]
-    ) -> tuple[dict[str, JobStatus], dict[str, JobStatus], dict[str, BaseException]]:
-        """The list's answer, the gets of the jobs it did not answer, and the gets' errors."""
+    ) -> tuple[dict[str, JobStatus] | None, dict[str, JobStatus], dict[str, BaseException]]:
+        """The list's answer (None: it failed), the gets of the jobs it did not answer, and
+        the gets' errors."""
         names = {w.name for w in waiters}
-        listed: dict[str, JobStatus] = {}
+        listed: dict[str, JobStatus] | None = None
         reads = 0
         known = [w.create_time for w in waiters if w.create_time]
         if isinstance(self.backend, BatchReads) and known:
             since = None if self._list_misses_filter else min(known)
+            reads = 1
             try:
                 listed, reads = self.backend.read_jobs(names, since)
             except BackendError:
-                listed = {}  # the gets below read each job (and raise what is wrong)
+                listed = None  # the gets below read each job (and raise what is wrong)
         got: dict[str, JobStatus] = {}
         errors: dict[str, BaseException] = {}
-        for name in sorted(names - set(listed)):
+        for name in sorted(names - set(listed or ())):
             reads += 1
             try:
                 got[name] = self.backend.get_job(name)
