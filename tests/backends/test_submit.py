@@ -8,8 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gemini_tuning.backends import JobRequest, Settings
-from gemini_tuning.backends import vertex
+from gemini_tuning.backends import JobRequest, Settings, vertex
 from gemini_tuning.backends.vertex import VertexBackend
 from gemini_tuning.resources import _submit
 from gemini_tuning.testing import EmulatorProcess
