@@ -5,7 +5,10 @@ trains 3 epochs at --seconds-per-epoch (default 2 s), so one job takes about 6 s
 Prints: 1 job; 20 jobs with the widened provider pool (the shipped design); 20 jobs with the
 SDK's 4-worker pool (GEMINI_TUNING_PROVIDER_WORKERS=4) as the baseline; 20 jobs through the
 provider plugin (gemini_tuning.plugin.sdk: the same controllers, no pool of its own); and the
-ratios.
+ratios. For each run it also prints how the waits read the service: the ticks of the shared
+watcher (resources/_watch.py: one ListTuningJobs per tick for every job waited on), the read
+calls per tick (mean and most), and the ListTuningJobs and GetTuningJob calls the emulator
+counted during the `up`.
 
 usage: python bench/parallel_up.py [--jobs 20] [--seconds-per-epoch 2] [--no-sdk-pool]
 """
@@ -28,7 +31,11 @@ from tests.conftest import pulumi_bin_dir  # noqa: E402
 from tests.engine.conftest import BUCKET, emulator_config, write_examples  # noqa: E402
 from tests.engine.support import inline_stack  # noqa: E402
 
+from gemini_tuning import _timing  # noqa: E402
 from gemini_tuning.testing import run_emulator  # noqa: E402
+
+LIST = "GenAiTuningService.ListTuningJobs"
+GET = "GenAiTuningService.GetTuningJob"
 
 
 def program(data: Path, jobs: int, face: str = "gemini_tuning") -> Callable[[], None]:
@@ -56,11 +63,13 @@ def timed_up(
     workers: int | None,
     *,
     face: str = "gemini_tuning",
-) -> float:
+) -> tuple[float, str]:
+    """The `up`'s wall time, and a line on its reads."""
     pulumi_bin = pulumi_bin_dir()
     if pulumi_bin is None:
         sys.exit("no Pulumi CLI: run `make setup` first")
-    env: dict[str, str] = {}
+    log = root / "timing.jsonl"
+    env: dict[str, str] = {_timing.TIMING_LOG: str(log)}
     if workers is not None:
         env["GEMINI_TUNING_PROVIDER_WORKERS"] = str(workers)
     with run_emulator(root / "emulator", seconds_per_epoch=spe) as emu:
@@ -72,14 +81,27 @@ def timed_up(
             env=env,
             config=emulator_config(emu),
         ) as stack:
+            emu.reset_stats()
             started = time.perf_counter()
             result = stack.up(parallel=max(jobs, 1) * 2, color="never")
             elapsed = time.perf_counter() - started
             created = emu.calls("GenAiTuningService.CreateTuningJob")
+            lists, gets = emu.calls(LIST), emu.calls(GET)
             if result.summary.result != "succeeded" or created != jobs:
                 sys.exit(f"unexpected run: {result.summary.result}, {created} jobs created")
             stack.destroy(color="never")
-    return elapsed
+    return elapsed, _reads(log, lists, gets)
+
+
+def _reads(log: Path, lists: int, gets: int) -> str:
+    ticks = [int(e["reads"]) for e in _timing.read_log(log) if e["event"] == "watch_tick"]
+    if not ticks:
+        return f"no ticks; {lists} lists, {gets} gets"
+    mean = sum(ticks) / len(ticks)
+    return (
+        f"{len(ticks)} ticks, read calls per tick {mean:.2f} (most {max(ticks)}); "
+        f"the emulator counted {lists} ListTuningJobs, {gets} GetTuningJob"
+    )
 
 
 def main() -> None:
@@ -105,7 +127,7 @@ def main() -> None:
         if not args.no_sdk_pool:
             cases.append((f"{args.jobs} jobs, SDK pool (4 workers)", args.jobs, 4, dynamic))
         for label, jobs, workers, face in cases:
-            runs[label] = timed_up(
+            runs[label], reads = timed_up(
                 root / label.replace(" ", "_").replace(",", ""),
                 data,
                 jobs,
@@ -113,7 +135,7 @@ def main() -> None:
                 workers,
                 face=face,
             )
-            print(f"{label:<36} {runs[label]:7.1f} s", flush=True)
+            print(f"{label:<36} {runs[label]:7.1f} s   {reads}", flush=True)
         one, many, through_plugin, *baseline = runs.values()
         print(
             f"ratio {args.jobs} jobs / 1 job:        {many / one:5.2f}  (1.0 = perfectly parallel)"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gemini_tuning.backends import JobRequest, Settings
+from gemini_tuning.backends import JobRequest, Settings, vertex
 from gemini_tuning.backends.vertex import VertexBackend
 from gemini_tuning.resources import _submit
 from gemini_tuning.testing import EmulatorProcess
@@ -31,7 +31,11 @@ def emu(served: EmulatorProcess) -> Iterator[EmulatorProcess]:
     served.reset()
     yield served
     served.clear_faults()
-    served.configure(max_running_jobs=None, tuning_job_list_filter="honest", hang_seconds=30.0)
+    served.configure(
+        max_running_jobs=None, tuning_job_list_filter="honest", hang_seconds=30.0, hold_seconds=0
+    )
+    vertex.forget_listings()
+    _submit.forget_ended_badly()
 
 
 @pytest.fixture
@@ -142,3 +146,72 @@ def test_a_running_job_is_adopted(emu: EmulatorProcess, backend: VertexBackend) 
     adopted = _submit.reusable(backend, _submit.existing_jobs(backend, IDENTITY))
     assert adopted is not None
     assert adopted.name == job.name
+
+
+def test_a_lost_answer_under_a_filter_that_answers_nothing_makes_one_job(
+    emu: EmulatorProcess, backend: VertexBackend
+) -> None:
+    """The label filter answers nothing (an undocumented filter could): the job the lost
+    create made is found in the unfiltered list, matched on the client."""
+    vertex.forget_listings()
+    backend.submit_job(_request({"someone": "else"}))  # another job in the location
+    emu.configure(tuning_job_list_filter="labels_empty")
+    emu.add_fault("503", method="CreateTuningJob", when="after", next=1)
+    name = _submit_once(backend)
+    assert emu.calls(CREATE) == 2  # the other job, and ours once
+    emu.configure(tuning_job_list_filter="honest")
+    assert [j.name for j in backend.find_jobs(IDENTITY)] == [name]
+
+
+def test_a_killed_runners_job_is_found_when_the_filter_answers_nothing(
+    emu: EmulatorProcess, backend: VertexBackend
+) -> None:
+    vertex.forget_listings()
+    earlier = backend.submit_job(_request(IDENTITY, spe="5"))
+    emu.configure(tuning_job_list_filter="labels_empty")
+    existing = _submit.existing_jobs(backend, IDENTITY)
+    adopted = _submit.reusable(backend, existing)
+    assert adopted is not None
+    assert adopted.name == earlier.name
+    assert emu.calls(CREATE) == 1
+
+
+def test_a_paused_job_is_adopted_not_submitted_again(
+    emu: EmulatorProcess, backend: VertexBackend
+) -> None:
+    emu.configure(hold_seconds=30.0, hold_state="PAUSED")
+    job = backend.submit_job(_request(IDENTITY, spe="0.4"))
+    emu.configure(hold_seconds=0)
+    deadline = time.monotonic() + 20
+    while backend.get_job(job.name).state != "PAUSED":
+        assert time.monotonic() < deadline, backend.get_job(job.name)
+        time.sleep(0.05)
+    adopted = _submit.reusable(backend, _submit.existing_jobs(backend, IDENTITY))
+    assert adopted is not None
+    assert (adopted.name, adopted.state) == (job.name, "PAUSED")
+
+
+def test_after_a_job_of_this_identity_ended_badly_nothing_more_is_submitted(
+    emu: EmulatorProcess, backend: VertexBackend
+) -> None:
+    failed = backend.submit_job(_request(IDENTITY))
+    _submit.note_ended_badly(IDENTITY, failed)
+    with pytest.raises(RuntimeError, match="not submitting another tuning job"):
+        _submit_once(backend)
+    assert emu.calls(CREATE) == 1
+
+
+@pytest.mark.parametrize("mode", ["honest", "labels_empty", "refuse"])
+def test_one_list_reads_every_waited_job(
+    emu: EmulatorProcess, backend: VertexBackend, mode: str
+) -> None:
+    jobs = [backend.submit_job(_request({"n": str(n)}, spe="5")) for n in range(3)]
+    backend.submit_job(_request({"n": "not-waited"}, spe="5"))
+    emu.configure(tuning_job_list_filter=mode)
+    emu.reset_stats()
+    since = min(j.create_time or "" for j in jobs)
+    found, reads = backend.read_jobs([j.name for j in jobs], since)
+    assert sorted(found) == sorted(j.name for j in jobs)
+    assert reads == 1 + (mode == "refuse")  # a refused filter: once more, unfiltered
+    assert emu.calls("GenAiTuningService.ListTuningJobs") == reads
+    assert emu.calls("GenAiTuningService.GetTuningJob") == 0

@@ -239,7 +239,7 @@ def test_the_quota_refusal_is_quota_exceeded(
     assert backend.find_jobs({"owner": "quota"}) == []
 
 
-@pytest.mark.parametrize("mode", ["ignore", "refuse"])
+@pytest.mark.parametrize("mode", ["ignore", "refuse", "labels_empty"])
 def test_find_jobs_checks_every_label_whatever_the_filter_answers(
     backend: VertexBackend, hazards: EmulatorProcess, mode: str
 ) -> None:

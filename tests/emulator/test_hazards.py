@@ -40,6 +40,8 @@ def emu(hazards: EmulatorProcess) -> Iterator[EmulatorProcess]:
         max_running_jobs=None,
         tuning_job_list_filter="honest",
         hang_seconds=30.0,
+        hold_seconds=0.0,
+        hold_state="PAUSED",
     )
 
 
@@ -164,6 +166,44 @@ def test_list_filters_can_be_ignored_or_refused(
     with pytest.raises(exceptions.BadRequest):
         list(tuning.list_tuning_jobs(request=request))
     assert len(_jobs(tuning, emu)) == 2  # no filter: still answered
+
+
+def test_a_label_filter_can_answer_nothing(
+    emu: EmulatorProcess, tuning: aiplatform_v1.GenAiTuningServiceClient
+) -> None:
+    """``labels_empty``: an undocumented filter the service matches nothing with (no 400)."""
+    job = new_job(tuning, emu, "gs://data/train.jsonl", labels={"owner": "a"})
+    emu.configure(tuning_job_list_filter="labels_empty")
+    labelled = {"parent": emu.parent, "filter": 'labels.owner="a"'}
+    assert list(tuning.list_tuning_jobs(request=labelled)) == []
+    by_time = {"parent": emu.parent, "filter": f'create_time>="{job.create_time.isoformat()}"'}
+    assert [j.name for j in tuning.list_tuning_jobs(request=by_time)] == [job.name]
+    assert [j.name for j in _jobs(tuning, emu)] == [job.name]
+
+
+@pytest.mark.parametrize("state", ["PAUSED", "UPDATING"])
+def test_a_held_job_reports_its_hold_state_then_runs_on_and_succeeds(
+    emu: EmulatorProcess, tuning: aiplatform_v1.GenAiTuningServiceClient, state: str
+) -> None:
+    """A quarter of an epoch after it starts, the job is PAUSED (or UPDATING) for
+    ``hold_seconds``, then RUNNING again; it ends that much later, with every epoch."""
+    emu.configure(hold_seconds=1.0, hold_state=state)
+    job = new_job(tuning, emu, "gs://data/train.jsonl", epochs=2)
+    emu.configure(hold_seconds=0.0)  # taken at create: later changes do not touch this job
+    held = getattr(aiplatform_v1.JobState, f"JOB_STATE_{state}")
+    seen = wait_job(tuning, job.name, until=lambda j: j.state == held)
+    after = wait_job(tuning, job.name)
+    assert after.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED
+    assert seen.start_time is not None
+    trained = after.end_time - after.start_time
+    assert trained.total_seconds() >= 1.0 + 2 * 0.05  # the hold and both epochs
+    assert len(after.tuned_model.checkpoints) == 2
+
+
+def test_hold_settings_are_checked(emu: EmulatorProcess) -> None:
+    for bad in ({"hold_state": "RUNNING"}, {"hold_seconds": -1}):
+        response = requests.post(f"{emu.url}/emulator/config", json=bad, timeout=10)
+        assert response.status_code == 400, bad
 
 
 def _post(emu: EmulatorProcess, path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -6,16 +6,32 @@ Google type, and backends never see Pulumi.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-ACTIVE_STATES = frozenset({"QUEUED", "PENDING", "RUNNING", "CANCELLING", "UPDATING"})
-FAILED_STATES = frozenset({"FAILED", "CANCELLED", "EXPIRED", "PAUSED"})
-# What a create may adopt instead of submitting: a job on its way to a model, or done with one.
-# Not CANCELLING (an `up` right after a destroy must not adopt the job being cancelled), nor
-# UPDATING, PAUSED or any end but success.
-ADOPTABLE_STATES = frozenset({"PENDING", "QUEUED", "RUNNING", "SUCCEEDED"})
+# The states of google.cloud.aiplatform.v1.JobState (job_state.proto; the meanings quoted are
+# its comments, https://cloud.google.com/python/docs/reference/aiplatform/latest/
+# google.cloud.aiplatform_v1.types.JobState):
+# - waited on: QUEUED, PENDING, RUNNING, CANCELLING ("may only go to either SUCCEEDED, FAILED or
+#   CANCELLED"), PAUSED ("stopped, and can be resumed"), UPDATING ("After updating, the job goes
+#   back to the RUNNING state"), and UNSPECIFIED (no state to act on: read again, never failed);
+# - ended well: SUCCEEDED; PARTIALLY_SUCCEEDED ("some results may be missing due to errors")
+#   with a tuned model is a success with a warning, without one a failure;
+# - ended badly: FAILED, CANCELLED, EXPIRED ("The job has expired").
+ACTIVE_STATES = frozenset(
+    {"QUEUED", "PENDING", "RUNNING", "CANCELLING", "PAUSED", "UPDATING", "UNSPECIFIED"}
+)
+FAILED_STATES = frozenset({"FAILED", "CANCELLED", "EXPIRED"})
+PARTIAL_STATE = "PARTIALLY_SUCCEEDED"
+# States the service reports while a job is live but not progressing (a line says so).
+HELD_STATES = frozenset({"PAUSED", "UPDATING", "UNSPECIFIED"})
+# What a create may adopt instead of submitting: a live job (on its way to a model, paused or
+# being updated: submitting another would pay twice), or one done with a model. Not CANCELLING
+# (an `up` right after a destroy must not adopt the job being cancelled), nor a failed one.
+ADOPTABLE_STATES = frozenset(
+    {"PENDING", "QUEUED", "RUNNING", "PAUSED", "UPDATING", "UNSPECIFIED", "SUCCEEDED"}
+)
 
 
 class BackendError(Exception):
@@ -91,19 +107,27 @@ class JobStatus:
 
     @property
     def active(self) -> bool:
+        """Still to be waited on (UNSPECIFIED too: read again, never taken as an end)."""
         return self.state in ACTIVE_STATES
 
     @property
     def succeeded(self) -> bool:
-        return self.state == "SUCCEEDED"
+        """SUCCEEDED, or PARTIALLY_SUCCEEDED with a tuned model (see ``partial``)."""
+        return self.state == "SUCCEEDED" or (self.partial and bool(self.tuned_model))
+
+    @property
+    def partial(self) -> bool:
+        """PARTIALLY_SUCCEEDED: "some results may be missing due to errors"."""
+        return self.state == PARTIAL_STATE
 
     @property
     def ended_badly(self) -> bool:
-        return self.state in FAILED_STATES
+        """FAILED, CANCELLED, EXPIRED, or PARTIALLY_SUCCEEDED without a tuned model."""
+        return self.state in FAILED_STATES or (self.partial and not self.tuned_model)
 
     @property
     def adoptable(self) -> bool:
-        return self.state in ADOPTABLE_STATES
+        return self.state in ADOPTABLE_STATES or (self.partial and bool(self.tuned_model))
 
 
 @dataclass(frozen=True)
@@ -123,9 +147,18 @@ LabelChange = Callable[[Mapping[str, str]], Mapping[str, str]]
 class TuningBackend(Protocol):
     """The calls TuningJob and TunedModel make. Every method raises BackendError subclasses."""
 
-    def find_jobs(self, labels: Mapping[str, str]) -> list[JobStatus]:
+    def find_jobs(
+        self,
+        labels: Mapping[str, str],
+        *,
+        created_since: str | None = None,
+        display_name: str | None = None,
+        known: Collection[str] = (),
+    ) -> list[JobStatus]:
         """Jobs carrying every one of ``labels`` (checked on the client, whatever the service's
-        filter answered)."""
+        filter answered; an answer with nothing, or nothing but ``known`` jobs, is checked
+        against the unfiltered list), created at or after ``created_since`` (RFC 3339) and
+        with ``display_name`` when given."""
         ...
 
     def submit_job(self, request: JobRequest) -> JobStatus:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -179,7 +179,19 @@ class GeminiApiBackend:
         with _service_errors(self._settings):
             return list(pager)
 
-    def find_jobs(self, labels: Mapping[str, str]) -> list[JobStatus]:
+    def find_jobs(
+        self,
+        labels: Mapping[str, str],
+        *,
+        created_since: str | None = None,
+        display_name: str | None = None,
+        known: Collection[str] = (),
+    ) -> list[JobStatus]:
+        """The tuned models whose ID carries the identity hash of ``labels``. The list is never
+        filtered here (every model is listed and matched on the client), so nothing more is
+        needed after a lost create: the ID itself is the identity, whatever the display name
+        or the time."""
+        del created_since, display_name, known
         digest = identity_hash(labels)
         if digest is None:
             return []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -162,6 +162,43 @@ def _carries(job: JobStatus, labels: Mapping[str, str]) -> bool:
     return all(job.labels.get(key) == value for key, value in labels.items())
 
 
+def _matches(job: JobStatus, created_since: str | None, display_name: str | None) -> bool:
+    """The client-side checks beyond the labels: created at or after ``created_since`` (both
+    RFC 3339 UTC times; compared as instants), with ``display_name`` when one was asked for."""
+    if display_name and job.declared.get("tuned_model_display_name") not in (None, display_name):
+        return False
+    if created_since and job.create_time:
+        return _instant(job.create_time) >= _instant(created_since)
+    return True
+
+
+def _instant(text: str) -> float:
+    """An RFC 3339 time (``Z``, 0 to 9 fraction digits) as seconds since the epoch."""
+    import datetime as dt
+    import re
+
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00"))
+    return dt.datetime.fromisoformat(text).timestamp()
+
+
+# The unfiltered list of each location as this process first read it (see find_jobs), with the
+# jobs this process submitted since; and the locations whose list refused a create_time filter.
+_SNAPSHOTS: dict[tuple[str, str, str], dict[str, JobStatus]] = {}
+_SNAPSHOT_LOCK = threading.Lock()
+_FILTER_REFUSED: dict[Any, bool] = {}
+
+
+def _snapshot_key(settings: Settings) -> tuple[str, str, str]:
+    return (settings.api_endpoint, settings.project, settings.location)
+
+
+def forget_listings() -> None:
+    """Drop the snapshots (tests that play several `up`s in one process)."""
+    with _SNAPSHOT_LOCK:
+        _SNAPSHOTS.clear()
+    _FILTER_REFUSED.clear()
+
+
 class VertexBackend:
     """TuningBackend for Vertex AI (the real service, or the local emulator)."""
 
@@ -190,24 +227,136 @@ class VertexBackend:
 
     # -- tuning jobs -------------------------------------------------------------------------
 
-    def find_jobs(self, labels: Mapping[str, str]) -> list[JobStatus]:
-        """Jobs carrying all ``labels``. The service's filter narrows the list, but every label
-        is checked here too (a filter can be misread); a filter the service refuses (400)
-        falls back to paging through the unfiltered list."""
+    def find_jobs(
+        self,
+        labels: Mapping[str, str],
+        *,
+        created_since: str | None = None,
+        display_name: str | None = None,
+        known: Collection[str] = (),
+    ) -> list[JobStatus]:
+        """Jobs carrying all ``labels``, checked here whatever the service's filter answered.
+
+        The filter narrows the list, but a filter answered with nothing is no proof of absence
+        (the service documents no filter fields for tuningJobs.list: "Optional. The standard
+        list filter."; an undocumented filter can match nothing). So an empty answer is checked
+        against the unfiltered list, matched here by labels (and ``display_name`` and
+        ``created_since``, an RFC 3339 time, when given):
+
+        - without ``created_since`` (before a create: is there a job from an earlier `up`?):
+          the unfiltered list read once per process and location (every job created before
+          this process started is in it) plus the jobs this process has submitted since;
+        - with it (after a create whose answer was lost: the job is newer than the snapshot):
+          the unfiltered list read now, every page (see ``_list_all``).
+
+        A filter the service refuses (400) falls back the same way, and so does an answer with
+        none but ``known`` jobs among the matches (the caller looks for another one)."""
         query = " AND ".join(f'labels.{k}="{v}"' for k, v in sorted(labels.items()))
+
+        def matching(listed: list[JobStatus]) -> list[JobStatus]:
+            return [
+                job
+                for job in listed
+                if _carries(job, labels) and _matches(job, created_since, display_name)
+            ]
+
         try:
-            jobs = self._list_jobs(query)
+            jobs = matching(self._list_jobs(query))
         except BackendError as err:
             if not _refused_filter(err):
                 raise
-            jobs = self._list_jobs("")
-        return [job for job in jobs if _carries(job, labels)]
+            jobs = []
+        if all(job.name in known for job in jobs):
+            fallback = (
+                self._list_all()
+                if created_since
+                else self._fresh([job for job in self._snapshot() if _carries(job, labels)])
+            )
+            jobs += [job for job in matching(fallback) if job.name not in {j.name for j in jobs}]
+        return jobs
+
+    def _fresh(self, jobs: list[JobStatus]) -> list[JobStatus]:
+        """``jobs`` as they are now (a snapshot's states may be minutes old); gone ones left out.
+        Only the few that carry the labels asked for are read again (see find_jobs)."""
+        fresh = []
+        for job in jobs:
+            try:
+                fresh.append(_job_status(self._call("tuning", "get_tuning_job", name=job.name)))
+            except NotFoundError:
+                continue
+        return fresh
 
     def _list_jobs(self, query: str) -> list[JobStatus]:
         request = {"parent": self._parent, "filter": query, "page_size": LIST_PAGE_SIZE}
         pager = self._call("tuning", "list_tuning_jobs", request=request)
         with _service_errors():
             return [_job_status(job) for job in pager]
+
+    def _list_all(self) -> list[JobStatus]:
+        """Every tuning job of the location, from the unfiltered list, every page.
+
+        ListTuningJobsRequest has no order_by and its reference documents no order (AIP-132:
+        a List method "must document the default ordering, if one exists, or must explicitly
+        document that the ordering behavior is unspecified"), so the newest jobs are not
+        known to come first: stopping at the first job older than the create would rely on an
+        order nobody promised. Proving a job absent needs every page, so there is no page
+        bound: a bound would either give up (and block the `up`) or guess (and risk paying
+        twice). Each page is one read of the per-minute CRUD quota; this runs once per process
+        before creates, and again only after a create whose answer was lost."""
+        return self._list_jobs("")
+
+    def _snapshot(self) -> list[JobStatus]:
+        key = _snapshot_key(self._settings)
+        with _SNAPSHOT_LOCK:  # 50 creates that start together share one paging
+            if key not in _SNAPSHOTS:
+                _SNAPSHOTS[key] = {job.name: job for job in self._list_all()}
+            return list(_SNAPSHOTS[key].values())
+
+    def _remember(self, status: JobStatus) -> None:
+        """A job this process submitted: the snapshot (read before it existed) learns it."""
+        with _SNAPSHOT_LOCK:
+            known = _SNAPSHOTS.get(_snapshot_key(self._settings))
+            if known is not None:
+                known[status.name] = status
+
+    # -- batched polling (resources/_watch.py) -------------------------------------------------
+
+    def read_key(self) -> Any:
+        """What one list covers: the service, project and location."""
+        return ("vertex", self._settings.api_endpoint, self._settings.project, self._parent)
+
+    def read_jobs(
+        self, names: Collection[str], created_since: str | None
+    ) -> tuple[dict[str, JobStatus], int]:
+        """One ListTuningJobs for every job in ``names`` (paged only when the jobs created since
+        ``created_since`` fill more than a page; without it, the unfiltered list): the statuses
+        of those of ``names`` it answered, as get_job would return them, and the read calls
+        made. A job it did not answer is the caller's to get (list lag, a misread filter).
+        A filter the service refuses (400) is not sent again by this process. The statuses are
+        as listed: ``finish_status`` adds what get_job adds (the loss of a finished job)."""
+        query = ""
+        if created_since and not _FILTER_REFUSED.get(self.read_key()):
+            query = f'create_time>="{created_since}"'
+        try:
+            listed, pages = self._list_pages(query)
+        except BackendError as err:
+            if not query or not _refused_filter(err):
+                raise
+            _FILTER_REFUSED[self.read_key()] = True
+            listed, pages = self._list_pages("")
+            pages += 1  # the refused one
+        wanted = set(names)
+        return {job.name: job for job in listed if job.name in wanted}, pages
+
+    def _list_pages(self, query: str) -> tuple[list[JobStatus], int]:
+        request = {"parent": self._parent, "filter": query, "page_size": LIST_PAGE_SIZE}
+        pager = self._call("tuning", "list_tuning_jobs", request=request)
+        pages = 1
+        jobs: list[JobStatus] = []
+        with _service_errors():
+            for pages, page in enumerate(pager.pages, 1):  # noqa: B007 - the count is kept
+                jobs += [_job_status(job) for job in page.tuning_jobs]
+        return jobs, pages
 
     def submit_job(self, request: JobRequest) -> JobStatus:
         """One CreateTuningJob, never retried here: Vertex takes no request ID, so a retry after
@@ -230,14 +379,20 @@ class VertexBackend:
             raise SubmitUncertainError(f"the answer to CreateTuningJob was lost: {err}") from err
         except exceptions.GoogleAPICallError as err:
             raise BackendError(f"{err.code} {err.message}") from err
-        return _job_status(job)
+        status = _job_status(job)
+        self._remember(status)
+        return status
 
     def get_job(self, name: str) -> JobStatus:
-        status = _job_status(self._call("tuning", "get_tuning_job", name=name))
+        return self.finish_status(_job_status(self._call("tuning", "get_tuning_job", name=name)))
+
+    def finish_status(self, status: JobStatus) -> JobStatus:
+        """What a read of a job adds: the other clients warmed while it runs, the loss once it
+        succeeded."""
         if status.active:
             _warm_clients(self._settings)
         if status.succeeded:
-            _timing.mark("job_done_seen", job=name)
+            _timing.mark("job_done_seen", job=status.name)
             status = self._with_loss(status)
         return status
 

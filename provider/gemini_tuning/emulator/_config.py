@@ -29,9 +29,11 @@ def project_number(project: str) -> str:
     return f"1{digest % 10**11:011d}"
 
 
-LIST_FILTER_MODES = ("honest", "ignore", "refuse")
+LIST_FILTER_MODES = ("honest", "ignore", "refuse", "labels_empty")
+HOLD_STATES = ("PAUSED", "UPDATING")
 _NUMBERS = (
     "seconds_per_epoch",
+    "hold_seconds",
     "rate_429",
     "rate_503",
     "latency_ms",
@@ -63,6 +65,12 @@ def _list_filter(key: str, value: Any) -> str:
     return str(value)
 
 
+def _hold_state(key: str, value: Any) -> str:
+    if value not in HOLD_STATES:
+        raise ValueError(f"{key} must be one of {', '.join(HOLD_STATES)}")
+    return str(value)
+
+
 def _rules(_key: str, value: Any) -> list[dict[str, Any]]:
     from gemini_tuning.emulator._faults import check_rules
 
@@ -89,6 +97,7 @@ _COERCE: dict[str, Callable[[str, Any], Any]] = {
     "disabled_services": lambda _k, v: [str(x) for x in v],
     "faults": _rules,
     "tuning_job_list_filter": _list_filter,
+    "hold_state": _hold_state,
 }
 
 
@@ -116,8 +125,13 @@ class EmulatorConfig:
     lro_never_done: bool = False
     # The concurrent-job quota: a create while this many jobs are not finished is 429.
     max_running_jobs: int | None = None
-    # tuningJobs.list filters: "honest", "ignore" (answers as if unfiltered), "refuse" (400).
+    # tuningJobs.list filters: "honest", "ignore" (answers as if unfiltered), "refuse" (400),
+    # "labels_empty" (a filter on labels answers nothing, as an undocumented filter could).
     tuning_job_list_filter: str = "honest"
+    # Jobs created while hold_seconds > 0 report hold_state (PAUSED or UPDATING) for that long,
+    # a quarter of an epoch after they start running, then run on (_hold.py).
+    hold_seconds: float = 0.0
+    hold_state: str = "PAUSED"
     # The emulator's inventions, off by default (the real service offers neither): epoch
     # checkpoints while RUNNING, and the loss curve in the tuned Model's metadata.
     progress_extras: bool = False

@@ -32,7 +32,7 @@ import hashlib
 import time
 from typing import Any
 
-from gemini_tuning.emulator import _listing
+from gemini_tuning.emulator import _hold, _listing
 from gemini_tuning.emulator._errors import not_found
 from gemini_tuning.emulator._store import Resource, Store
 from gemini_tuning.emulator._wire import TERMINAL_STATES, timestamp
@@ -186,11 +186,17 @@ class TuningMetrics:
         until = min(now, _stopped_at(i) or now)
         losses = step_losses(list(i.get("losses", [])), steps)
         seconds_per_step = spe / steps
-        done = min(len(losses), int((until - start) / seconds_per_step + 1e-6))
+        done = min(len(losses), int(_hold.trained(i, until) / seconds_per_step + 1e-6))
+        span = _hold.window(i)
+
+        def wall(n: int) -> float:  # a step after the hold's start finished that much later
+            at = float(start) + n * seconds_per_step
+            return at + (_hold.shift(i) if span is not None and at > span[0] else 0.0)
+
         return [
             {
                 "step": str(n),
-                "wallTime": timestamp(start + n * seconds_per_step),
+                "wallTime": timestamp(wall(n)),
                 "scalar": {"value": losses[n - 1]},
             }
             for n in range(1, done + 1)
@@ -203,5 +209,5 @@ def _stopped_at(internal: dict[str, Any]) -> float | None:
     if internal.get("failed"):
         return float(internal["failed"]["at"])
     if internal.get("fail_message") is not None:  # the emulator-fail label: half an epoch in
-        return float(internal["start"]) + float(internal["spe"]) / 2
+        return float(internal["start"]) + float(internal["spe"]) / 2 + _hold.shift(internal)
     return None

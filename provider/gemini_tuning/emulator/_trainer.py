@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gemini_tuning import catalog
-from gemini_tuning.emulator import _datasets
+from gemini_tuning.emulator import _datasets, _hold
 from gemini_tuning.emulator._config import EmulatorConfig
 from gemini_tuning.emulator._errors import rpc_status
 from gemini_tuning.emulator._metrics import experiment_of
@@ -172,6 +172,7 @@ class Trainer:
             i["steps_per_epoch"] = steps
             i["losses"] = losses(name, epochs, float(i.get("multiplier", 1.0)))
             i["start"] = max(now, i["created"] + self.config.pending_for(float(i["spe"])))
+            _hold.begin(i)
             hp = res.data["supervisedTuningSpec"].setdefault("hyperParameters", {})
             hp["epochCount"] = str(epochs)
             stats: dict[str, Any] = {
@@ -235,6 +236,10 @@ class Trainer:
         start, spe = float(start), float(i["spe"])
         if now < start:
             return start
+        span = _hold.window(i)
+        if span is not None and now < span[1]:
+            return now  # around a hold: not a simple schedule, check on every request
+        start += _hold.shift(i)
         end = start + int(i["epochs"]) * spe
         changes = [end, start + (math.floor((now - start) / spe) + 1) * spe]
         if i.get("fail_message") is not None and now < start + spe / 2:
@@ -257,7 +262,7 @@ class Trainer:
             if not start or until <= start:
                 return []
             # 1e-6: float timestamps (~1.7e9 s) lose ~1e-7 s, so epoch E must not read E - 1.
-            done = min(int(i["epochs"]), int((until - start) / spe + 1e-6))
+            done = min(int(i["epochs"]), int(_hold.trained(i, until) / spe + 1e-6))
         steps = int(i["steps_per_epoch"])
         return [
             {"checkpointId": str(e), "epoch": str(e), "step": str(e * steps)}
@@ -291,16 +296,21 @@ class Trainer:
         self._started(res, start)
         spe = float(i["spe"])
         fail_message = i.get("fail_message")
-        if fail_message is not None and now >= start + spe / 2:
-            self._set(res, "JOB_STATE_FAILED", start + spe / 2)
+        failing_at = start + spe / 2 + _hold.shift(i)  # the hold begins before that
+        if fail_message is not None and now >= failing_at:
+            self._set(res, "JOB_STATE_FAILED", failing_at)
             res.data["error"] = rpc_status("INTERNAL", fail_message)
             return
-        end = start + int(i["epochs"]) * spe
+        end = start + int(i["epochs"]) * spe + _hold.shift(i)
         if now >= end:
             self._succeed(res, end)
             return
-        if res.data.get("state") != "JOB_STATE_RUNNING":
-            self._set(res, "JOB_STATE_RUNNING", start)
+        held = _hold.holding(i, now)
+        span = _hold.window(i)
+        if held is not None and span is not None:
+            self._set(res, held, span[0])
+        elif res.data.get("state") != "JOB_STATE_RUNNING":
+            self._set(res, "JOB_STATE_RUNNING", span[1] if span and now >= span[1] else start)
         cps = self._checkpoints(res, now) if self.config.progress_extras else []
         if cps:  # an invention (setting progress_extras): Vertex shows no progress while RUNNING
             res.data["tunedModel"] = {"checkpoints": cps}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from gemini_tuning import catalog
-from gemini_tuning.emulator import _answers, _listing, _ops
+from gemini_tuning.emulator import _answers, _hold, _listing, _ops
 from gemini_tuning.emulator._config import EmulatorConfig, project_number
 from gemini_tuning.emulator._errors import (
     ApiError,
@@ -87,6 +87,11 @@ def check_labels(labels: Any) -> dict[str, str]:
     return dict(labels)
 
 
+def _on_labels(text: str, fields: list[str]) -> bool:
+    """True when the filter ``text`` has a term on labels."""
+    return any(term.field == "labels" for term in _listing.parse_filter(text, fields))
+
+
 def _etag(data: dict[str, Any]) -> str:
     return hashlib.sha256(repr(sorted(data.items())).encode()).hexdigest()[:16]
 
@@ -123,6 +128,9 @@ class VertexService:
             updateTime=timestamp(now),
         )
         internal["created"] = now
+        hold = _hold.plan(self.config.hold_state, self.config.hold_seconds)
+        if hold is not None:
+            internal["hold"] = hold
         res = self.store.put(Resource(name, "tuningJob", parent, data, internal))
         self.trainer.enqueue(name)
         return prune(res.data)  # type: ignore[no-any-return]
@@ -310,6 +318,8 @@ class VertexService:
             raise invalid(f"Unsupported filter: {call.query['filter']!r}.")
         if mode == "ignore":  # a mis-filtering service: answers as if no filter was given
             call.query.pop("filter", None)
+        if mode == "labels_empty" and _on_labels(call.query.get("filter", ""), list(getters)):
+            docs = []  # a label filter the service matches nothing with (not a 400)
         return self._list(
             call, parent=parent, docs=docs, getters=getters, key="tuningJobs", order_fields=()
         )

@@ -8,8 +8,14 @@ SubmitUncertainError when its answer was lost after the service may have acted):
    model still there is adopted; the names of all of them are remembered.
 2. After a lost answer, the labels are looked up again (at once, then after 2 s and 5 s, in case
    the list lags [I]); a job that was not there before is the one the lost request created, and
-   is adopted whatever its state. Only when none appears is the job submitted again (at most
-   MAX_UNCERTAIN times).
+   is adopted whatever its state. A filtered list that answers nothing is no proof of absence:
+   the backend then pages the unfiltered list and matches on the client (identity labels,
+   display name, created no earlier than the create began less CLOCK_SKEW_SECONDS). Only when
+   none appears is the job submitted again (at most MAX_UNCERTAIN times).
+4. A job of this resource and spec that this process saw end badly (FAILED, CANCELLED,
+   EXPIRED, PARTIALLY_SUCCEEDED without a model) is never followed by another submission in the
+   same process (the same `up`): the `up` fails with the job's own error, and the next `up`
+   decides.
 3. Under the service's quota (429 RESOURCE_EXHAUSTED: nothing was created) the submission waits
    and tries again, with growing intervals, until the resource's deadline: the `up` queues
    instead of failing. ``gemini-tuning:maxConcurrentJobs`` bounds, per project and location, how
@@ -19,7 +25,9 @@ SubmitUncertainError when its answer was lost after the service may have acted):
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +37,39 @@ from gemini_tuning.resources._wait import HEARTBEAT_SECONDS, Poller, duration, s
 
 MAX_UNCERTAIN = 5
 SETTLE_SECONDS = (0.0, 2.0, 5.0)
+# How far the service's clock may be behind ours [I]: a job created by a lost request is looked
+# for among those created at most this long before our create began. Wider only adds
+# candidates, which the identity labels and the jobs seen before then rule out.
+CLOCK_SKEW_SECONDS = 600.0
+
+# Jobs this process saw end badly, by (resource, spec) identity: never submitted again here.
+_ended_badly: dict[tuple[str, ...], str] = {}
+_ended_lock = threading.Lock()
+
+
+def note_ended_badly(wanted: dict[str, str], status: backends.JobStatus) -> None:
+    with _ended_lock:
+        _ended_badly[_identity(wanted)] = f"{status.name} ended {status.state}"
+
+
+def forget_ended_badly() -> None:
+    """Tests that play several `up`s in one process."""
+    with _ended_lock:
+        _ended_badly.clear()
+
+
+def _identity(wanted: dict[str, str]) -> tuple[str, ...]:
+    return tuple(f"{k}={v}" for k, v in sorted(wanted.items()))
+
+
+def _refuse_if_ended_badly(wanted: dict[str, str]) -> None:
+    with _ended_lock:
+        seen = _ended_badly.get(_identity(wanted))
+    if seen is not None:
+        raise RuntimeError(
+            f"not submitting another tuning job: {seen} in this `pulumi up`, with the same "
+            "inputs; read its error, fix the cause, and run `pulumi up` again"
+        )
 
 
 @dataclass
@@ -79,12 +120,15 @@ def submit_once(
     poller = Poller(initial=timing.poll_seconds)
     uncertain = 0
     while True:
+        _refuse_if_ended_badly(wanted)
+        began = _rfc3339(time.time() - CLOCK_SKEW_SECONDS)
         try:
             status = backend.submit_job(request)
         except backends.SubmitUncertainError as err:
             uncertain += 1
             say(resource, f"{err}; looking the job up by its labels before submitting again")
-            found = _created_by_lost_answer(backend, wanted, existing, resource, timing)
+            lookup = _Lookup(wanted, began, request.display_name)
+            found = _created_by_lost_answer(backend, lookup, existing, resource, timing)
             if found is not None:
                 return found
             if uncertain >= MAX_UNCERTAIN:
@@ -111,9 +155,23 @@ def submit_once(
             return status
 
 
+@dataclass(frozen=True)
+class _Lookup:
+    """What identifies the job a lost create made."""
+
+    labels: dict[str, str]
+    created_since: str  # RFC 3339: when the create began, less CLOCK_SKEW_SECONDS
+    display_name: str | None
+
+
+def _rfc3339(seconds: float) -> str:
+    moment = dt.datetime.fromtimestamp(seconds, dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _created_by_lost_answer(
     backend: backends.TuningBackend,
-    wanted: dict[str, str],
+    lookup: _Lookup,
     existing: Existing,
     resource: str,
     timing: Timing,
@@ -121,7 +179,13 @@ def _created_by_lost_answer(
     """The job a lost create made: one with our labels that was not there before."""
     for delay in SETTLE_SECONDS:
         timing.sleep(delay)
-        new = [j for j in backend.find_jobs(wanted) if j.name not in existing.names]
+        candidates = backend.find_jobs(
+            lookup.labels,
+            created_since=lookup.created_since,
+            display_name=lookup.display_name,
+            known=existing.names,
+        )
+        new = [j for j in candidates if j.name not in existing.names]
         if new:
             chosen, *extra = _newest_first(new)
             say(

@@ -40,12 +40,14 @@ from __future__ import annotations
 import os
 import random
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from gemini_tuning import _timing
 from gemini_tuning.backends import JobStatus, TuningBackend
+from gemini_tuning.resources import _watch
 
 MAX_POLL_SECONDS = 60.0
 HEARTBEAT_SECONDS = 180.0  # a line every 3 minutes at least (plus one poll interval: < 5 min)
@@ -60,6 +62,16 @@ WAIT_BUDGET = "GEMINI_TUNING_WAIT_MINUTES"
 # A GitHub-hosted job is killed after 360 minutes: wait at most 330, leaving time for setup,
 # evaluation, the report and the artifacts upload.
 CI_WAIT_MINUTES = 330.0
+
+
+# What a line adds for the states a job may pause in (job_state.proto's words): waited on, never
+# taken as an end, never a reason to submit again.
+HELD = {
+    "PAUSED": "; the service paused the job (it can be resumed): waiting for it, nothing is "
+    "submitted again",
+    "UPDATING": "; the service is updating the job (it goes back to RUNNING): waiting for it",
+    "UNSPECIFIED": "; the service reported no state: reading it again",
+}
 
 
 class JobStillRunningError(Exception):
@@ -138,6 +150,9 @@ def sleep(seconds: float) -> None:
     time.sleep(max(0.0, seconds) / _speed())
 
 
+_real_sleep = sleep
+
+
 @dataclass
 class Poller:
     """Intervals that grow from ``initial`` to ``maximum``, each with +/-20% jitter."""
@@ -176,6 +191,7 @@ class _Progress:
         text = f"{line}, elapsed {duration(now - self.started)}"
         if status.state == "RUNNING":
             text += self._running(status, now, backend)
+        text += HELD.get(status.state, "")
         say(self.resource, text)
         self.last_line, self.last_said = line, now
 
@@ -226,16 +242,51 @@ def wait_for_job(
     clock: Callable[[], float] = clock,
     sleep: Callable[[float], None] = sleep,
     limit: str = "",
+    create_time: str | None = None,
 ) -> JobStatus:
     """Poll until the job leaves the active states; raise JobStillRunningError at the deadline
-    (``limit``: what set it, for the message, when not the TuningJob's timeout)."""
-    started = clock()
+    (``limit``: what set it, for the message, when not the TuningJob's timeout).
+
+    The reads are the process's shared ticks (_watch.py: one list for every job waited on);
+    ``create_time`` (the job's, when known) lets the first one come from the list too. With an
+    injected ``sleep`` (tests) the wait has a watcher of its own on that clock."""
+    if sleep is _real_sleep:
+        watcher = _watch.shared_watcher(backend, clock, _wait_on)
+    else:
+        watcher = _watch.Watcher(backend, clock, lambda _cond, seconds: sleep(seconds))
+    key = watcher.register(name, create_time)
+    try:
+        return _wait(
+            watcher,
+            key,
+            backend,
+            resource=resource,
+            timeout_seconds=timeout_seconds,
+            poll_seconds=poll_seconds,
+            limit=limit,
+        )
+    finally:
+        watcher.unregister(key)
+
+
+def _wait(
+    watcher: _watch.Watcher,
+    key: int,
+    backend: TuningBackend,
+    *,
+    resource: str,
+    timeout_seconds: float,
+    poll_seconds: float,
+    limit: str,
+) -> JobStatus:
+    started = watcher.clock()
     poller = Poller(initial=poll_seconds)
     progress = _Progress(resource, started)
+    due, early = started, 0.0  # the first poll at once (it confirms the submission)
     while True:
-        status = backend.get_job(name)
+        status, seen_at = watcher.status(key, due, early)
         _timing.mark("poll", resource=resource, state=status.state)
-        now = clock()
+        now = watcher.clock()
         progress.report(status, now, backend)
         elapsed = now - started
         if not status.active:
@@ -244,7 +295,16 @@ def wait_for_job(
             raise JobStillRunningError(status, elapsed, limit)
         interval = poller.next_interval(elapsed)
         interval = _until_expected_end(interval, progress.expected_end, now, elapsed)
-        sleep(min(interval, max(0.0, timeout_seconds - elapsed) + 0.01))
+        interval = min(interval, max(0.0, timeout_seconds - elapsed) + 0.01)
+        # From the read's time, so the waits of one process stay on the same ticks; a tick up
+        # to half an interval early serves this wait too (an earlier status costs nothing).
+        due = max(seen_at + interval, now) if seen_at > float("-inf") else now + interval
+        early = _watch.EARLY_SHARE * interval if progress.expected_end is None else 0.0
+
+
+def _wait_on(cond: threading.Condition, seconds: float) -> None:
+    """Wait on the watcher's condition for ``seconds`` of this module's clock."""
+    cond.wait(max(0.0, seconds) / _speed())
 
 
 def _until_expected_end(interval: float, end: float | None, now: float, waited: float) -> float:

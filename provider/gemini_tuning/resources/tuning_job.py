@@ -212,11 +212,9 @@ class TuningJobProvider(dyn.ResourceProvider):
                     timeout_seconds=seconds,
                     poll_seconds=spec.poll_interval_seconds,
                     limit=limit,
+                    create_time=status.create_time,
                 )
-        if status.ended_badly:
-            raise RuntimeError(
-                f"tuning job {status.name} ended {status.state}: {status.error or 'no message'}"
-            )
+        _check_end(status, wanted, spec.resource_name)
         if status.loss_note:
             say(spec.resource_name, status.loss_note)
         token = _stamp_owner(backend, spec, status)
@@ -237,6 +235,7 @@ class TuningJobProvider(dyn.ResourceProvider):
             except backends.NotFoundError:
                 missing = True
                 say(str(props.get("resource_name")), f"tuned model {status.tuned_model} is gone")
+        _say_endpoint_drift(props, status)
         if _importing(props):
             props = _imported_inputs(props, status)
             uris = _dataset_uris(parse(TuningJobSpec, _spec_inputs(props)), props)
@@ -517,6 +516,39 @@ def _upload_datasets(spec: TuningJobSpec, props: dict[str, Any]) -> dict[str, st
             )
             say(spec.resource_name, f"{role} data at {uris[f'{role}_dataset_uri']}")
     return uris
+
+
+def _check_end(status: backends.JobStatus, wanted: dict[str, str], resource: str) -> None:
+    """A job that ended badly fails the create with its own error (and is never followed by
+    another submission in this `up`); a partial success with a model is a success, said."""
+    if status.ended_badly:
+        _submit.note_ended_badly(wanted, status)
+        missing = " and no tuned model" if status.partial else ""
+        raise RuntimeError(
+            f"tuning job {status.name} ended {status.state}{missing}: "
+            f"{status.error or 'the service gave no message'}. Nothing else was submitted; fix "
+            "the cause and run `pulumi up` again (it submits a new job)"
+        )
+    if status.partial:
+        say(
+            resource,
+            f"warning: tuning job {status.name} ended PARTIALLY_SUCCEEDED (the service: some "
+            f"results may be missing due to errors): {status.error or 'no message'}; its "
+            f"tuned model {status.tuned_model} is used",
+        )
+
+
+def _say_endpoint_drift(props: dict[str, Any], status: backends.JobStatus) -> None:
+    """Refresh reads the tuned model's endpoint again (``tunedModel.endpoint``, the default
+    checkpoint's): a changed one is drift in an output, reported here; it never replaces the
+    job (outputs take no part in the diff)."""
+    before = props.get("tuned_model_endpoint")
+    if before and status.endpoint and status.endpoint != before:
+        say(
+            str(props.get("resource_name")),
+            f"the tuned model's endpoint changed outside Pulumi: {before} -> {status.endpoint} "
+            "(the default checkpoint was changed?); the output follows it, nothing is replaced",
+        )
 
 
 def _reusable_job(
