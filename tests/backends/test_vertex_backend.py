@@ -168,6 +168,68 @@ def test_deletes_are_version_exact(backend: VertexBackend) -> None:
         backend.get_model(second)
 
 
+def test_labels_and_aliases_are_written_to_one_version_only(backend: VertexBackend) -> None:
+    """Issue 22 item 4: a write to a bare name lands on the model (every version shows it), so
+    the backend refuses one and resolves names first; the emulator keeps the two levels apart
+    as UpdateModelRequest documents them."""
+    from google.api_core import exceptions
+    from google.cloud import aiplatform_v1
+
+    first = _succeeded(backend, backend.submit_job(_request(owner="levels")).name)
+    second = _continue_from(backend, first)
+    model_id = first.split("@")[0]
+    backend.merge_aliases(second, add=["golden"], remove=[])
+    assert backend.version_name(model_id) == first  # the version holding 'default'
+    assert backend.version_name(f"{model_id}@golden") == second
+    assert backend.version_name(second) == second
+    for name in (model_id, f"{model_id}@golden", f"{model_id}@-"):
+        with pytest.raises(BackendError, match="refusing to write labels to"):
+            backend.update_labels(name, lambda labels: {**labels, "claim": "x"})
+        with pytest.raises(BackendError, match="refusing to merge aliases on"):
+            backend.merge_aliases(name, add=["prod"], remove=[])
+
+    client = backend._client("model")
+    # What a bare-name label write does: the label is the model's, and every version shows it.
+    current = dict(client.get_model(name=model_id).labels)
+    client.update_model(
+        model=aiplatform_v1.Model(name=model_id, labels={**current, "stray": "claim"}),
+        update_mask={"paths": ["labels"]},
+    )
+    assert backend.get_model(first).labels["stray"] == "claim"
+    assert backend.get_model(second).labels["stray"] == "claim"
+    # A version write cannot take it away: the model's label still shows once merged.
+    kept = backend.update_labels(second, lambda labels: {k: labels[k] for k in labels if k != "x"})
+    assert kept.labels["stray"] == "claim"
+    after = backend.update_labels(
+        second, lambda labels: {k: v for k, v in labels.items() if k != "stray"}
+    )
+    assert after.labels["stray"] == "claim"
+    # Version labels stay on their version.
+    backend.update_labels(second, lambda labels: {**labels, "mine": "v2"})
+    assert "mine" not in backend.get_model(first).labels
+
+    # A bare-name alias merge is refused, as are fields addressed to the wrong level.
+    with pytest.raises(exceptions.BadRequest, match="version ID"):
+        client.merge_version_aliases(name=model_id, version_aliases=["prod"])
+    # FAILED_PRECONDITION is HTTP 400: the REST client raises BadRequest for it.
+    with pytest.raises(exceptions.BadRequest, match="field of the model, not of version 2"):
+        client.update_model(
+            model=aiplatform_v1.Model(name=second, display_name="renamed"),
+            update_mask={"paths": ["display_name"]},
+        )
+    with pytest.raises(exceptions.BadRequest, match="field of a model version"):
+        client.update_model(
+            model=aiplatform_v1.Model(name=model_id, version_description="v?"),
+            update_mask={"paths": ["version_description"]},
+        )
+    # display_name and description are the model's: set through any version's name, every
+    # version shows them.
+    renamed = backend.update_model(second, display_name="levels", description="both")
+    assert renamed.name == second
+    assert {backend.get_model(v).display_name for v in (first, second)} == {"levels"}
+    assert {backend.get_model(v).description for v in (first, second)} == {"both"}
+
+
 def test_label_updates_never_overwrite_a_concurrent_writer(backend: VertexBackend) -> None:
     """Two stacks claim one version at once: the etag makes the slower write fail and retry on
     what the faster one wrote, so both claims survive."""

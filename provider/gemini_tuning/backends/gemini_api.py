@@ -314,6 +314,10 @@ class GeminiApiBackend:
     def get_model(self, name: str) -> ModelStatus:
         return _model_status(self._call("model", "get_tuned_model", name=_model_name(name)))
 
+    def version_name(self, name: str) -> str:
+        """A tuned model has no versions: its name is exact."""
+        return _model_name(name)
+
     def update_model(
         self, name: str, *, display_name: str | None, description: str | None
     ) -> ModelStatus:
