@@ -384,7 +384,8 @@ def _tuned_version(backend: VertexBackend, pre_tuned: str | None = None) -> str:
     for _ in range(400):
         status = backend.get_job(job.name)
         if not status.active:
-            assert status.succeeded and status.tuned_model, status
+            assert status.succeeded, status
+            assert status.tuned_model
             return status.tuned_model
         time.sleep(0.05)
     raise AssertionError(f"job {job.name} did not finish")

@@ -157,14 +157,13 @@ class TuningBackend(Protocol):
         ...
 
     def update_labels(self, name: str, change: LabelChange) -> ModelStatus:
-        """Read the labels of one model version (``name`` with ``@N``: any other name is refused),
-        apply ``change`` and write the result, consistently: a concurrent writer (another stack claiming the same
-        version) is never overwritten; the change is re-applied to what it wrote."""
+        """Read the labels of one model version (``name`` with ``@N``: any other name is
+        refused), apply ``change`` and write the result, consistently: a concurrent writer
+        (another stack claiming the same version) is never overwritten; the change is
+        re-applied to what it wrote."""
         ...
 
-    def merge_aliases(
-        self, name: str, *, add: Sequence[str], remove: Sequence[str]
-    ) -> ModelStatus:
+    def merge_aliases(self, name: str, *, add: Sequence[str], remove: Sequence[str]) -> ModelStatus:
         """Add and remove aliases of one version (``name`` with ``@N``: any other is refused)."""
         ...
 

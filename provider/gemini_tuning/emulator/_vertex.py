@@ -677,7 +677,7 @@ class VertexService:
                 for f in mask:
                     value = body.get(f) or ({} if f == "labels" else "")
                     if f == "labels" and version in (None, "-"):
-                        r.internal["model_labels"] = dict(value)
+                        r.internal["model_labels"] = dict(body.get("labels") or {})
                     else:
                         r.data[f] = value
                 if mask:

@@ -124,7 +124,14 @@ class TunedModelProvider(dyn.ResourceProvider):
             add = [a for a in spec.version_aliases if a not in old_aliases]
             remove = sorted(old_aliases - set(spec.version_aliases))
         else:
-            _release(backend, spec.backend, old_model, sorted(old_aliases), stack, spec.resource_name)
+            _release(
+                backend,
+                spec.backend,
+                old_model,
+                sorted(old_aliases),
+                stack=stack,
+                resource=spec.resource_name,
+            )
             add, remove = list(spec.version_aliases), []
             say(spec.resource_name, f"moving from {old_model} to {target}")
         previous = olds.get("labels") or {} if same else {}
@@ -139,7 +146,8 @@ class TunedModelProvider(dyn.ResourceProvider):
         aliases = list(props.get("version_aliases") or [])
         stack = str(props.get("stack") or "")
         resource = str(props.get("resource_name"))
-        _release(backend, str(props.get("backend") or "vertex"), current, aliases, stack, resource)
+        kind = str(props.get("backend") or "vertex")
+        _release(backend, kind, current, aliases, stack=stack, resource=resource)
         say(
             str(props.get("resource_name")),
             f"left model {current} in place (only its TuningJob deletes it); "
@@ -206,6 +214,7 @@ def _release(
     kind: str,
     model: str,
     aliases: list[str],
+    *,
     stack: str,
     resource: str,
 ) -> None:
