@@ -352,6 +352,56 @@ def test_the_loss_comes_from_the_jobs_experiment(
     assert status.loss_note is None
 
 
+def test_the_whole_loss_curve_is_read_not_a_sample(
+    backend: VertexBackend, emu: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 22 item 9: timeSeries.read answers a random sample of 1000 points of a longer
+    series unless maxDataPoints says otherwise; the provider asks for every point (-1)."""
+    from google.api_core import exceptions
+
+    from gemini_tuning.backends import _experiment
+    from gemini_tuning.emulator._metrics import RUN_ID
+    from tests.engine.conftest import write_examples
+
+    emu.upload(write_examples(tmp_path_factory.mktemp("long") / "l.jsonl", 400), "gs://b/l.jsonl")
+    request = JobRequest(
+        **{**_request(owner="long").__dict__, "training_uri": "gs://b/l.jsonl", "epoch_count": 25}
+    )
+    job = backend.submit_job(request)
+    _succeeded(backend, job.name)
+    status = backend.get_job(job.name)
+    assert status.data_stats["steps"] == 1250  # 25 epochs of 400 / 8 steps: more than 1000
+    assert status.experiment is not None
+    points = _experiment.training_loss(backend._call, status.experiment)
+    assert [step for step, _ in points] == list(range(1, 1251))
+    published = [m["trainLoss"] for m in emu.job_metrics(job.name)["metrics"]]
+    assert status.loss_per_epoch == pytest.approx(published, abs=1e-6)
+
+    # What a read without maxDataPoints gets: 1000 distinct points of the 1250, in step order.
+    context = backend._call("metadata", "get_context", name=status.experiment)
+    tensorboard = dict(context.metadata)[_experiment.TENSORBOARD_KEY]
+    experiment_id = status.experiment.rsplit("/", 1)[-1]
+    run = f"{tensorboard}/experiments/{experiment_id}/runs/{RUN_ID}"
+    tensorboards = backend._client("tensorboard")
+    (series,) = list(tensorboards.list_tensorboard_time_series(parent=run))
+
+    def read(**extra: int) -> list[int]:
+        data = tensorboards.read_tensorboard_time_series_data(
+            request={"tensorboard_time_series": series.name, **extra}
+        )
+        return [int(v.step) for v in data.time_series_data.values]
+
+    sampled = read()
+    assert len(sampled) == 1000
+    assert sampled == sorted(set(sampled))
+    assert sampled != list(range(1, 1001))  # random, not the first 1000
+    assert read() == sampled  # the emulator's dice are seeded
+    assert len(read(max_data_points=5)) == 5
+    assert len(read(max_data_points=-1)) == 1250
+    with pytest.raises(exceptions.BadRequest, match="max_data_points"):
+        read(max_data_points=10_001)
+
+
 def test_no_published_loss_is_said_not_drawn(backend: VertexBackend, emu: EmulatorProcess) -> None:
     emu.configure(publish_metrics=False)
     try:

@@ -502,7 +502,7 @@ class VertexService:
 
     def read_time_series(self, call: Call) -> dict[str, Any]:
         loc = self.location(call.params[0], call.params[1])
-        return self.metrics.read_time_series(loc, call.params[2:])
+        return self.metrics.read_time_series(loc, call.params[2:], call.query)
 
     # --- models ---------------------------------------------------------------------------------
 
