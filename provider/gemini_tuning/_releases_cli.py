@@ -17,10 +17,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gemini_tuning import _releases as rel
 from gemini_tuning import backends
+
+if TYPE_CHECKING:
+    from gemini_tuning.backends.vertex import VertexBackend
 
 NAMESPACE = "gemini-tuning"
 
@@ -96,10 +99,21 @@ def load_views(stack: str, cwd: Path) -> tuple[list[rel.ReleaseView], backends.S
     own_aliases = tuple(environment.get("aliases") or _config_list(config, "aliases") or [stack])
     from gemini_tuning.backends.vertex import VertexBackend
 
-    vertex = VertexBackend(settings)
+    records = rel.list_records(settings, str(store))
+    return registry_views(VertexBackend(settings), records, current, own_aliases), settings
+
+
+def registry_views(
+    vertex: VertexBackend,
+    records: Sequence[tuple[str, Mapping[str, Any]]],
+    current: set[str],
+    own_aliases: tuple[str, ...],
+) -> list[rel.ReleaseView]:
+    """Each record with what the Model Registry says of its version now (and of the claims
+    that sit on its model rather than on the version: ``model_level_claims``)."""
     views = []
-    model_level: dict[str, dict[str, str]] = {}  # per model (bare name): see model_level_claims
-    for uri, record in rel.list_records(settings, str(store)):
+    model_level: dict[str, dict[str, str]] = {}  # per model (bare name)
+    for uri, record in records:
         try:
             model: backends.ModelStatus | None = vertex.get_model(str(record.get("tuned_model")))
         except backends.NotFoundError:
@@ -114,7 +128,7 @@ def load_views(stack: str, cwd: Path) -> tuple[list[rel.ReleaseView], backends.S
             )
         )
     views.sort(key=lambda v: (str(v.record.get("model")), -int(v.record.get("version") or 0)))
-    return views, settings
+    return views
 
 
 def models_in_state(exported: Mapping[str, Any]) -> set[str]:

@@ -230,6 +230,38 @@ def test_labels_and_aliases_are_written_to_one_version_only(backend: VertexBacke
     assert {backend.get_model(v).description for v in (first, second)} == {"both"}
 
 
+def test_releases_list_reports_a_claim_written_to_the_model(backend: VertexBackend) -> None:
+    """`releases list` against the registry: a claim on the model (a bare-name write) shows on
+    every version and is reported as such; a claim on one version is not."""
+    from google.cloud import aiplatform_v1
+
+    from gemini_tuning._releases_cli import registry_views, render
+    from gemini_tuning.resources import _claims as claims
+
+    first = _succeeded(backend, backend.submit_job(_request(owner="stray")).name)
+    second = _continue_from(backend, first)
+    backend.update_labels(second, lambda labels: claims.with_claim(labels, "gemini-tuning/staging"))
+    backend._client("model").update_model(
+        model=aiplatform_v1.Model(
+            name=first.split("@")[0], labels=claims.with_claim({}, "gemini-tuning/prod")
+        ),
+        update_mask={"paths": ["labels"]},
+    )
+    records = [
+        (f"gs://b/r/qa/v{n}.json", {"model": "qa", "version": n, "tuned_model": name})
+        for n, name in ((1, first), (2, second))
+    ]
+    views = registry_views(backend, records, current={second}, own_aliases=())
+    rows = {row["version"]: row for row in (v.to_dict() for v in views)}
+    assert rows[1]["status"] == "claimed"  # held by the stray claim: never pruned meanwhile
+    for row in rows.values():
+        assert len(row["notes"]) == 1
+        assert row["notes"][0].startswith("claim at model level: gemini-tuning-prod (")
+        assert "staging" not in row["notes"][0]
+    assert "gemini-tuning-staging" in rows[2]["claims"]
+    assert "claim at model level: gemini-tuning-prod" in render(list(rows.values()))
+
+
 def test_label_updates_never_overwrite_a_concurrent_writer(backend: VertexBackend) -> None:
     """Two stacks claim one version at once: the etag makes the slower write fail and retry on
     what the faster one wrote, so both claims survive."""
