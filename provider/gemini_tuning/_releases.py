@@ -197,6 +197,27 @@ def _as_int(value: Any) -> int | None:
 # -- listing and pruning ---------------------------------------------------------------------
 
 
+def model_level_claims(versions: Sequence[ModelStatus]) -> dict[str, str]:
+    """Claims (key: stack) that look written to the model rather than to one version.
+
+    Vertex keeps model labels and version labels apart and merges them when it returns a
+    version (UpdateModelRequest, model_service.proto: "Both the model labels and the version
+    labels are merged when a model is returned"), so a claim written to a bare name shows on
+    every version, and no read tells the two levels apart. A claim with the same value on every
+    version of a model with two or more is reported: it is such a label, unless that stack
+    really serves every version. A model with one version cannot tell.
+    """
+    if len(versions) < 2:
+        return {}
+    first, *others = versions
+    return {
+        key: value
+        for key, value in first.labels.items()
+        if key.startswith(claims.CLAIM_PREFIX)
+        and all(other.labels.get(key) == value for other in others)
+    }
+
+
 @dataclass(frozen=True)
 class ReleaseView:
     """One record with what the Model Registry says of its version now."""
@@ -206,6 +227,18 @@ class ReleaseView:
     model: ModelStatus | None  # None: the version is gone
     current: bool  # the tuning stack carries it now
     own_aliases: tuple[str, ...] = ()  # the tuning stack's aliases: not a claim by another
+    model_level: Mapping[str, str] = field(default_factory=dict)  # see model_level_claims
+
+    @property
+    def notes(self) -> list[str]:
+        """What is wrong with the claims, for a person to fix."""
+        if self.model is None or not self.model_level:
+            return []
+        stacks = ", ".join(sorted(self.model_level.values()))
+        return [
+            f"claim at model level: {stacks} (on every version of the model: a label written "
+            "to the bare model name; remove it there, unless that stack serves every version)"
+        ]
 
     @property
     def claims(self) -> list[str]:
@@ -232,6 +265,7 @@ class ReleaseView:
             "status": self.status,
             "aliases": list(self.model.version_aliases) if self.model else [],
             "claims": self.claims,
+            "notes": self.notes,
             "metrics": evaluation.get("metrics") or {},
             "created": self.model.create_time if self.model else None,
             "record": self.uri,

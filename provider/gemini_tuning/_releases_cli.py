@@ -17,10 +17,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gemini_tuning import _releases as rel
 from gemini_tuning import backends
+
+if TYPE_CHECKING:
+    from gemini_tuning.backends.vertex import VertexBackend
 
 NAMESPACE = "gemini-tuning"
 
@@ -33,7 +36,7 @@ def register(groups: Any) -> None:
     parser = groups.add_parser("releases", help="list or prune the versions a stack released")
     commands = parser.add_subparsers(dest="releases_command", metavar="ACTION", required=True)
     for name, help_text in (
-        ("list", "per model: versions, status, aliases, claims, evaluation, age"),
+        ("list", "per model: versions, status, aliases, claims, evaluation, age, notes"),
         ("prune", "delete unclaimed retained versions (a dry run unless --yes)"),
     ):
         sub = commands.add_parser(name, help=help_text)
@@ -96,17 +99,36 @@ def load_views(stack: str, cwd: Path) -> tuple[list[rel.ReleaseView], backends.S
     own_aliases = tuple(environment.get("aliases") or _config_list(config, "aliases") or [stack])
     from gemini_tuning.backends.vertex import VertexBackend
 
-    vertex = VertexBackend(settings)
+    records = rel.list_records(settings, str(store))
+    return registry_views(VertexBackend(settings), records, current, own_aliases), settings
+
+
+def registry_views(
+    vertex: VertexBackend,
+    records: Sequence[tuple[str, Mapping[str, Any]]],
+    current: set[str],
+    own_aliases: tuple[str, ...],
+) -> list[rel.ReleaseView]:
+    """Each record with what the Model Registry says of its version now (and of the claims
+    that sit on its model rather than on the version: ``model_level_claims``)."""
     views = []
-    for uri, record in rel.list_records(settings, str(store)):
+    model_level: dict[str, dict[str, str]] = {}  # per model (bare name)
+    for uri, record in records:
         try:
             model: backends.ModelStatus | None = vertex.get_model(str(record.get("tuned_model")))
         except backends.NotFoundError:
             model = None
+        bare = str(record.get("tuned_model")).split("@", 1)[0]
+        if model is not None and bare not in model_level:
+            model_level[bare] = rel.model_level_claims(vertex.list_versions(bare))
         is_current = record.get("tuned_model") in current
-        views.append(rel.ReleaseView(uri, record, model, is_current, own_aliases))
+        views.append(
+            rel.ReleaseView(
+                uri, record, model, is_current, own_aliases, model_level.get(bare) or {}
+            )
+        )
     views.sort(key=lambda v: (str(v.record.get("model")), -int(v.record.get("version") or 0)))
-    return views, settings
+    return views
 
 
 def models_in_state(exported: Mapping[str, Any]) -> set[str]:
@@ -172,7 +194,18 @@ def _pulumi_json(args: Sequence[str], cwd: Path) -> dict[str, Any]:
     return found
 
 
-COLUMNS = ("MODEL", "VER", "STATUS", "EM", "F1", "ALIASES", "CLAIMS", "AGE", "MODEL RESOURCE")
+COLUMNS = (
+    "MODEL",
+    "VER",
+    "STATUS",
+    "EM",
+    "F1",
+    "ALIASES",
+    "CLAIMS",
+    "AGE",
+    "MODEL RESOURCE",
+    "NOTES",
+)
 
 
 def render(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -190,6 +223,7 @@ def render(rows: Sequence[Mapping[str, Any]]) -> str:
                 ",".join(row.get("claims") or []) or "-",
                 _age(row.get("created")),
                 _short(row.get("tuned_model")),
+                "; ".join(row.get("notes") or []) or "-",
             ]
         )
     if len(table) == 1:

@@ -168,6 +168,100 @@ def test_deletes_are_version_exact(backend: VertexBackend) -> None:
         backend.get_model(second)
 
 
+def test_labels_and_aliases_are_written_to_one_version_only(backend: VertexBackend) -> None:
+    """Issue 22 item 4: a write to a bare name lands on the model (every version shows it), so
+    the backend refuses one and resolves names first; the emulator keeps the two levels apart
+    as UpdateModelRequest documents them."""
+    from google.api_core import exceptions
+    from google.cloud import aiplatform_v1
+
+    first = _succeeded(backend, backend.submit_job(_request(owner="levels")).name)
+    second = _continue_from(backend, first)
+    model_id = first.split("@")[0]
+    backend.merge_aliases(second, add=["golden"], remove=[])
+    assert backend.version_name(model_id) == first  # the version holding 'default'
+    assert backend.version_name(f"{model_id}@golden") == second
+    assert backend.version_name(second) == second
+    for name in (model_id, f"{model_id}@golden", f"{model_id}@-"):
+        with pytest.raises(BackendError, match="refusing to write labels to"):
+            backend.update_labels(name, lambda labels: {**labels, "claim": "x"})
+        with pytest.raises(BackendError, match="refusing to merge aliases on"):
+            backend.merge_aliases(name, add=["prod"], remove=[])
+
+    client = backend._client("model")
+    # What a bare-name label write does: the label is the model's, and every version shows it.
+    current = dict(client.get_model(name=model_id).labels)
+    client.update_model(
+        model=aiplatform_v1.Model(name=model_id, labels={**current, "stray": "claim"}),
+        update_mask={"paths": ["labels"]},
+    )
+    assert backend.get_model(first).labels["stray"] == "claim"
+    assert backend.get_model(second).labels["stray"] == "claim"
+    # A version write cannot take it away: the model's label still shows once merged.
+    kept = backend.update_labels(second, lambda labels: {k: labels[k] for k in labels if k != "x"})
+    assert kept.labels["stray"] == "claim"
+    after = backend.update_labels(
+        second, lambda labels: {k: v for k, v in labels.items() if k != "stray"}
+    )
+    assert after.labels["stray"] == "claim"
+    # Version labels stay on their version.
+    backend.update_labels(second, lambda labels: {**labels, "mine": "v2"})
+    assert "mine" not in backend.get_model(first).labels
+
+    # A bare-name alias merge is refused, as are fields addressed to the wrong level.
+    with pytest.raises(exceptions.BadRequest, match="version ID"):
+        client.merge_version_aliases(name=model_id, version_aliases=["prod"])
+    # FAILED_PRECONDITION is HTTP 400: the REST client raises BadRequest for it.
+    with pytest.raises(exceptions.BadRequest, match="field of the model, not of version 2"):
+        client.update_model(
+            model=aiplatform_v1.Model(name=second, display_name="renamed"),
+            update_mask={"paths": ["display_name"]},
+        )
+    with pytest.raises(exceptions.BadRequest, match="field of a model version"):
+        client.update_model(
+            model=aiplatform_v1.Model(name=model_id, version_description="v?"),
+            update_mask={"paths": ["version_description"]},
+        )
+    # display_name and description are the model's: set through any version's name, every
+    # version shows them.
+    renamed = backend.update_model(second, display_name="levels", description="both")
+    assert renamed.name == second
+    assert {backend.get_model(v).display_name for v in (first, second)} == {"levels"}
+    assert {backend.get_model(v).description for v in (first, second)} == {"both"}
+
+
+def test_releases_list_reports_a_claim_written_to_the_model(backend: VertexBackend) -> None:
+    """`releases list` against the registry: a claim on the model (a bare-name write) shows on
+    every version and is reported as such; a claim on one version is not."""
+    from google.cloud import aiplatform_v1
+
+    from gemini_tuning._releases_cli import registry_views, render
+    from gemini_tuning.resources import _claims as claims
+
+    first = _succeeded(backend, backend.submit_job(_request(owner="stray")).name)
+    second = _continue_from(backend, first)
+    backend.update_labels(second, lambda labels: claims.with_claim(labels, "gemini-tuning/staging"))
+    backend._client("model").update_model(
+        model=aiplatform_v1.Model(
+            name=first.split("@")[0], labels=claims.with_claim({}, "gemini-tuning/prod")
+        ),
+        update_mask={"paths": ["labels"]},
+    )
+    records = [
+        (f"gs://b/r/qa/v{n}.json", {"model": "qa", "version": n, "tuned_model": name})
+        for n, name in ((1, first), (2, second))
+    ]
+    views = registry_views(backend, records, current={second}, own_aliases=())
+    rows = {row["version"]: row for row in (v.to_dict() for v in views)}
+    assert rows[1]["status"] == "claimed"  # held by the stray claim: never pruned meanwhile
+    for row in rows.values():
+        assert len(row["notes"]) == 1
+        assert row["notes"][0].startswith("claim at model level: gemini-tuning-prod (")
+        assert "staging" not in row["notes"][0]
+    assert "gemini-tuning-staging" in rows[2]["claims"]
+    assert "claim at model level: gemini-tuning-prod" in render(list(rows.values()))
+
+
 def test_label_updates_never_overwrite_a_concurrent_writer(backend: VertexBackend) -> None:
     """Two stacks claim one version at once: the etag makes the slower write fail and retry on
     what the faster one wrote, so both claims survive."""
@@ -288,6 +382,56 @@ def test_the_loss_comes_from_the_jobs_experiment(
     published = [m["trainLoss"] for m in emu.job_metrics(job.name)["metrics"]]
     assert status.loss_per_epoch == pytest.approx(published, abs=1e-5)
     assert status.loss_note is None
+
+
+def test_the_whole_loss_curve_is_read_not_a_sample(
+    backend: VertexBackend, emu: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 22 item 9: timeSeries.read answers a random sample of 1000 points of a longer
+    series unless maxDataPoints says otherwise; the provider asks for every point (-1)."""
+    from google.api_core import exceptions
+
+    from gemini_tuning.backends import _experiment
+    from gemini_tuning.emulator._metrics import RUN_ID
+    from tests.engine.conftest import write_examples
+
+    emu.upload(write_examples(tmp_path_factory.mktemp("long") / "l.jsonl", 400), "gs://b/l.jsonl")
+    request = JobRequest(
+        **{**_request(owner="long").__dict__, "training_uri": "gs://b/l.jsonl", "epoch_count": 25}
+    )
+    job = backend.submit_job(request)
+    _succeeded(backend, job.name)
+    status = backend.get_job(job.name)
+    assert status.data_stats["steps"] == 1250  # 25 epochs of 400 / 8 steps: more than 1000
+    assert status.experiment is not None
+    points = _experiment.training_loss(backend._call, status.experiment)
+    assert [step for step, _ in points] == list(range(1, 1251))
+    published = [m["trainLoss"] for m in emu.job_metrics(job.name)["metrics"]]
+    assert status.loss_per_epoch == pytest.approx(published, abs=1e-6)
+
+    # What a read without maxDataPoints gets: 1000 distinct points of the 1250, in step order.
+    context = backend._call("metadata", "get_context", name=status.experiment)
+    tensorboard = dict(context.metadata)[_experiment.TENSORBOARD_KEY]
+    experiment_id = status.experiment.rsplit("/", 1)[-1]
+    run = f"{tensorboard}/experiments/{experiment_id}/runs/{RUN_ID}"
+    tensorboards = backend._client("tensorboard")
+    (series,) = list(tensorboards.list_tensorboard_time_series(parent=run))
+
+    def read(**extra: int) -> list[int]:
+        data = tensorboards.read_tensorboard_time_series_data(
+            request={"tensorboard_time_series": series.name, **extra}
+        )
+        return [int(v.step) for v in data.time_series_data.values]
+
+    sampled = read()
+    assert len(sampled) == 1000
+    assert sampled == sorted(set(sampled))
+    assert sampled != list(range(1, 1001))  # random, not the first 1000
+    assert read() == sampled  # the emulator's dice are seeded
+    assert len(read(max_data_points=5)) == 5
+    assert len(read(max_data_points=-1)) == 1250
+    with pytest.raises(exceptions.BadRequest, match="max_data_points"):
+        read(max_data_points=10_001)
 
 
 def test_no_published_loss_is_said_not_drawn(backend: VertexBackend, emu: EmulatorProcess) -> None:

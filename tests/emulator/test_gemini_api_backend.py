@@ -9,7 +9,14 @@ import time
 
 import pytest
 
-from gemini_tuning.backends import BackendError, JobRequest, JobStatus, NotFoundError, Settings
+from gemini_tuning.backends import (
+    BackendError,
+    JobRequest,
+    JobStatus,
+    NotFoundError,
+    Settings,
+    SubmitUncertainError,
+)
 from gemini_tuning.backends import gemini_api as ga
 from gemini_tuning.testing import EmulatorProcess
 from tests.emulator.test_gemini_api import BASE, TUTORIAL
@@ -135,6 +142,59 @@ def test_conflict_on_create_returns_the_existing_job(
     again = b.submit_job(request(job_labels))
     assert again.name == first.name
     b.delete_version(first.name, None)
+
+
+CREATE = "ModelService.CreateTunedModel"
+
+
+def test_a_lost_create_answer_is_retried_and_adopts_the_model_it_made(
+    emu: EmulatorProcess,
+) -> None:
+    """Issue 22 item 10: the first create reaches the service but its answer is lost (503
+    after the effect); the retry sends the same tunedModelId, the service answers 409
+    ALREADY_EXISTS, and the backend adopts that model: one tuned model, no failure."""
+    b = backend(emu)
+    job_labels = labels(f"{time.time_ns():020d}"[-20:])
+    digest = ga.identity_hash(job_labels)
+    assert digest is not None
+    emu.reset_stats()
+    emu.add_fault("503", method="CreateTunedModel", when="after", next=1)
+    try:
+        status = b.submit_job(request(job_labels))
+    finally:
+        emu.clear_faults()
+    assert emu.calls(CREATE) == 2  # the lost one and the retry answered ALREADY_EXISTS
+    assert status.name.endswith("-1")
+    assert [j.name for j in b.find_jobs(job_labels)] == [status.name]
+    assert wait(b, status.name).state == "SUCCEEDED"
+    b.delete_version(status.name, None)
+
+
+def test_a_create_repeated_while_the_model_exists_adopts_it(emu: EmulatorProcess) -> None:
+    """The attempt number moves on only past a FAILED attempt: a create repeated while the
+    first is CREATING or ACTIVE (a list that lagged) names the same id and adopts it."""
+    b = backend(emu)
+    job_labels = labels(f"{time.time_ns():020d}"[-20:])
+    first = b.submit_job(request(job_labels))
+    again = b.submit_job(request(job_labels))
+    assert again.name == first.name
+    assert len(b.find_jobs(job_labels)) == 1
+    b.delete_version(first.name, None)
+
+
+def test_a_lost_create_answer_without_an_id_is_uncertain_not_retried(emu: EmulatorProcess) -> None:
+    """Without the identity labels there is no tunedModelId to make a retry safe: the create
+    is sent once and a lost answer is SubmitUncertainError (the caller looks before it
+    submits again)."""
+    b = backend(emu)
+    emu.reset_stats()
+    emu.add_fault("503", method="CreateTunedModel", when="after", next=1)
+    try:
+        with pytest.raises(SubmitUncertainError, match="answer to CreateTunedModel was lost"):
+            b.submit_job(request({}, display_name="no identity"))
+    finally:
+        emu.clear_faults()
+    assert emu.calls(CREATE) == 1
 
 
 def test_cancel_deletes_a_model_still_creating(emu: EmulatorProcess) -> None:

@@ -8,6 +8,7 @@ import pytest
 from google import genai
 from google.api_core import exceptions
 from google.cloud import aiplatform_v1
+from google.genai import errors as genai_errors
 from google.genai import types
 from google.oauth2.credentials import Credentials
 
@@ -90,11 +91,17 @@ def test_genai_tune_generate_update_list(
 
     model = client.models.get(model=job.tuned_model.model)  # raw '@' in the path
     assert model.display_name == "genai-capitals"
+    # The description is the model's, not a version's (UpdateModelRequest): it is updated on
+    # the model's name; on models/X@1 the service answers with a precondition error.
     updated = client.models.update(
-        model=job.tuned_model.model,
+        model=job.tuned_model.model.split("@")[0],
         config=types.UpdateModelConfig(description="capitals of Europe"),
     )
     assert updated.description == "capitals of Europe"
+    with pytest.raises(genai_errors.ClientError, match="FAILED_PRECONDITION"):
+        client.models.update(
+            model=job.tuned_model.model, config=types.UpdateModelConfig(description="no")
+        )
     tuned = list(client.models.list(config=types.ListModelsConfig(query_base=False)))
     assert job.tuned_model.model.split("@")[0] in [m.name for m in tuned]
     listed = list(client.tunings.list(config=types.ListTuningJobsConfig(filter="labels.via=genai")))

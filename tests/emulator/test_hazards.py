@@ -187,7 +187,8 @@ def test_a_held_job_reports_its_hold_state_then_runs_on_and_succeeds(
 ) -> None:
     """A quarter of an epoch after it starts, the job is PAUSED (or UPDATING) for
     ``hold_seconds``, then RUNNING again; it ends that much later, with every epoch."""
-    emu.configure(hold_seconds=1.0, hold_state=state)
+    # A hold long enough that polls every 50 ms see it even on a loaded machine.
+    emu.configure(hold_seconds=3.0, hold_state=state)
     job = new_job(tuning, emu, "gs://data/train.jsonl", epochs=2)
     emu.configure(hold_seconds=0.0)  # taken at create: later changes do not touch this job
     held = getattr(aiplatform_v1.JobState, f"JOB_STATE_{state}")
@@ -196,7 +197,7 @@ def test_a_held_job_reports_its_hold_state_then_runs_on_and_succeeds(
     assert after.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED
     assert seen.start_time is not None
     trained = after.end_time - after.start_time
-    assert trained.total_seconds() >= 1.0 + 2 * 0.05  # the hold and both epochs
+    assert trained.total_seconds() >= 3.0 + 2 * 0.05  # the hold and both epochs
     assert len(after.tuned_model.checkpoints) == 2
 
 

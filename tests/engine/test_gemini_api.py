@@ -184,6 +184,23 @@ def test_epoch_change_replaces_and_destroy_deletes_the_tuned_model(
         assert API_KEY not in run.text
 
 
+def test_a_lost_create_answer_adopts_the_model_it_made(
+    tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess, data: Path
+) -> None:
+    """Issue 22 item 10: the create reaches the service but its answer is lost (503 after the
+    effect); the retried create names the same tunedModelId, answers ALREADY_EXISTS, and the
+    `up` adopts that model: it succeeds with one tuned model, not a failure or a second one."""
+    emulator.add_fault("503", method="CreateTunedModel", when="after", next=1)
+    with gemini_stack(tmp_path, pulumi_bin, emulator, job_program(data)) as stack:
+        job = stack.up(color="never").outputs["job"].value
+        assert job["job_state"] == "SUCCEEDED"
+        assert re.fullmatch(r"tunedModels/numbers-[0-9a-f]{16}-1", job["job_name"])
+        assert emulator.calls(CREATE) == 2  # the lost one, and the retry answered 409
+        listed = [m.name for m in backend(emulator)._list()]
+        assert [n for n in listed if n.startswith("tunedModels/numbers-")] == [job["job_name"]]
+        stack.destroy(color="never")
+
+
 def test_multi_turn_example_fails_preview_at_its_line(
     tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess
 ) -> None:

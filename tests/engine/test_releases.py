@@ -361,3 +361,64 @@ def test_removing_a_tuned_model_leaves_the_model_and_takes_only_its_aliases(
         assert list(status.version_aliases) == ["default"]
         assert not [k for k in status.labels if k.startswith(claims.CLAIM_PREFIX)]
         assert "left model" in run.text
+
+
+def _tuned_version(backend: VertexBackend, pre_tuned: str | None = None) -> str:
+    """A tuned model version made through the backend: from the base model, or the next
+    version of ``pre_tuned`` (continuous tuning)."""
+    import time
+
+    from gemini_tuning.backends import JobRequest
+
+    job = backend.submit_job(
+        JobRequest(
+            display_name=None,
+            base_model=None if pre_tuned else "gemini-2.5-flash",
+            pre_tuned_model=pre_tuned,
+            training_uri=f"gs://{BUCKET}/versions.jsonl",
+            validation_uri=None,
+            labels={"suite": "versions"},
+            epoch_count=1,
+        )
+    )
+    for _ in range(400):
+        status = backend.get_job(job.name)
+        if not status.active:
+            assert status.succeeded, status
+            assert status.tuned_model
+            return status.tuned_model
+        time.sleep(0.05)
+    raise AssertionError(f"job {job.name} did not finish")
+
+
+def test_a_model_named_without_a_version_is_claimed_on_its_default_version_only(
+    tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess
+) -> None:
+    """Issue 22 item 4: a TunedModel may name a model without ``@N`` (its default version).
+    The emulator, like Vertex, puts a label written to the bare name on the model, where every
+    version shows it; the provider resolves the name first, so the claim is on v1 alone."""
+    emulator.upload(write_examples(tmp_path / "versions.jsonl"), f"gs://{BUCKET}/versions.jsonl")
+    backend = _backend(emulator)
+    v1 = _tuned_version(backend)
+    v2 = _tuned_version(backend, pre_tuned=v1)
+    bare = v1.split("@", 1)[0]
+    assert v2 == f"{bare}@2"
+
+    def program() -> None:
+        from gemini_tuning import TunedModel
+
+        served = TunedModel("served", model=bare, adopted=True, version_aliases=["prod"])
+        pulumi.export("model", served.model_name)
+
+    claim = claims.claim_key("gt-it/it")
+    with inline_stack(tmp_path, pulumi_bin, program, config=emulator_config(emulator)) as stack:
+        up = stack.up(color="never")
+        assert up.outputs["model"].value == v1
+        assert claim in backend.get_model(v1).labels
+        assert claim not in backend.get_model(v2).labels  # a bare-name write would put it here
+        assert "prod" in backend.get_model(v1).version_aliases
+        assert "prod" not in backend.get_model(v2).version_aliases
+        stack.preview(expect_no_changes=True, color="never")
+        stack.destroy(color="never")
+    assert claim not in backend.get_model(v1).labels
+    assert list(backend.get_model(v1).version_aliases) == ["default"]

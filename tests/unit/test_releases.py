@@ -262,3 +262,39 @@ def test_models_the_state_holds_count_as_current_even_when_the_outputs_are_stale
     }
     assert models_in_state(exported) == {MODEL_V1, MODEL_V2}
     assert models_in_state({}) == set()
+
+
+def test_a_claim_on_every_version_is_reported_as_a_model_level_claim() -> None:
+    """A claim written to the bare model name is the model's label, merged into every version
+    the service returns (issue 22 item 4): `releases list` says so; a claim on one version, or a
+    model with one version (nothing to compare), is not reported."""
+    from gemini_tuning._releases_cli import render
+
+    stray = claims.with_claim({}, "gemini-tuning/prod")
+    staging = claims.with_claim({}, "gemini-tuning/staging")
+    model = "projects/1/locations/l/models/9"
+    versions = [
+        ModelStatus(f"{model}@1", labels={**stray, **staging}),
+        ModelStatus(f"{model}@2", labels={**stray, "tune-type": "sft"}),
+    ]
+    found = rel.model_level_claims(versions)
+    assert found == {claims.claim_key("gemini-tuning/prod"): "gemini-tuning-prod"}
+    assert rel.model_level_claims(versions[:1]) == {}
+    assert rel.model_level_claims([versions[0], ModelStatus(f"{model}@2", labels=staging)]) == {
+        claims.claim_key("gemini-tuning/staging"): "gemini-tuning-staging"
+    }
+
+    view = rel.ReleaseView(
+        f"{STORE}/qa/v2.json", _record(2, f"{model}@2"), versions[1], False, (), found
+    )
+    assert view.status == "claimed"  # still held: never pruned while the label is there
+    row = view.to_dict()
+    assert row["notes"] == [
+        "claim at model level: gemini-tuning-prod (on every version of the model: a label "
+        "written to the bare model name; remove it there, unless that stack serves every version)"
+    ]
+    table = render([row])
+    assert "NOTES" in table.splitlines()[0]
+    assert "claim at model level: gemini-tuning-prod" in table
+    assert _view(3).to_dict()["notes"] == []
+    assert render([_view(3).to_dict()]).splitlines()[1].endswith("-")

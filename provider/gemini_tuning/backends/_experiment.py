@@ -11,7 +11,8 @@ TuningJob", a metadata Context) leads there, as the Vertex AI SDK reads experime
    experiment): its runs, named ``{experiment id}-{run id}``;
 3. TensorboardService.ListTensorboardTimeSeries(``{tensorboard}/experiments/{experiment
    id}/runs/{run id}``) and ReadTensorboardTimeSeriesData of the ``/train_total_loss`` series:
-   one value per step.
+   one value per step, every one of them (``max_data_points=-1``: without it the service
+   returns a random sample of 1000 points of a longer series).
 
 The loss per epoch is the mean of the steps of each epoch, with tuningStepCount / epochCount
 steps per epoch. Nothing here has met the real service (see the README); where the chain does
@@ -26,6 +27,12 @@ from typing import Any
 
 LOSS_SERIES = "/train_total_loss"
 TENSORBOARD_KEY = "backing_tensorboard_resource"
+# timeSeries.read (docs.cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.
+# tensorboards.experiments.runs.timeSeries/read): "By default, if the number of data points
+# stored is less than 1000, all data is returned. Otherwise, 1000 data points is randomly
+# selected from this time series and returned." maxDataPoints: "This value can be set to -1 to
+# return all data." A job of more than 1000 steps would otherwise get a random sample.
+ALL_POINTS = -1
 
 
 class LossUnavailableError(Exception):
@@ -63,7 +70,9 @@ def _series_points(call: Callable[..., Any], run: str) -> list[tuple[int, float]
         if series.display_name != LOSS_SERIES:
             continue
         data = call(
-            "tensorboard", "read_tensorboard_time_series_data", tensorboard_time_series=series.name
+            "tensorboard",
+            "read_tensorboard_time_series_data",
+            request={"tensorboard_time_series": series.name, "max_data_points": ALL_POINTS},
         )
         points += [(int(v.step), float(v.scalar.value)) for v in data.time_series_data.values]
     return points

@@ -177,21 +177,28 @@ class TuningBackend(Protocol):
 
     def get_model(self, name: str) -> ModelStatus: ...
 
+    def version_name(self, name: str) -> str:
+        """The exact name of the version ``name`` means (Vertex: ``models/X@N`` for a bare
+        name or an alias); labels and aliases are written to that name only."""
+        ...
+
     def update_model(
         self, name: str, *, display_name: str | None, description: str | None
     ) -> ModelStatus:
-        """Model-level metadata (every version): display name and description."""
+        """Model-level metadata (every version): display name and description, written to the
+        model (the bare name), never to a version."""
         ...
 
     def update_labels(self, name: str, change: LabelChange) -> ModelStatus:
-        """Read the labels of one model version (``name`` with ``@version``), apply ``change``
-        and write the result, consistently: a concurrent writer (another stack claiming the same
-        version) is never overwritten; the change is re-applied to what it wrote."""
+        """Read the labels of one model version (``name`` with ``@N``: any other name is
+        refused), apply ``change`` and write the result, consistently: a concurrent writer
+        (another stack claiming the same version) is never overwritten; the change is
+        re-applied to what it wrote."""
         ...
 
-    def merge_aliases(
-        self, name: str, *, add: Sequence[str], remove: Sequence[str]
-    ) -> ModelStatus: ...
+    def merge_aliases(self, name: str, *, add: Sequence[str], remove: Sequence[str]) -> ModelStatus:
+        """Add and remove aliases of one version (``name`` with ``@N``: any other is refused)."""
+        ...
 
     def delete_version(self, name: str, endpoint: str | None) -> list[str]:
         """Delete one tuned model version and what serves it alone: undeploy that version

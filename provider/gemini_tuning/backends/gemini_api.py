@@ -17,7 +17,9 @@ How the TuningBackend words map onto this API:
   ``sha256("{gemini-tuning-resource}/{gemini-tuning-spec}")`` (the identity labels the resources
   stamp) and ``n`` the attempt (1, 2, ... a new attempt only after a failed one). ``find_jobs``
   lists the tuned models and keeps those whose id carries ``-{h}-``. The description is the
-  user's, untouched.
+  user's, untouched. The create is idempotent by this name: a retried create (after a lost
+  answer) whose id answers ALREADY_EXISTS adopts that tuned model instead of failing or making
+  another (``_create``).
 - No cancel exists: ``cancel_job`` deletes a tuned model that is still CREATING (the documented
   way to stop and clean up a tuning). No labels or version aliases exist: labels are not sent,
   and adding an alias is refused.
@@ -44,6 +46,7 @@ from gemini_tuning.backends._types import (
     LabelChange,
     ModelStatus,
     NotFoundError,
+    SubmitUncertainError,
 )
 
 # The identity labels TuningJob stamps on every job (resources/_lifecycle.py).
@@ -209,11 +212,7 @@ class GeminiApiBackend:
         if request.pre_tuned_model:
             raise BackendError("the gemini-api backend cannot tune a tuned model further")
         digest = identity_hash(request.labels)
-        attempt = 1
-        if digest is not None:
-            attempts = [attempt_of(m.name, digest) for m in self._list()]
-            attempt = 1 + max((a for a in attempts if a is not None), default=0)
-        model_id = tuned_model_id(request.labels, attempt)
+        model_id = tuned_model_id(request.labels, self._attempt(digest)) if digest else None
         hyper: dict[str, Any] = {}
         for key in ("epoch_count", "batch_size", "learning_rate", "learning_rate_multiplier"):
             value = getattr(request, key)
@@ -235,22 +234,55 @@ class GeminiApiBackend:
                 ),
             ),
         )
+        operation = self._create(tuned, model_id)
+        if operation is None:  # ALREADY_EXISTS: this identity's model is there: adopt it
+            return self.get_job(f"tunedModels/{model_id}")
+        metadata = _dict(operation.metadata) if operation.metadata is not None else {}
+        name = str(metadata.get("tunedModel") or _model_name(operation.operation.name))
+        return JobStatus(name=name, state="RUNNING", tuned_model=name, percent=0.0)
+
+    def _attempt(self, digest: str) -> int:
+        """The attempt number of the next create: the newest attempt's again unless it FAILED
+        (its create then answers ALREADY_EXISTS and that model is adopted), else one more."""
+        newest: tuple[int, str] | None = None
+        for model in self._list():
+            attempt = attempt_of(model.name, digest)
+            if attempt is not None and (newest is None or attempt > newest[0]):
+                newest = (attempt, _dict(model).get("state", ""))
+        if newest is None:
+            return 1
+        return newest[0] + 1 if newest[1] == "FAILED" else newest[0]
+
+    def _create(self, tuned: Any, model_id: str | None) -> Any:
+        """CreateTunedModel, idempotent by its own name: with a ``tunedModelId`` the request is
+        retried after a lost answer (as every idempotent call), and a create that answers
+        ALREADY_EXISTS (409: the lost attempt did create it) returns None for the caller to
+        adopt that model. The API page (ai.google.dev/api/tuning, tunedModels.create) calls the
+        id "the unique id for the tuned model"; the code for a taken id is AIP-133's ("If the
+        user provides an ID that would result in a duplicate resource name, the service must
+        error with ALREADY_EXISTS", google.aip.dev/133). Without an id nothing makes a retry
+        safe: it is sent once, and a lost answer is SubmitUncertainError (the caller looks the
+        job up before it submits again)."""
         from google.api_core import exceptions
 
+        from gemini_tuning.backends.vertex import _lost_answers
+
+        lost: tuple[type[Exception], ...] = (*_lost_answers(), exceptions.RetryError)
+        client = _clients(self._settings)["model"]
         kwargs: dict[str, Any] = {"tuned_model": tuned}
         if model_id:
             kwargs["tuned_model_id"] = model_id
         try:
-            operation = self._call("model", "create_tuned_model", **kwargs)
-        except BackendError as err:
-            if model_id and isinstance(err.__cause__, exceptions.Conflict):
-                # A retried create whose first attempt reached the service: the id carries this
-                # resource's identity, so the tuned model that exists is this very job.
-                return self.get_job(f"tunedModels/{model_id}")
-            raise
-        metadata = _dict(operation.metadata) if operation.metadata is not None else {}
-        name = str(metadata.get("tunedModel") or _model_name(operation.operation.name))
-        return JobStatus(name=name, state="RUNNING", tuned_model=name, percent=0.0)
+            return client.create_tuned_model(retry=_retry() if model_id else None, **kwargs)
+        except exceptions.Conflict as err:
+            if model_id:
+                return None
+            raise BackendError(f"{err.code} {err.message}") from err
+        except lost as err:
+            raise SubmitUncertainError(f"the answer to CreateTunedModel was lost: {err}") from err
+        except exceptions.GoogleAPICallError as err:
+            with _service_errors(self._settings):
+                raise err
 
     def get_job(self, name: str) -> JobStatus:
         return self._status(self._call("model", "get_tuned_model", name=_model_name(name)))
@@ -325,6 +357,10 @@ class GeminiApiBackend:
 
     def get_model(self, name: str) -> ModelStatus:
         return _model_status(self._call("model", "get_tuned_model", name=_model_name(name)))
+
+    def version_name(self, name: str) -> str:
+        """A tuned model has no versions: its name is exact."""
+        return _model_name(name)
 
     def update_model(
         self, name: str, *, display_name: str | None, description: str | None

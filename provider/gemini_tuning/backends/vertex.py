@@ -433,9 +433,22 @@ class VertexBackend:
     def get_model(self, name: str) -> ModelStatus:
         return _model_status(self._call("model", "get_model", name=name))
 
+    def version_name(self, name: str) -> str:
+        """``models/X@N`` for any name of a version: ``@N`` as is; a bare name (the version
+        holding ``default``) or ``@alias`` resolved once, here, so a write goes to the version
+        read and never to the model (see update_labels)."""
+        if _exact_version(name):
+            return name
+        return self.get_model(name).name
+
     def update_model(
         self, name: str, *, display_name: str | None, description: str | None
     ) -> ModelStatus:
+        """display_name and description belong to the model, not to a version: the update goes
+        to the bare name. UpdateModelRequest (model_service.proto, aiplatform v1): "Supported
+        model fields: display_name, description; supported version-specific fields:
+        version_description [...] A model name or model version name fields update mismatch
+        will cause a precondition error." So every version shows the same display name."""
         from google.protobuf import field_mask_pb2
 
         from gemini_tuning.backends import _aiplatform
@@ -446,15 +459,20 @@ class VertexBackend:
             return self.get_model(name)
         model = _aiplatform.model_message()(name=_without_version(name), **present)
         mask = field_mask_pb2.FieldMask(paths=sorted(present))
-        return _model_status(self._call("model", "update_model", model=model, update_mask=mask))
+        self._call("model", "update_model", model=model, update_mask=mask)
+        return self.get_model(name)
 
     def update_labels(self, name: str, change: LabelChange) -> ModelStatus:
-        """With ``@N`` in the name, UpdateModel touches only that version's labels; the etag
-        read with them makes the write fail, not overwrite, if another writer came first."""
+        """One version's labels, read and written on ``models/X@N`` only: on a bare name
+        UpdateModel writes the *model's* labels, which every version shows ("if the request is
+        for model-specific update, model label gets updated. Otherwise, version labels get
+        updated", UpdateModelRequest). The etag read with them makes the write fail, not
+        overwrite, if another writer came first."""
         from google.protobuf import field_mask_pb2
 
         from gemini_tuning.backends import _aiplatform
 
+        _require_version(name, "write labels to")
         for _ in range(LABEL_WRITE_ATTEMPTS):
             current = self._call("model", "get_model", name=name)
             labels = dict(change(dict(current.labels)))
@@ -473,6 +491,9 @@ class VertexBackend:
         )
 
     def merge_aliases(self, name: str, *, add: Sequence[str], remove: Sequence[str]) -> ModelStatus:
+        """MergeVersionAliasesRequest.name is "the name of the model version to merge aliases,
+        with a version ID explicitly included": ``models/X@N`` only."""
+        _require_version(name, "merge aliases on")
         aliases = [*add, *(f"-{alias}" for alias in remove)]
         if not aliases:
             return self.get_model(name)
@@ -670,7 +691,9 @@ def _data_stats(stats: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _model_status(model: Any) -> ModelStatus:
-    name = model.name if "@" in model.name else f"{model.name}@{model.version_id}"
+    """The status of one version, named ``models/X@N`` (GetModel answers a bare name or an
+    alias with the version it resolved to; its version_id says which)."""
+    name = f"{_without_version(model.name)}@{model.version_id}" if model.version_id else model.name
     return ModelStatus(
         name=name,
         display_name=model.display_name or None,
@@ -684,6 +707,22 @@ def _model_status(model: Any) -> ModelStatus:
 
 def _without_version(name: str) -> str:
     return name.split("@", 1)[0]
+
+
+def _exact_version(name: str) -> bool:
+    """True for ``models/X@N`` (a version ID, not an alias, ``-`` or nothing)."""
+    version = _version_of(name)
+    return version is not None and version.isdigit()
+
+
+def _require_version(name: str, what: str) -> None:
+    """Refuse a write that would land on the model (or on whatever version an alias names when
+    it arrives) instead of on one version: no caller can make one by mistake."""
+    if not _exact_version(name):
+        raise BackendError(
+            f"refusing to {what} {name}: a version write needs the version ID "
+            f"({_without_version(name)}@N); resolve the name first (VertexBackend.version_name)"
+        )
 
 
 def _version_of(name: str) -> str | None:

@@ -102,6 +102,10 @@ class GeminiApiService:
             model_id = wanted_id or f"{_slug(data.get('displayName') or '')}-{_random_id(12)}"
             name = f"tunedModels/{model_id}"
             if self.store.get(name) is not None:
+                # tunedModels.create calls the id "the unique id for the tuned model"; the code
+                # for a taken one is AIP-133's (google.aip.dev/133: "If the user provides an ID
+                # that would result in a duplicate resource name, the service must error with
+                # ALREADY_EXISTS") [I: the text is the emulator's].
                 raise ApiError("ALREADY_EXISTS", f"Tuned model {name} already exists.")
             spe = self.config.seconds_per_epoch
             internal.update(

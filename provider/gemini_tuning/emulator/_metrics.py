@@ -21,7 +21,9 @@ ExperimentRun, metadata/experiment_run_resource.py; a public sample reads
 The emulator serves that chain for every job that has started: one run (``tuning-run`` [I]),
 one time series ``/train_total_loss`` (id ``1`` [I]) with one point per finished training step
 (tuningStepCount in all), so it grows while the job runs. Each epoch's mean step loss is the
-trainer's loss for that epoch. The experiment id is ``tuning-experiment-{job id}`` [I; the doc
+trainer's loss for that epoch. A read without maxDataPoints answers a seeded random sample of
+1000 points of a longer series, as the service does; ``-1`` answers every point. The
+experiment id is ``tuning-experiment-{job id}`` [I; the doc
 samples show only the ``tuning-experiment-`` prefix]; the tensorboard id is derived from the
 location [I].
 """
@@ -29,11 +31,12 @@ location [I].
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 from typing import Any
 
 from gemini_tuning.emulator import _hold, _listing
-from gemini_tuning.emulator._errors import not_found
+from gemini_tuning.emulator._errors import invalid, not_found
 from gemini_tuning.emulator._store import Resource, Store
 from gemini_tuning.emulator._wire import TERMINAL_STATES, timestamp
 
@@ -41,6 +44,14 @@ EXPERIMENT_PREFIX = "tuning-experiment-"
 RUN_ID = "tuning-run"
 LOSS_SERIES = "/train_total_loss"
 LOSS_SERIES_ID = "1"
+# timeSeries.read (docs.cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.
+# tensorboards.experiments.runs.timeSeries/read): "By default, if the number of data points
+# stored is less than 1000, all data is returned. Otherwise, 1000 data points is randomly
+# selected from this time series and returned. This value can be changed by changing
+# maxDataPoints, which can't be greater than 10k."
+DEFAULT_POINTS = 1000
+MAX_POINTS = 10_000
+ALL_POINTS = -1
 SCHEMA_VERSION = "0.0.1"
 
 
@@ -148,15 +159,19 @@ class TuningMetrics:
         }
         return {"tensorboardTimeSeries": [series]}
 
-    def read_time_series(self, location: str, params: list[str]) -> dict[str, Any]:
+    def read_time_series(
+        self, location: str, params: list[str], query: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         job, run = self._job_of_run(location, params[:-1])
         if params[-1] != LOSS_SERIES_ID:
             raise not_found(f"TensorboardTimeSeries {run}/timeSeries/{params[-1]} not found.")
+        limit = max_data_points(query or {})
+        points = self._points(job, time.time())
         return {
             "timeSeriesData": {
                 "tensorboardTimeSeriesId": LOSS_SERIES_ID,
                 "valueType": "SCALAR",
-                "values": self._points(job, time.time()),
+                "values": sample(points, limit, seed=f"{run}/{len(points)}"),
             }
         }
 
@@ -201,6 +216,36 @@ class TuningMetrics:
             }
             for n in range(1, done + 1)
         ]
+
+
+def max_data_points(query: dict[str, str]) -> int | None:
+    """maxDataPoints of a timeSeries.read: None for every point (-1), else how many at most
+    (DEFAULT_POINTS when unset or 0). timeSeries.read: "This value should be a positive integer.
+    This value can be set to -1 to return all data", and it "can't be greater than 10k"; a value
+    outside that is refused, 400 INVALID_ARGUMENT [I: the code and text are the emulator's]."""
+    raw = str(query.get("maxDataPoints") or query.get("max_data_points") or "0")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(f"max_data_points must be an integer, got {raw!r}.") from None
+    if value == ALL_POINTS:
+        return None
+    if value == 0:
+        return DEFAULT_POINTS
+    if not 1 <= value <= MAX_POINTS:
+        raise invalid(
+            f"max_data_points must be between 1 and {MAX_POINTS}, or -1 for all data; got {value}."
+        )
+    return value
+
+
+def sample(points: list[dict[str, Any]], limit: int | None, *, seed: str) -> list[dict[str, Any]]:
+    """At most ``limit`` of ``points``, chosen at random (seeded: the same read of the same
+    series answers the same), in step order [I: the docs do not say the order]."""
+    if limit is None or len(points) <= limit:
+        return points
+    chosen = sorted(random.Random(seed).sample(range(len(points)), limit))
+    return [points[i] for i in chosen]
 
 
 def _stopped_at(internal: dict[str, Any]) -> float | None:

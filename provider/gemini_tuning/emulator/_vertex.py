@@ -96,6 +96,24 @@ def _etag(data: dict[str, Any]) -> str:
     return hashlib.sha256(repr(sorted(data.items())).encode()).hexdigest()[:16]
 
 
+def _restamp(version: Resource) -> None:
+    """A model version's etag after a change to it or to its model's labels."""
+    data = {k: v for k, v in version.data.items() if k != "etag"}
+    data["__model_labels"] = sorted((version.internal.get("model_labels") or {}).items())
+    version.data["etag"] = _etag(data)
+
+
+def merged(version: Resource) -> dict[str, Any]:
+    """A model version as the service returns it. UpdateModelRequest (model_service.proto,
+    googleapis google/cloud/aiplatform/v1): "Labels are supported in both scenarios. Both the
+    model labels and the version labels are merged when a model is returned." A key set at
+    both levels shows the version's value [I: the docs do not say which wins]."""
+    model_labels = version.internal.get("model_labels") or {}
+    if not model_labels:
+        return version.data
+    return {**version.data, "labels": {**model_labels, **(version.data.get("labels") or {})}}
+
+
 class VertexService:
     def __init__(self, store: Store, config: EmulatorConfig, gcs_host: Callable[[], str]) -> None:
         self.store = store
@@ -420,16 +438,19 @@ class VertexService:
             model["metadata"] = {
                 "tuningMetrics": {"lossPerEpoch": list(job.internal.get("losses", []))}
             }
-        model["etag"] = _etag(model)
-        self.store.put(
-            Resource(
-                f"{model_name}@{version}",
-                "model",
-                parent,
-                model,
-                {"model": model_name, "version": version, "job": job.name, "base_model": base},
-            )
-        )
+        internal: dict[str, Any] = {
+            "model": model_name,
+            "version": version,
+            "job": job.name,
+            "base_model": base,
+        }
+        siblings = self._versions(model_name) if version > 1 else []
+        if siblings and siblings[0].internal.get("model_labels"):
+            # The model's own labels belong to every version, this new one too.
+            internal["model_labels"] = dict(siblings[0].internal["model_labels"])
+        created = Resource(f"{model_name}@{version}", "model", parent, model, internal)
+        _restamp(created)
+        self.store.put(created)
         endpoint = {
             "name": endpoint_name,
             "displayName": display,
@@ -491,7 +512,7 @@ class VertexService:
 
     def read_time_series(self, call: Call) -> dict[str, Any]:
         loc = self.location(call.params[0], call.params[1])
-        return self.metrics.read_time_series(loc, call.params[2:])
+        return self.metrics.read_time_series(loc, call.params[2:], call.query)
 
     # --- models ---------------------------------------------------------------------------------
 
@@ -501,17 +522,21 @@ class VertexService:
         return sorted(found, key=lambda r: int(r.internal["version"]))
 
     def _model_ref(self, call: Call) -> tuple[str, str | None]:
+        """The model's name and what follows its ``@`` (a version ID, an alias, ``-``), if any."""
         loc = self.location(call.params[0], call.params[1])
         raw = call.params[2]
         model_id, _, version = raw.partition("@")
         return f"{loc}/models/{model_id}", (version or None)
 
     def _resolve(self, call: Call) -> tuple[Resource, list[Resource]]:
+        """The version a name means: ``@N`` that version, ``@alias`` the one holding the alias,
+        and a bare name (or ``@-``) the one holding ``default`` (GetModelRequest.name: "If no
+        version is specified, the default version will be returned")."""
         model_name, version = self._model_ref(call)
         versions = self._versions(model_name)
         if not versions:
             raise not_found(f"Model {model_name} not found.")
-        want = version or "default"
+        want = version if version not in (None, "-") else "default"
         for r in versions:
             if str(r.internal["version"]) == want or want in r.data.get("versionAliases", []):
                 return r, versions
@@ -526,7 +551,7 @@ class VertexService:
 
     def get_model(self, call: Call) -> dict[str, Any]:
         res, _ = self._resolve(call)
-        return prune(self._render_model(res.data))  # type: ignore[no-any-return]
+        return prune(self._render_model(merged(res)))  # type: ignore[no-any-return]
 
     _MODEL_FILTERS: ClassVar[dict[str, _listing.Getter]] = {
         "model": lambda d: d["name"].rsplit("/", 1)[-1],
@@ -545,7 +570,7 @@ class VertexService:
     def list_models(self, call: Call) -> dict[str, Any]:
         parent = self.location(call.params[0], call.params[1])
         docs = [
-            r.data
+            merged(r)
             for r in self.store.find("model", parent)
             if "default" in r.data.get("versionAliases", [])
         ]
@@ -563,7 +588,7 @@ class VertexService:
         versions = self._versions(model_name)
         if not versions:
             raise not_found(f"Model {model_name} not found.")
-        docs = [r.data for r in reversed(versions)]
+        docs = [merged(r) for r in reversed(versions)]
         return self._list(
             call,
             parent=model_name,
@@ -574,6 +599,15 @@ class VertexService:
             render=lambda d: self._render_model(d, with_version=True),
         )
 
+    # UpdateModelRequest (model_service.proto, googleapis google/cloud/aiplatform/v1): "1.
+    # model.name with the @ value, e.g. models/123@1, refers to a version specific update. 2.
+    # model.name without the @ value, e.g. models/123, refers to a model update. 3. model.name
+    # with @-, e.g. models/123@-, refers to a model update. 4. Supported model fields:
+    # display_name, description; supported version-specific fields: version_description.
+    # Labels are supported in both scenarios. [...] When updating labels, if the request is for
+    # model-specific update, model label gets updated. Otherwise, version labels get updated.
+    # 5. A model name or model version name fields update mismatch will cause a precondition
+    # error. 6. One request cannot update both the model and the version fields."
     _MODEL_LEVEL: ClassVar[frozenset[str]] = frozenset({"displayName", "description"})
     _VERSION_LEVEL: ClassVar[frozenset[str]] = frozenset({"versionDescription"})
 
@@ -581,7 +615,7 @@ class VertexService:
         self, body: dict[str, Any], mask_raw: str, model_name: str, version: str | None
     ) -> list[str]:
         """The fields to update (updateMask, or every field in the body when there is none),
-        checked."""
+        checked: each must belong to the level the name addresses."""
         body_name = str(body.get("name") or "")
         if (
             body_name
@@ -602,8 +636,7 @@ class VertexService:
                 f"Field(s) {', '.join(bad)} cannot be updated; updatable fields: "
                 "displayName, description, versionDescription, labels."
             )
-        if "versionDescription" in mask and version is None:
-            raise invalid("version_description can only be updated on a model version (@N).")
+        self._check_update_level(mask, model_name, version)
         if "labels" in mask:
             check_labels(body.get("labels") or {})
         if "displayName" in mask and not body.get("displayName"):
@@ -612,9 +645,28 @@ class VertexService:
             raise invalid(f"display_name may be at most {MAX_DISPLAY_NAME} characters.")
         return mask
 
+    def _check_update_level(self, mask: list[str], model_name: str, version: str | None) -> None:
+        """A model-level field on a version name, or a version field on the model's name, is
+        the documented mismatch: FAILED_PRECONDITION [the message is the emulator's, I]."""
+        if version in (None, "-"):
+            wrong = [f for f in mask if f in self._VERSION_LEVEL]
+            if wrong:
+                raise precondition(
+                    f"{', '.join(wrong)} is a field of a model version: update it on "
+                    f"{model_name}@<version id>, not on the model {model_name}."
+                )
+            return
+        wrong = [f for f in mask if f in self._MODEL_LEVEL]
+        if wrong:
+            raise precondition(
+                f"{', '.join(wrong)} is a field of the model, not of version {version}: update "
+                f"it on {model_name} (without @)."
+            )
+
     def update_model(self, call: Call) -> dict[str, Any]:
-        """Model-level fields (displayName, description; labels without @N) apply to every
-        version; versionDescription (and labels with @N) to the named version only."""
+        """A model update (bare name or ``@-``): displayName, description and the model's
+        labels, shared by every version. A version update (``@N`` or ``@alias``):
+        versionDescription and that version's labels."""
         body = normalize_keys(call.body)
         mask_raw = call.query.get("updateMask") or call.query.get("update_mask") or ""
         with self.store.tx():
@@ -630,27 +682,37 @@ class VertexService:
                     f"The etag of {res.name} does not match: the model changed since it was read.",
                 )
             now = timestamp(time.time())
-            for r in versions:
-                fields = [
-                    f
-                    for f in mask
-                    if f in self._MODEL_LEVEL or r is res or (f == "labels" and version is None)
-                ]
-                for f in fields:
-                    r.data[f] = body.get(f) or ({} if f == "labels" else "")
-                if fields:
+            targets = versions if version in (None, "-") else [res]
+            for r in targets:
+                for f in mask:
+                    value = body.get(f) or ({} if f == "labels" else "")
+                    if f == "labels" and version in (None, "-"):
+                        r.internal["model_labels"] = dict(body.get("labels") or {})
+                    else:
+                        r.data[f] = value
+                if mask:
                     r.data["updateTime"] = now
-                    if r is res:
+                    if r is res and version not in (None, "-"):
                         r.data["versionUpdateTime"] = now
-                    r.data["etag"] = _etag({k: v for k, v in r.data.items() if k != "etag"})
+                    _restamp(r)
                     self.store.put(r)
-        return prune(self._render_model(res.data))  # type: ignore[no-any-return]
+        return prune(self._render_model(merged(res)))  # type: ignore[no-any-return]
 
     def merge_version_aliases(self, call: Call) -> dict[str, Any]:
+        """MergeVersionAliasesRequest.name: "The name of the model version to merge aliases,
+        with a version ID explicitly included" (model_service.proto): a bare name, ``@-`` or an
+        alias is refused (400 INVALID_ARGUMENT [I: the code and text are the emulator's])."""
         body = normalize_keys(call.body)
         aliases = body.get("versionAliases") or []
         if not isinstance(aliases, list):
             raise invalid("version_aliases must be a list")
+        model_name, version = self._model_ref(call)
+        if version is None or not version.isdigit():
+            raise invalid(
+                f"MergeVersionAliases needs the name of a model version with its version ID "
+                f"explicitly included ({model_name}@<version id>); got "
+                f"{model_name}{'@' + version if version else ''}."
+            )
         with self.store.tx():
             res, versions = self._resolve(call)
             current = list(res.data.get("versionAliases", []))
@@ -676,15 +738,15 @@ class VertexService:
                 if other is not res and adds & set(held):
                     other.data["versionAliases"] = [a for a in held if a not in adds]
                     other.data["versionUpdateTime"] = now
-                    other.data["etag"] = _etag({k: v for k, v in other.data.items() if k != "etag"})
+                    _restamp(other)
                     self.store.put(other)
-            merged = [a for a in current if a not in removes]
-            merged += sorted(a for a in adds if a not in merged)
-            res.data["versionAliases"] = merged
+            merged_aliases = [a for a in current if a not in removes]
+            merged_aliases += sorted(a for a in adds if a not in merged_aliases)
+            res.data["versionAliases"] = merged_aliases
             res.data["versionUpdateTime"] = now
-            res.data["etag"] = _etag({k: v for k, v in res.data.items() if k != "etag"})
+            _restamp(res)
             self.store.put(res)
-        return prune(self._render_model(res.data))  # type: ignore[no-any-return]
+        return prune(self._render_model(merged(res)))  # type: ignore[no-any-return]
 
     def delete_model(self, call: Call) -> dict[str, Any]:
         with self.store.tx():

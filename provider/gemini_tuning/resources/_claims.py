@@ -37,6 +37,11 @@ def readable(stack: str) -> str:
     return text[-63:]
 
 
+def claim_key(stack: str) -> str:
+    """The label key of ``stack``'s claim."""
+    return f"{CLAIM_PREFIX}{stack_key(stack)}"
+
+
 def claim_labels(stack: str) -> dict[str, str]:
     """What a stack that serves a version adds to its labels."""
     key = stack_key(stack)

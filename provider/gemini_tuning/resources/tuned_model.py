@@ -92,11 +92,11 @@ class TunedModelProvider(dyn.ResourceProvider):
         spec = parse(TunedModelSpec, _spec_inputs(props))
         backend = backends.backend_for(spec.backend)
         try:
-            backend.get_model(spec.model)
+            target = backend.version_name(spec.model)
         except backends.NotFoundError as err:
             raise RuntimeError(f"model {spec.model} does not exist: {err}") from err
-        _apply_metadata(backend, spec, str(props.get("stack")), previous_labels={})
-        status = backend.merge_aliases(spec.model, add=spec.version_aliases, remove=[])
+        _apply_metadata(backend, spec, target, str(props.get("stack")), previous_labels={})
+        status = backend.merge_aliases(target, add=spec.version_aliases, remove=[])
         verb = "adopted" if spec.adopted else "manages"
         say(spec.resource_name, f"{verb} {status.name}, aliases {list(status.version_aliases)}")
         return dyn.CreateResult(status.name, _outputs(props, status))
@@ -123,16 +123,27 @@ class TunedModelProvider(dyn.ResourceProvider):
         stack = str(news.get("stack") or olds.get("stack"))
         old_model = str(olds.get("model_name") or olds.get("model"))
         old_aliases = set(olds.get("version_aliases") or [])
-        if _same_model(old_model, spec.model):
+        # A bare name or an alias is resolved to the version it means now: if that moved (the
+        # model's default is another version), this stack moves with it.
+        target = backend.version_name(spec.model)
+        same = _same_model(old_model, target)
+        if same:
             add = [a for a in spec.version_aliases if a not in old_aliases]
             remove = sorted(old_aliases - set(spec.version_aliases))
         else:
-            _release(backend, spec.backend, old_model, sorted(old_aliases), stack)
+            _release(
+                backend,
+                spec.backend,
+                old_model,
+                sorted(old_aliases),
+                stack=stack,
+                resource=spec.resource_name,
+            )
             add, remove = list(spec.version_aliases), []
-            say(spec.resource_name, f"moving from {old_model} to {spec.model}")
-        previous = olds.get("labels") or {} if _same_model(old_model, spec.model) else {}
-        _apply_metadata(backend, spec, stack, previous_labels=previous)
-        status = backend.merge_aliases(spec.model, add=add, remove=remove)
+            say(spec.resource_name, f"moving from {old_model} to {target}")
+        previous = olds.get("labels") or {} if same else {}
+        _apply_metadata(backend, spec, target, stack, previous_labels=previous)
+        status = backend.merge_aliases(target, add=add, remove=remove)
         return dyn.UpdateResult(_outputs(news, status))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -144,7 +155,9 @@ class TunedModelProvider(dyn.ResourceProvider):
         current = str(props.get("model_name") or id_)
         aliases = list(props.get("version_aliases") or [])
         stack = str(props.get("stack") or "")
-        _release(backend, str(props.get("backend") or "vertex"), current, aliases, stack)
+        resource = str(props.get("resource_name"))
+        kind = str(props.get("backend") or "vertex")
+        _release(backend, kind, current, aliases, stack=stack, resource=resource)
         say(
             str(props.get("resource_name")),
             f"left model {current} in place (only its TuningJob deletes it); "
@@ -209,18 +222,40 @@ def _what_it_holds(props: dict[str, Any]) -> str:
 
 
 def _same_model(a: str, b: str) -> bool:
-    return a == b or (a.split("@", 1)[0] == b.split("@", 1)[0] and "@" not in b)
+    """``b`` is an exact version name (resolved); ``a`` a recorded one (a bare name recorded by
+    an earlier provider version counts as the same model)."""
+    return a == b or (a.split("@", 1)[0] == b.split("@", 1)[0] and "@" not in a)
 
 
 def _release(
-    backend: backends.TuningBackend, kind: str, model: str, aliases: list[str], stack: str
+    backend: backends.TuningBackend,
+    kind: str,
+    model: str,
+    aliases: list[str],
+    *,
+    stack: str,
+    resource: str,
 ) -> None:
-    """This stack stops serving ``model``: its aliases and claim go (already gone is fine)."""
+    """This stack stops serving ``model``: its aliases and claim go (already gone is fine).
+    A claim that stays after the version's own labels lost it sits on the model (a bare-name
+    write by an earlier provider version): the version stays claimed, and the user is told."""
     with contextlib.suppress(backends.NotFoundError):
+        model = backend.version_name(model)
         if aliases:
             backend.merge_aliases(model, add=[], remove=aliases)
         if kind == "vertex" and stack:
-            backend.update_labels(model, lambda labels: claims.without_claim(labels, stack))
+            status = backend.update_labels(
+                model, lambda labels: claims.without_claim(labels, stack)
+            )
+            stuck = claims.claim_key(stack)
+            if stuck in status.labels:
+                say(
+                    resource,
+                    f"warning: the claim {stuck} is still on {model}: it is a label of the "
+                    f"model {model.split('@', 1)[0]} (every version shows it), not of the "
+                    "version; remove it there (UpdateModel on the bare model name, labels). "
+                    "`gemini-tuning releases list` reports such claims",
+                )
 
 
 def _spec_inputs(props: dict[str, Any]) -> dict[str, Any]:
@@ -230,14 +265,15 @@ def _spec_inputs(props: dict[str, Any]) -> dict[str, Any]:
 def _apply_metadata(
     backend: backends.TuningBackend,
     spec: TunedModelSpec,
+    target: str,
     stack: str,
     previous_labels: dict[str, str],
 ) -> None:
-    """This stack's claim on the version, and for an owned model its metadata and labels."""
+    """This stack's claim on the version ``target`` (``models/X@N``), and for an owned model
+    its labels (on that version) and display name and description (the model's: every version
+    shows them; see tuned_model.md)."""
     if not spec.adopted:
-        backend.update_model(
-            spec.model, display_name=spec.display_name, description=spec.description
-        )
+        backend.update_model(target, display_name=spec.display_name, description=spec.description)
     if spec.backend != "vertex":
         return  # the Gemini API has no labels: no claim can be recorded there (see docs)
 
@@ -245,7 +281,7 @@ def _apply_metadata(
         kept = {k: v for k, v in labels.items() if k not in previous_labels}
         return claims.with_claim({**kept, **({} if spec.adopted else spec.labels)}, stack)
 
-    backend.update_labels(spec.model, claimed)
+    backend.update_labels(target, claimed)
 
 
 def _outputs(props: dict[str, Any], status: backends.ModelStatus) -> dict[str, Any]:

@@ -259,7 +259,7 @@ class TuningJobProvider(dyn.ResourceProvider):
             if "labels" in plan.updates:
                 old_user, new_user = olds.get("labels") or {}, news.get("labels") or {}
                 backend.update_labels(
-                    model,
+                    backend.version_name(model),
                     lambda labels: {
                         **{k: v for k, v in labels.items() if k not in old_user},
                         **new_user,
@@ -570,7 +570,8 @@ def _stamp_owner(
     if spec.backend != "vertex" or not status.succeeded or not status.tuned_model:
         return None
     token = uuid.uuid4().hex[:20]
-    backend.update_labels(status.tuned_model, lambda labels: {**labels, claims.OWNER_LABEL: token})
+    version = backend.version_name(status.tuned_model)  # models/X@N, as the service names it
+    backend.update_labels(version, lambda labels: {**labels, claims.OWNER_LABEL: token})
     return token
 
 
