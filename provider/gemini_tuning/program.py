@@ -557,9 +557,17 @@ def _definitions(config: pulumi.Config, names: list[str]) -> dict[str, ModelDefi
     from gemini_tuning.definitions import DefinitionError, load_definitions
 
     try:
-        return load_definitions(_models_dir(config), names)
+        return load_definitions(_models_dir(config), names, location=_stack_location(config))
     except DefinitionError as err:
         raise StackConfigError(f"invalid model definitions:\n{err}") from None
+
+
+def _stack_location(config: pulumi.Config) -> str:
+    """Where this stack's jobs run (gemini-tuning:location, then the environment), read without
+    resolving the rest of the settings (no endpoint or credential is needed to check it)."""
+    from gemini_tuning.backends._settings import configured_location
+
+    return configured_location(config.get)
 
 
 def _relative(path: str | Path, root: Path) -> str:
