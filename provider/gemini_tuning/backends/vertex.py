@@ -188,6 +188,10 @@ class VertexBackend:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
+    def _client(self, kind: str, location: str | None = None) -> Any:
+        """The ``kind`` client at the host of ``location`` (the stack's when None)."""
+        return _client(self._settings, kind, location)
+
     def _call(self, kind: str, method: str, /, **kwargs: Any) -> Any:
         """An idempotent call at the host of the location its arguments name: retried on
         transient answers, each attempt with its timeout."""
@@ -197,7 +201,7 @@ class VertexBackend:
 
     def _rpc(self, kind: str, method: str, location: str | None = None) -> Any:
         try:
-            return getattr(_client(self._settings, kind, location), method)
+            return getattr(self._client(kind, location), method)
         except ValueError as err:  # _hosts.UnknownLocationError: no host serves the name's
             raise BackendError(f"no Vertex AI host for this resource: {err}") from err
 
