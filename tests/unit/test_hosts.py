@@ -144,3 +144,52 @@ def test_an_undocumented_model_and_location_pair_is_refused(
 def test_the_gemini_api_is_not_location_bound() -> None:
     model = catalog.lookup("models/gemini-1.0-pro-001", "gemini-api", allow_retired=True)
     assert catalog.tuning_location_error(model, "global") is None
+
+
+@pytest.fixture
+def stack_in(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Point the provider's settings at a stack in ``location`` (an emulator URL: no
+    credential), and put the settings back afterwards."""
+    from gemini_tuning import backends
+
+    def configure(location: str) -> None:
+        config = _config(project="p", location=location, apiEndpoint="http://127.0.0.1:9")
+        backends.configure(config.get)
+
+    yield configure
+    backends.configure(None)
+
+
+def _news(base_model: str, tmp_path: Any) -> dict[str, Any]:
+    data = tmp_path / "t.jsonl"
+    data.write_text('{"contents": [{"role": "user", "parts": [{"text": "q"}]}]}\n')
+    return {
+        "resource_name": "qa",
+        "stack": "it",
+        "backend": "vertex",
+        "base_model": base_model,
+        "training_dataset": str(data),
+    }
+
+
+def test_a_hand_declared_job_fails_check_on_base_model_outside_its_locations(
+    stack_in: Any, tmp_path: Any
+) -> None:
+    from gemini_tuning.resources.tuning_job import TuningJobProvider
+
+    stack_in("asia-east1")
+    result = TuningJobProvider().check({}, _news("gemini-3.5-flash", tmp_path))
+    assert [(f.property, f.reason.split(":")[0]) for f in result.failures] == [
+        ("base_model", "base model gemini-3.5-flash cannot be tuned in location 'asia-east1'")
+    ]
+
+
+def test_a_hand_declared_job_where_its_model_tunes_passes_the_location_check(
+    stack_in: Any, tmp_path: Any
+) -> None:
+    from gemini_tuning.resources.tuning_job import _location_failure
+    from gemini_tuning.specs import TuningJobSpec, parse
+
+    stack_in("us")
+    news = {k: v for k, v in _news("gemini-3.5-flash", tmp_path).items() if k != "stack"}
+    assert _location_failure(parse(TuningJobSpec, news)) is None
