@@ -2,7 +2,7 @@
 
 Stack config (namespace ``gemini-tuning``)     Environment fallback
   project                                       GEMINI_TUNING_PROJECT, GOOGLE_CLOUD_PROJECT
-  location                                      GEMINI_TUNING_LOCATION (default us-central1)
+  location  (a region, us, eu or global)        GEMINI_TUNING_LOCATION (default us-central1)
   apiEndpoint   (``emulator`` = the local one)  GEMINI_TUNING_API_ENDPOINT
   storageEndpoint                               STORAGE_EMULATOR_HOST
   datasetBucket                                 GEMINI_TUNING_DATASET_BUCKET
@@ -10,7 +10,7 @@ Stack config (namespace ``gemini-tuning``)     Environment fallback
   requestTimeoutSeconds (default 60)            GEMINI_TUNING_REQUEST_TIMEOUT_SECONDS
   operationTimeoutSeconds (default 600)         GEMINI_TUNING_OPERATION_TIMEOUT_SECONDS
   maxConcurrentJobs (default: no bound)         (tuning jobs submitted and waited for at
-                                                once per project and location, one process)
+                                                once per project, all its locations, one process)
 
 Without ``apiEndpoint``: a stack with a ``project`` talks to Vertex AI, each call at the host of
 the location in the name of the resource it acts on (_hosts.service_host: ``{region}-aiplatform
