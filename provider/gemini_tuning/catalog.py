@@ -9,6 +9,25 @@ Sources: ../shared/design/vertex-api.md sections 6-7 (Google's supervised-tuning
   multiplier in (0, 10] [I].
 - Token estimate: characters / 4, rounded up [I]; the emulator and the cost estimate use the same.
 - Retired models stay in the table so errors can say *when* they were retired.
+
+Where each model tunes (``BaseModel.tuning_locations``; ``tuning_location_error``):
+
+- Regions: "Supervised fine-tuning region settings"
+  (https://cloud.google.com/vertex-ai/generative-ai/docs/models/gemini-supervised-tuning-region-settings):
+  "You can use one of the following regions to specify the tuning job region. asia-east1
+  asia-east2 ... southamerica-east1 us-...". Our copy of the page was cut after ``us-``: the
+  us-* regions below are us-central1 (the page's own example) and the Vertex AI regions of the
+  United States [I].
+- Multi-regions ``us`` / ``eu``: "Data residency" (https://docs.cloud.google.com/vertex-ai/
+  generative-ai/docs/learn/data-residency) lists "Tuning for Gemini 2.5 Flash / Flash-Lite /
+  Pro" under both the US and the EU multi-region, and "Tuning for Gemini 2.0 Flash / Flash-Lite"
+  under the US one; the Gemini 3 family tunes in us-central1 and europe-west4 and is served from
+  the us/eu multi-regions, where supervised tuning is listed among the capabilities
+  (../shared/design/vertex-api.md section 7 and its last section, "Hosts").
+- ``global``: "The following capabilities are not available when using the global endpoint:
+  Tuning" ("Deployments and endpoints", .../learn/locations).
+- translation-llm-002: "The only supported region is us-central1" (Translation LLM supervised
+  tuning page, .../models/translation-supervised-tuning).
 """
 
 from __future__ import annotations
@@ -24,6 +43,41 @@ GIB = 1024**3
 MAX_EPOCHS = 100
 MAX_LEARNING_RATE_MULTIPLIER = 10.0
 CHARS_PER_TOKEN = 4
+
+
+SFT_REGIONS = (
+    "asia-east1",
+    "asia-east2",
+    "asia-northeast1",
+    "asia-northeast3",
+    "asia-south1",
+    "asia-southeast1",
+    "australia-southeast1",
+    "europe-central2",
+    "europe-north1",
+    "europe-southwest1",
+    "europe-west1",
+    "europe-west2",
+    "europe-west3",
+    "europe-west4",
+    "europe-west6",
+    "europe-west8",
+    "europe-west9",
+    "me-central1",
+    "me-central2",
+    "me-west1",
+    "northamerica-northeast1",
+    "southamerica-east1",
+    "us-central1",
+    "us-east1",  # [I] the page's list was cut after "us-"
+    "us-east4",  # [I]
+    "us-east5",  # [I]
+    "us-south1",  # [I]
+    "us-west1",  # [I]
+    "us-west4",  # [I]
+)
+GEMINI_2_5_LOCATIONS = (*SFT_REGIONS, "us", "eu")
+GEMINI_3_LOCATIONS = ("us-central1", "europe-west4", "us", "eu")
 
 
 @dataclass(frozen=True)
@@ -46,13 +100,20 @@ class BaseModel:
     max_output_chars: int | None = None  # Gemini API only
     supports_cmek: bool = True
     notes: tuple[str, ...] = field(default=())
+    # Where a tuning job of this model can run (Vertex locations; empty: not location-bound,
+    # the Gemini API). See the module docstring for the sources.
+    tuning_locations: tuple[str, ...] = GEMINI_2_5_LOCATIONS
 
     @property
     def retired(self) -> bool:
         return self.retired_on is not None
 
 
-_GEMINI_3 = {"supports_cmek": False, "notes": ("tuning in us-central1 and europe-west4 only",)}
+_GEMINI_3 = {
+    "supports_cmek": False,
+    "notes": ("tuning in us-central1, europe-west4 and the us/eu multi-regions only",),
+    "tuning_locations": GEMINI_3_LOCATIONS,
+}
 
 VERTEX_MODELS: dict[str, BaseModel] = {
     m.id: m
@@ -62,9 +123,19 @@ VERTEX_MODELS: dict[str, BaseModel] = {
         BaseModel("gemini-2.5-pro", "vertex", adapter_sizes=(1, 2, 4, 8)),
         BaseModel("gemini-2.5-flash", "vertex"),
         BaseModel("gemini-2.5-flash-lite", "vertex"),
-        BaseModel("translation-llm-002", "vertex"),
-        BaseModel("gemini-2.0-flash-001", "vertex", retired_on="2026-02"),
-        BaseModel("gemini-2.0-flash-lite-001", "vertex", retired_on="2026-02"),
+        BaseModel("translation-llm-002", "vertex", tuning_locations=("us-central1",)),
+        BaseModel(
+            "gemini-2.0-flash-001",
+            "vertex",
+            retired_on="2026-02",
+            tuning_locations=(*SFT_REGIONS, "us"),
+        ),
+        BaseModel(
+            "gemini-2.0-flash-lite-001",
+            "vertex",
+            retired_on="2026-02",
+            tuning_locations=(*SFT_REGIONS, "us"),
+        ),
         BaseModel(
             "gemini-1.5-pro-002",
             "vertex",
@@ -109,6 +180,7 @@ _GEMINI_API_LIMITS: dict[str, Any] = {
     "max_file_bytes": 4 * 1024 * 1024,
     "max_input_chars": 40_000,
     "max_output_chars": 5_000,
+    "tuning_locations": (),
 }
 GEMINI_API_MODELS: dict[str, BaseModel] = {
     model_id: BaseModel(model_id, "gemini-api", **_GEMINI_API_LIMITS)
@@ -155,6 +227,21 @@ def lookup(model: str, backend: Backend = "vertex", *, allow_retired: bool = Fal
             f"models that can be tuned now: {current}"
         )
     return entry
+
+
+def tuning_location_error(model: BaseModel, location: str) -> str | None:
+    """Why ``model`` cannot be tuned in ``location``, or None when it can (or the backend is
+    not location-bound)."""
+    if model.backend != "vertex" or location in model.tuning_locations:
+        return None
+    if location == "global":
+        why = "Vertex AI offers no tuning on the global endpoint"
+    else:
+        why = f"Google does not list {location!r} among the tuning locations of {model.id}"
+    return (
+        f"base model {model.id} cannot be tuned in location {location!r}: {why}. Locations "
+        f"where it can: {', '.join(model.tuning_locations)} (set gemini-tuning:location)"
+    )
 
 
 def estimate_tokens(chars: int) -> int:

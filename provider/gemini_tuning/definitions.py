@@ -219,8 +219,12 @@ class ManyDefinitionsError(DefinitionError):
         self.problems = [p for e in errors for p in e.problems]
 
 
-def load_definition(path: str | Path, *, check_files: bool = True) -> ModelDefinition:
-    """Parse and validate one YAML definition; dataset paths come back relative to the cwd."""
+def load_definition(
+    path: str | Path, *, check_files: bool = True, location: str | None = None
+) -> ModelDefinition:
+    """Parse and validate one YAML definition; dataset paths come back relative to the cwd.
+    With ``location`` (the stack's), a base model Google does not tune there is a problem at
+    the ``base_model`` line (catalog.tuning_location_error)."""
     import yaml
 
     path = Path(path)
@@ -246,16 +250,18 @@ def load_definition(path: str | Path, *, check_files: bool = True) -> ModelDefin
     except ValidationError as err:
         raise DefinitionError(path, [_problem(e, lines) for e in err.errors()]) from None
     problems = _tuning_rules(definition, lines)
+    if location is not None:
+        problems += _location_rules(definition, location, lines)
     if definition.name != path.stem:
         problems.append(
             (lines.get("name"), "name", f"{definition.name!r} must match the file name")
         )
     resolved = _resolve_paths(definition, path.parent)
     if check_files:
-        for (field, written), (_, location) in zip(
+        for (field, written), (_, where) in zip(
             _dataset_fields(definition), _dataset_fields(resolved), strict=True
         ):
-            if not location.startswith("gs://") and not Path(location).is_file():
+            if not where.startswith("gs://") and not Path(where).is_file():
                 looked = (path.parent / written).resolve()
                 message = f"file not found: {written} (relative to this file: {looked})"
                 problems.append((lines.get(field), field, message))
@@ -266,9 +272,10 @@ def load_definition(path: str | Path, *, check_files: bool = True) -> ModelDefin
 
 
 def load_definitions(
-    directory: str | Path, names: list[str] | None = None
+    directory: str | Path, names: list[str] | None = None, *, location: str | None = None
 ) -> dict[str, ModelDefinition]:
-    """The definitions in ``directory`` (all, or those named), by name; every error at once."""
+    """The definitions in ``directory`` (all, or those named), by name; every error at once.
+    ``location``: the stack's, checked against where each base model tunes."""
     directory = Path(directory)
     files = {p.stem: p for p in sorted(directory.glob("*.yaml"))}
     wanted = names if names is not None else list(files)
@@ -281,7 +288,7 @@ def load_definitions(
     errors: list[DefinitionError] = []
     for name in wanted:
         try:
-            definitions[name] = load_definition(files[name])
+            definitions[name] = load_definition(files[name], location=location)
         except DefinitionError as err:
             errors.append(err)
     if len(errors) == 1:
@@ -446,6 +453,15 @@ def _tuning_rules(
             found.append((_line_of(field, lines), field, reason))
         return found
     return []
+
+
+def _location_rules(
+    definition: ModelDefinition, location: str, lines: dict[str, int]
+) -> list[tuple[int | None, str, str]]:
+    """The stack's location against the locations where the base model tunes."""
+    model = catalog.lookup(definition.base_model, definition.backend, allow_retired=True)
+    reason = catalog.tuning_location_error(model, location)
+    return [(lines.get("base_model"), "base_model", reason)] if reason else []
 
 
 def _parse(text: str) -> tuple[Any, Any]:

@@ -604,7 +604,7 @@ def _definitions(config: pulumi.Config, names: list[str]) -> dict[str, ModelDefi
 
     folder = _models_dir(config)
     try:
-        return load_definitions(folder, names)
+        return load_definitions(folder, names, location=_stack_location(config))
     except DefinitionError as err:
         if err.problems and all(field == "models" for _line, field, _ in err.problems):
             # A name in the stack's list with no file: the typo is in the stack's config file.
@@ -613,6 +613,14 @@ def _definitions(config: pulumi.Config, names: list[str]) -> dict[str, ModelDefi
             reasons = "; ".join(m.replace(str(folder), shown) for _l, _f, m in err.problems)
             raise StackConfigError(f"{where}: {reasons}") from None
         raise StackConfigError(f"invalid model definitions:\n{err}") from None
+
+
+def _stack_location(config: pulumi.Config) -> str:
+    """Where this stack's jobs run (gemini-tuning:location, then the environment), read without
+    resolving the rest of the settings (no endpoint or credential is needed to check it)."""
+    from gemini_tuning.backends._settings import configured_location
+
+    return configured_location(config.get)
 
 
 def _relative(path: str | Path, root: Path) -> str:

@@ -115,6 +115,32 @@ def test_errors_name_the_file_the_line_and_the_field(
     assert reason in message
 
 
+@pytest.mark.parametrize(
+    ("model", "location", "reason"),
+    [
+        ("gemini-3.5-flash", "asia-east1", "does not list 'asia-east1'"),
+        ("gemini-2.5-flash", "global", "no tuning on the global endpoint"),
+    ],
+)
+def test_a_model_google_does_not_tune_in_the_stacks_location_names_the_line(
+    tmp_path: Path, model: str, location: str, reason: str
+) -> None:
+    path = _write(tmp_path, GOOD.replace("gemini-2.5-flash", model))
+    load_definition(path)  # without a location, the pair is not checked
+    with pytest.raises(DefinitionError) as failed:
+        load_definitions(tmp_path, ["qa"], location=location)
+    assert f"{path}:2: base_model: base model {model} cannot be tuned in location" in str(
+        failed.value
+    )
+    assert reason in str(failed.value)
+
+
+@pytest.mark.parametrize("location", ["us-central1", "us", "europe-west4"])
+def test_the_example_models_tune_where_the_docs_say(location: str) -> None:
+    for name in ("squad-qa", "number-successor"):
+        load_definition(MODELS / f"{name}.yaml", check_files=False, location=location)
+
+
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     path = _write(tmp_path, "version: 1\nbase_model: [unclosed\n")
     with pytest.raises(DefinitionError, match=r"qa\.yaml:3: yaml: "):

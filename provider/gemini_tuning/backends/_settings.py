@@ -2,7 +2,7 @@
 
 Stack config (namespace ``gemini-tuning``)     Environment fallback
   project                                       GEMINI_TUNING_PROJECT, GOOGLE_CLOUD_PROJECT
-  location                                      GEMINI_TUNING_LOCATION (default us-central1)
+  location  (a region, us, eu or global)        GEMINI_TUNING_LOCATION (default us-central1)
   apiEndpoint   (``emulator`` = the local one)  GEMINI_TUNING_API_ENDPOINT
   storageEndpoint                               STORAGE_EMULATOR_HOST
   datasetBucket                                 GEMINI_TUNING_DATASET_BUCKET
@@ -10,10 +10,15 @@ Stack config (namespace ``gemini-tuning``)     Environment fallback
   requestTimeoutSeconds (default 60)            GEMINI_TUNING_REQUEST_TIMEOUT_SECONDS
   operationTimeoutSeconds (default 600)         GEMINI_TUNING_OPERATION_TIMEOUT_SECONDS
   maxConcurrentJobs (default: no bound)         (tuning jobs submitted and waited for at
-                                                once per project and location, one process)
+                                                once per project, all its locations, one process)
 
-Without ``apiEndpoint``: a stack with a ``project`` talks to Vertex AI at
-``https://{location}-aiplatform.googleapis.com``; one without a project, to the emulator.
+Without ``apiEndpoint``: a stack with a ``project`` talks to Vertex AI, each call at the host of
+the location in the name of the resource it acts on (_hosts.service_host: ``{region}-aiplatform
+.googleapis.com``, ``aiplatform.{us,eu}.rep.googleapis.com``, ``aiplatform.googleapis.com`` for
+``global``); one without a project, to the emulator. An ``apiEndpoint`` that is not on loopback
+is the user's override: every call goes there. A loopback one (the emulator) gets the host the
+real service would be asked appended as a path, ``{url}/_host/{host}``: the emulator strips it
+and refuses a host that does not serve the location in the path (emulator/README.md).
 ``apiEndpoint: emulator`` reads the URLs that ``gemini-tuning emulator start`` wrote to
 ``$GEMINI_TUNING_EMULATOR_HOME/emulator.json`` (default ``./.state/emulator``; the provider
 process runs in the project directory), and without ``datasetBucket`` uses the bucket it names
@@ -36,14 +41,18 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
+
+from gemini_tuning.backends._hosts import service_host
 
 NAMESPACE = "gemini-tuning"
 DEFAULT_LOCATION = "us-central1"
 EMULATOR = "emulator"
 DEFAULT_REQUEST_TIMEOUT = 60.0
 DEFAULT_OPERATION_TIMEOUT = 600.0
+EMULATOR_HOST_PREFIX = "/_host/"
+EndpointMode = Literal["google", "override", "emulator"]
 
 
 def is_loopback(url: str) -> bool:
@@ -72,7 +81,18 @@ class Settings:
     gemini_api_endpoint: str = "https://generativelanguage.googleapis.com"
     request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT  # each attempt of each call
     operation_timeout_seconds: float = DEFAULT_OPERATION_TIMEOUT  # waiting for an LRO
-    max_concurrent_jobs: int | None = None  # per project and location, in one process
+    max_concurrent_jobs: int | None = None  # per project (all locations), in one process
+    # "google": each call at the host of its resource's location; "override": every call at
+    # api_endpoint; "emulator": api_endpoint + /_host/{the host Google would be asked}
+    endpoint_mode: EndpointMode = "override"
+
+    def endpoint_for(self, location: str) -> str:
+        """The api_endpoint a client for resources in ``location`` uses."""
+        if self.endpoint_mode == "google":
+            return f"https://{service_host(location)}"
+        if self.endpoint_mode == "emulator":
+            return f"{self.api_endpoint}{EMULATOR_HOST_PREFIX}{service_host(location)}"
+        return self.api_endpoint
 
     @property
     def local(self) -> bool:
@@ -144,10 +164,14 @@ def resolve(config: Mapping[str, Any] | Callable[[str], Any] | None = None) -> S
     get = _getter(config)
     env = os.environ.get
     project = get("project") or env("GEMINI_TUNING_PROJECT") or env("GOOGLE_CLOUD_PROJECT")
-    location = get("location") or env("GEMINI_TUNING_LOCATION") or DEFAULT_LOCATION
+    location = configured_location(get)
     endpoint = get("apiEndpoint") or env("GEMINI_TUNING_API_ENDPOINT")
+    mode: EndpointMode = "override"
     if not endpoint:
-        endpoint = f"{location}-aiplatform.googleapis.com" if project else EMULATOR
+        if project:
+            endpoint, mode = service_host(_known_location(location)), "google"
+        else:
+            endpoint = EMULATOR
     storage = get("storageEndpoint") or env("STORAGE_EMULATOR_HOST")
     gemini_endpoint = get("geminiApiEndpoint") or env("GEMINI_TUNING_GEMINI_API_ENDPOINT")
     bucket = get("datasetBucket") or env("GEMINI_TUNING_DATASET_BUCKET")
@@ -170,6 +194,9 @@ def resolve(config: Mapping[str, Any] | Callable[[str], Any] | None = None) -> S
                 "or GOOGLE_CLOUD_PROJECT"
             )
         project = "local-project"
+    if mode == "override" and is_loopback(endpoint):
+        mode = "emulator"
+        _known_location(location)
     return Settings(
         project=project,
         location=location,
@@ -183,7 +210,22 @@ def resolve(config: Mapping[str, Any] | Callable[[str], Any] | None = None) -> S
             get, "operationTimeoutSeconds", DEFAULT_OPERATION_TIMEOUT
         ),
         max_concurrent_jobs=_count(get("maxConcurrentJobs")),
+        endpoint_mode=mode,
     )
+
+
+def configured_location(get: Callable[[str], Any]) -> str:
+    """The stack's location: ``get("location")`` (a key without namespace), then
+    GEMINI_TUNING_LOCATION, then us-central1."""
+    return str(get("location") or os.environ.get("GEMINI_TUNING_LOCATION") or DEFAULT_LOCATION)
+
+
+def _known_location(location: str) -> str:
+    try:
+        service_host(location)
+    except ValueError as err:
+        raise SettingsError(f"gemini-tuning:location: {err}") from err
+    return location
 
 
 def _count(raw: Any) -> int | None:

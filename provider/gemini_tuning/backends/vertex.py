@@ -2,8 +2,9 @@
 
 The Google libraries are imported inside the functions that use them: the dynamic-provider
 process imports this package on every preview, and importing aiplatform costs seconds.
-Clients are cached per process by settings, never stored on a provider instance (a pickled
-provider lands in Pulumi state).
+Clients are cached per process by settings, kind and host, never stored on a provider instance
+(a pickled provider lands in Pulumi state). Each call goes to the host of the location named in
+the resource it acts on (or the parent it creates under), not only the stack's: see _hosts.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from gemini_tuning import _timing
+from gemini_tuning.backends._hosts import location_of
 from gemini_tuning.backends._settings import Settings
 from gemini_tuning.backends._types import (
     BackendError,
@@ -75,18 +77,22 @@ def _retry() -> Retry:
     )
 
 
-_CLIENTS: dict[tuple[Settings, str], Any] = {}
-_CLIENT_LOCKS: dict[tuple[Settings, str], threading.Lock] = {}
+_CLIENTS: dict[tuple[Settings, str, str], Any] = {}
+_CLIENT_LOCKS: dict[tuple[Settings, str, str], threading.Lock] = {}
 _CLIENTS_LOCK = threading.Lock()
 _WARMING: set[Settings] = set()
+# The request fields that name the resource a call acts on (or the parent it creates under).
+_NAME_FIELDS = ("name", "parent", "endpoint", "model", "tuning_job", "tensorboard_time_series")
 
 
-def _client(settings: Settings, kind: str) -> Any:
-    """The ``kind`` client for ``settings``, made once per process: the creates of 50 jobs that
-    start together wait for the first one's instead of each importing and building it. Only
-    the service asked for is imported (a create needs the tuning service alone), and building
-    one kind never holds up a call on another."""
-    key = (settings, kind)
+def _client(settings: Settings, kind: str, location: str | None = None) -> Any:
+    """The ``kind`` client for ``settings`` at the host of ``location`` (the stack's when None),
+    made once per process: the creates of 50 jobs that start together wait for the first one's
+    instead of each importing and building it. Only the service asked for is imported (a
+    create needs the tuning service alone), and building one kind never holds up a call on
+    another."""
+    endpoint = settings.endpoint_for(location or settings.location)
+    key = (settings, kind, endpoint)
     built = _CLIENTS.get(key)
     if built is not None:
         return built
@@ -94,15 +100,15 @@ def _client(settings: Settings, kind: str) -> Any:
         lock = _CLIENT_LOCKS.setdefault(key, threading.Lock())
     with lock:
         if key not in _CLIENTS:
-            _CLIENTS[key] = _new_client(settings, kind)
+            _CLIENTS[key] = _new_client(settings, kind, endpoint)
         return _CLIENTS[key]
 
 
-def _new_client(settings: Settings, kind: str) -> Any:
+def _new_client(settings: Settings, kind: str, endpoint: str) -> Any:
     from gemini_tuning.backends import _aiplatform
 
     client = _aiplatform.client_class(kind)
-    options = {"api_endpoint": settings.api_endpoint}
+    options = {"api_endpoint": endpoint}
     return client(transport="rest", client_options=options, credentials=_credentials(settings))
 
 
@@ -150,6 +156,20 @@ def _service_errors() -> Iterator[None]:
         raise BackendError(f"gave up retrying: {err.cause or err}") from err
     except requests.exceptions.RequestException as err:
         raise BackendError(f"no answer from the service: {err}") from err
+
+
+def _target_location(kwargs: Mapping[str, Any]) -> str | None:
+    """The location in the resource name a call's arguments act on: a name field, a request
+    dict's, or a message's ``name`` (update_model's Model). None when none names one."""
+    request = kwargs.get("request")
+    fields = {**(request if isinstance(request, Mapping) else {}), **kwargs}
+    for key in _NAME_FIELDS:
+        value = fields.get(key)
+        if value is not None and not isinstance(value, str):
+            value = getattr(value, "name", None)
+        if isinstance(value, str) and (found := location_of(value)):
+            return found
+    return None
 
 
 def _refused_filter(err: BackendError) -> bool:
@@ -205,16 +225,22 @@ class VertexBackend:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def _client(self, kind: str) -> Any:
-        return _client(self._settings, kind)
+    def _client(self, kind: str, location: str | None = None) -> Any:
+        """The ``kind`` client at the host of ``location`` (the stack's when None)."""
+        return _client(self._settings, kind, location)
 
     def _call(self, kind: str, method: str, /, **kwargs: Any) -> Any:
-        """An idempotent call: retried on transient answers, each attempt with its timeout."""
+        """An idempotent call at the host of the location its arguments name: retried on
+        transient answers, each attempt with its timeout."""
         with _service_errors():
-            return self._rpc(kind, method)(retry=_retry(), timeout=self._timeout(), **kwargs)
+            rpc = self._rpc(kind, method, _target_location(kwargs))
+            return rpc(retry=_retry(), timeout=self._timeout(), **kwargs)
 
-    def _rpc(self, kind: str, method: str) -> Any:
-        return getattr(self._client(kind), method)
+    def _rpc(self, kind: str, method: str, location: str | None = None) -> Any:
+        try:
+            return getattr(self._client(kind, location), method)
+        except ValueError as err:  # _hosts.UnknownLocationError: no host serves the name's
+            raise BackendError(f"no Vertex AI host for this resource: {err}") from err
 
     def _timeout(self) -> Any:
         from google.api_core import timeout
@@ -365,7 +391,7 @@ class VertexBackend:
         QuotaExceededError (nothing was created)."""
         from google.api_core import exceptions
 
-        create = self._rpc("tuning", "create_tuning_job")
+        create = self._rpc("tuning", "create_tuning_job", self._settings.location)
         try:
             job = create(
                 parent=self._parent,

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from gemini_tuning.backends._hosts import UnknownLocationError, service_host
 from gemini_tuning.emulator import _protos
 from gemini_tuning.emulator._config import EmulatorConfig
 from gemini_tuning.emulator._errors import STATUS_BY_HTTP, ApiError, error_body
@@ -364,6 +365,7 @@ class Emulator:
         self.preflight = PreflightService(config)
         self.routes = vertex_routes() + gemini_api_routes() + preflight_routes()
         self.counts: Counter[str] = Counter()
+        self.hosts: Counter[str] = Counter()  # "host rpc" of each request sent via /_host/
         self.faults: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._rng = random.Random(config.seed)
@@ -386,9 +388,11 @@ class Emulator:
         with self._lock:
             counts = dict(sorted(self.counts.items()))
             faults = dict(sorted(self.faults.items()))
+            hosts = dict(sorted(self.hosts.items()))
         return {
             "requests": counts,
             "total": sum(counts.values()),
+            "hosts": hosts,
             "faults": faults,
             "resources": self.store.counts(),
         }
@@ -396,7 +400,32 @@ class Emulator:
     def reset_stats(self) -> None:
         with self._lock:
             self.counts.clear()
+            self.hosts.clear()
             self.faults.clear()
+
+    def check_host(self, host: str | None, route: RouteSpec, params: list[str]) -> None:
+        """A request sent as the provider sends it, ``/_host/{host}/v1/...``: the host the real
+        service would have been asked must be the one that serves the location in the path
+        (backends/_hosts.py cites the hosts). Google documents no answer for a request at the
+        wrong host; a clear 400 INVALID_ARGUMENT is ours [I]. Requests without the prefix
+        (other clients) are not checked."""
+        if host is None:
+            return
+        with self._lock:
+            self.hosts[f"{host} {route.rpc}"] += 1
+        if route.service != "vertex" or route.pattern[:3] != ("projects", "*", "locations"):
+            return
+        location = params[1]
+        try:
+            expected = service_host(location)
+        except UnknownLocationError as exc:
+            raise ApiError("INVALID_ARGUMENT", str(exc)) from exc
+        if host != expected:
+            raise ApiError(
+                "INVALID_ARGUMENT",
+                f"Location {location} is not served by {host}: send requests for resources in "
+                f"{location} to {expected}.",
+            )
 
     def pick_fault(self, rpc: str, when: str = "before") -> str | None:
         """The fault to answer with ("503", "timeout", "drop", ...), or None for the real one."""
@@ -487,6 +516,17 @@ def with_abort(app: Any) -> Any:
     return outer
 
 
+HOST_PREFIX = "/_host/"
+
+
+def split_host(path: str) -> tuple[str | None, str]:
+    """(the host named by a ``/_host/{host}`` prefix or None, the path without it)."""
+    if not path.startswith(HOST_PREFIX):
+        return None, path
+    host, _, rest = path[len(HOST_PREFIX) :].partition("/")
+    return host, f"/{rest}"
+
+
 def _route(emu: Emulator, method: str, path: str) -> tuple[RouteSpec, str, list[str]]:
     """The matched route, API version and captured params; ApiError when nothing matches."""
     segments, verb = split_path(path)
@@ -542,10 +582,11 @@ def _render(route: RouteSpec, version: str, query: dict[str, str], result: Any) 
 def create_app(emu: Emulator) -> Starlette:
     async def google(request: Request) -> Response:
         raw = request.scope.get("raw_path") or request.url.path.encode()
-        path = raw.decode("latin-1").split("?", 1)[0]
+        host, path = split_host(raw.decode("latin-1").split("?", 1)[0])
         try:
             route, version, params = _route(emu, request.method, path)
             emu.count(route.rpc)
+            emu.check_host(host, route, params)
             if emu.config.latency_ms > 0:
                 await asyncio.sleep(emu.config.latency_ms / 1000)
             fault = emu.pick_fault(route.rpc)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from gemini_tuning import catalog
+from gemini_tuning.backends._hosts import location_of
 from gemini_tuning.emulator import _answers, _hold, _listing, _ops
 from gemini_tuning.emulator._config import EmulatorConfig, project_number
 from gemini_tuning.emulator._errors import (
@@ -134,7 +135,7 @@ class VertexService:
     def create_tuning_job(self, call: Call) -> dict[str, Any]:
         parent = self.location(call.params[0], call.params[1])
         body = normalize_keys(call.body)
-        data, internal = self._validate_job(body, call.api)
+        data, internal = self._validate_job(body, call.api, call.params[1])
         self._check_quota(parent)
         now = time.time()
         job_id = _ops.new_id()
@@ -154,29 +155,39 @@ class VertexService:
         return prune(res.data)  # type: ignore[no-any-return]
 
     def _check_quota(self, parent: str) -> None:
-        """The emulated concurrent-job quota: 429 while ``max_running_jobs`` are unfinished.
+        """The emulated concurrent-job quota: 429 while ``max_running_jobs`` are unfinished in
+        the project, all locations together (how the service counts: resources/_submit.py).
         The text follows Vertex's quota errors ("The following quota metrics exceed quota
         limits: aiplatform.googleapis.com/..."); the metric's name is the emulator's [I]."""
         limit = self.config.max_running_jobs
         if limit is None:
             return
+        project = parent.split("/locations/", 1)[0]
         running = [
-            r for r in self.store.find("tuningJob", parent) if r.data.get("state") in UNFINISHED
+            r
+            for r in self.store.find("tuningJob")
+            if r.name.startswith(f"{project}/locations/") and r.data.get("state") in UNFINISHED
         ]
         if len(running) >= limit:
             raise ApiError(
                 "RESOURCE_EXHAUSTED",
                 "The following quota metrics exceed quota limits: "
                 f"{QUOTA_METRIC} ({len(running)} of {limit} tuning jobs are running in "
-                f"{parent}).",
+                f"{project}).",
             )
 
     def _validate_job(
-        self, body: dict[str, Any], api: str
+        self, body: dict[str, Any], api: str, location: str
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         base = body.get("baseModel")
         pre = body.get("preTunedModel")
+        if pre:
+            self._check_same_location(pre, location)
         model = self._check_base_model(base, pre)
+        if base:
+            reason = catalog.tuning_location_error(model, location)
+            if reason:
+                raise invalid(f"Base model {base} is not supported for tuning here: {reason}")
         spec = body.get("supervisedTuningSpec")
         if not isinstance(spec, dict):
             raise invalid("supervised_tuning_spec is required.")
@@ -247,6 +258,21 @@ class VertexService:
                 f"Validation dataset URI {val!r} is invalid: it must be a Cloud Storage URI."
             )
         return train, str(val)
+
+    @staticmethod
+    def _check_same_location(pre: Any, location: str) -> None:
+        """A job is created where the model it continues lives: "For operations other than
+        creating a dataset or importing a model, you must use the location of the resources
+        you are operating on" (Vertex AI locations, https://docs.cloud.google.com/
+        gemini-enterprise-agent-platform/machine-learning/general/locations). The answer's
+        text is ours [I]."""
+        name = pre.get("tunedModelName") if isinstance(pre, dict) else None
+        found = location_of(name) if isinstance(name, str) else None
+        if found is not None and found != location:
+            raise invalid(
+                f"pre_tuned_model.tuned_model_name {name} is in location {found}, but the "
+                f"tuning job is created in {location}: create it in {found}."
+            )
 
     def _pre_tuned_base(self, pre: Any) -> catalog.BaseModel:
         """Continuous tuning: the named tuned model version (or alias) must exist; the new

@@ -29,7 +29,7 @@ CONFIG: dict[str, tuple[str, str]] = {
     "geminiApiEndpoint": ("string", "Gemini API endpoint"),
     "requestTimeoutSeconds": ("number", "Each attempt of each API call (default 60)"),
     "operationTimeoutSeconds": ("number", "Waiting for a long-running operation (default 600)"),
-    "maxConcurrentJobs": ("integer", "Tuning jobs run at once per project and location"),
+    "maxConcurrentJobs": ("integer", "Tuning jobs run at once per project (all its locations)"),
 }
 SECRET_CONFIG = frozenset({"geminiApiKey"})
 _COMPUTED_DOCS = {

@@ -18,9 +18,19 @@ SubmitUncertainError when its answer was lost after the service may have acted):
    decides.
 3. Under the service's quota (429 RESOURCE_EXHAUSTED: nothing was created) the submission waits
    and tries again, with growing intervals, until the resource's deadline: the `up` queues
-   instead of failing. ``gemini-tuning:maxConcurrentJobs`` bounds, per project and location, how
-   many jobs one provider process has submitted and is waiting for at once; the others queue
-   in the process without calling the service.
+   instead of failing. ``gemini-tuning:maxConcurrentJobs`` bounds, per project, how many jobs
+   one provider process has submitted and is waiting for at once; the others queue in the
+   process without calling the service.
+
+How the service counts concurrent tuning jobs: Google's quota pages we could read
+(https://cloud.google.com/vertex-ai/generative-ai/docs/quotas, "Generative AI on Vertex AI
+quotas and system limits") publish no concurrent-tuning-job limit, per region or otherwise [I].
+Projects that hit it report the metric ``global_concurrent_tuning_jobs`` (a ``global_`` metric
+on Vertex counts a project across all its regions, as ``global_embed_content_input_tokens_per_
+minute_per_base_model`` on that page does), and count their active jobs across regions to know
+when a slot is free. So the queue is keyed per project, every location together: the safer
+reading (if the service counted per region, this only queues more than it must; the other way
+round it would let an `up` start more jobs than the project may run).
 """
 
 from __future__ import annotations
@@ -231,6 +241,39 @@ def _model_exists(backend: backends.TuningBackend, name: str) -> bool:
 
 _slots_lock = threading.Lock()
 _slots: dict[tuple[str, ...], threading.BoundedSemaphore] = {}
+_planned: dict[tuple[str, ...], list[str]] = {}
+
+
+def quota_scope(settings: backends.Settings) -> tuple[str, ...]:
+    """What the concurrent-job limit counts together: one project, all its locations (see the
+    module docstring), on one service (the real one, or an emulator at its own URL)."""
+    service = "google" if settings.endpoint_mode == "google" else settings.api_endpoint
+    return (service, settings.project)
+
+
+def announce_start(settings: backends.Settings, limit: int | None, *, resource: str) -> None:
+    """At preview, for a TuningJob whose create or replacement submits a new job: the how-many-
+    th job of this update it is in its project, against the limit. Once per resource."""
+    with _slots_lock:
+        planned = _planned.setdefault(quota_scope(settings), [])
+        if resource in planned:
+            return
+        planned.append(resource)
+        count = len(planned)
+    if limit:
+        bound = f"gemini-tuning:maxConcurrentJobs {limit} at once"
+        if count > limit:
+            bound += f"; this one waits in the queue until one of the first {limit} ends"
+    else:
+        bound = (
+            "no gemini-tuning:maxConcurrentJobs: the service's quota decides, and a job it "
+            "refuses (429) waits in the queue"
+        )
+    say(
+        resource,
+        f"this update starts tuning job {count} in project {settings.project} (the limit "
+        f"counts every location of the project: {bound})",
+    )
 
 
 @contextmanager
@@ -242,13 +285,13 @@ def project_slot(
     timing: Timing,
     needed: bool = True,
 ) -> Iterator[None]:
-    """Hold one of ``limit`` slots of this project and location while a job is submitted and
-    waited for (no bound when None; nothing to hold when not ``needed``: an adopted job that
-    has finished)."""
+    """Hold one of ``limit`` slots of this project (all its locations, as the service counts)
+    while a job is submitted and waited for (no bound when None; nothing to hold when not
+    ``needed``: an adopted job that has finished)."""
     if not limit or not needed:
         yield
         return
-    key = (settings.api_endpoint, settings.project, settings.location, str(limit))
+    key = (*quota_scope(settings), str(limit))
     with _slots_lock:
         slot = _slots.setdefault(key, threading.BoundedSemaphore(limit))
     if not slot.acquire(blocking=False):
@@ -266,7 +309,7 @@ def _wait_for_slot(
     resource: str,
     timing: Timing,
 ) -> None:
-    where = f"{settings.project}/{settings.location}"
+    where = f"project {settings.project}"
     say(
         resource,
         f"queued: {limit} tuning jobs of this stack are running in {where} "

@@ -121,6 +121,8 @@ class TuningJobProvider(dyn.ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         timing_log.mark("check", resource=news.get("resource_name"))
         result = self._check(news)
+        if not _olds and not result.failures:  # a new resource: its create submits a job
+            _announce_start(news)
         timing_log.mark("check_done", resource=news.get("resource_name"))
         return result
 
@@ -130,6 +132,9 @@ class TuningJobProvider(dyn.ResourceProvider):
             spec = parse(TuningJobSpec, with_stand_ins(raw, _STAND_INS))
         except SpecError as err:
             return dyn.CheckResult(news, [dyn.CheckFailure(p, r) for p, r in err.failures])
+        location_failure = _location_failure(spec)
+        if location_failure is not None:
+            return dyn.CheckResult(news, [location_failure])
         computed, failures, training_stats = _check_datasets(spec, raw)
         if not failures:
             estimate = _estimate(spec, training_stats)
@@ -164,6 +169,7 @@ class TuningJobProvider(dyn.ResourceProvider):
         if replaces:
             why = [m.removeprefix("replace: ") for m in messages if m.startswith("replace: ")]
             _deletion.refuse_replace(resource, olds, news, why, _what_it_made(_id, olds))
+            _announce_start(news)
         return dyn.DiffResult(
             changes=bool(plan.changed or replaces), replaces=replaces, delete_before_replace=False
         )
@@ -369,6 +375,20 @@ def _imported_inputs(props: dict[str, Any], status: backends.JobStatus) -> dict[
         reasons = "; ".join(f"{f.property}: {f.reason}" for f in failures)
         raise RuntimeError(f"cannot import tuning job {status.name}: {reasons}")
     return {**inputs, **computed, "owner_token": None}
+
+
+def _location_failure(spec: TuningJobSpec) -> dyn.CheckFailure | None:
+    """A base model Google does not tune in the stack's location fails here, at preview,
+    before anything is uploaded or paid for (catalog.tuning_location_error cites the pages)."""
+    model = spec.catalog_model
+    if model is None or spec.backend != "vertex":
+        return None  # a pre-tuned model tunes where it lives (the emulator checks the names)
+    try:
+        location = backends.settings().location
+    except backends.SettingsError:
+        return None  # create reports the settings error with what to do
+    reason = catalog.tuning_location_error(model, location)
+    return dyn.CheckFailure("base_model", reason) if reason else None
 
 
 def _datasets_of(spec: TuningJobSpec) -> list[tuple[ds.Role, str | None]]:
@@ -641,9 +661,22 @@ def _timing(spec: TuningJobSpec) -> _submit.Timing:
 
 
 def _max_concurrent_jobs() -> int | None:
-    """Stack config ``gemini-tuning:maxConcurrentJobs`` (per project and location; unset: no
-    bound in the provider, the service's quota answers decide)."""
+    """Stack config ``gemini-tuning:maxConcurrentJobs`` (per project, all its locations; unset:
+    no bound in the provider, the service's quota answers decide)."""
     return backends.settings().max_concurrent_jobs
+
+
+def _announce_start(news: dict[str, Any]) -> None:
+    """Preview's count of the jobs this update starts (_submit.announce_start); a job on the
+    Gemini API is not a Vertex tuning job and is not counted."""
+    if news.get("backend", "vertex") != "vertex":
+        return
+    try:
+        settings = backends.settings()
+    except backends.SettingsError:
+        return
+    resource = str(news.get("resource_name"))
+    _submit.announce_start(settings, settings.max_concurrent_jobs, resource=resource)
 
 
 def _job_request(
