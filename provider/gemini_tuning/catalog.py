@@ -249,42 +249,25 @@ def estimate_tokens(chars: int) -> int:
     return math.ceil(chars / CHARS_PER_TOKEN)
 
 
-# -- where each model can be tuned -------------------------------------------------------------
-# "Supported tuning job regions" (Supervised fine-tuning region settings,
-# https://cloud.google.com/vertex-ai/generative-ai/docs/models/gemini-supervised-tuning-region-settings):
-# the regions below as that page lists them. Our stored copy of the page is cut after the last
-# non-US entry, so of the US regions only us-central1 (named on every tuning page) is confirmed
-# here [I]: another US region is "not known", never "supported".
-TUNING_REGIONS = frozenset(
-    {
-        *("asia-east1", "asia-east2", "asia-northeast1", "asia-northeast3", "asia-south1"),
-        *("asia-southeast1", "australia-southeast1", "europe-central2", "europe-north1"),
-        *("europe-southwest1", "europe-west1", "europe-west2", "europe-west3", "europe-west4"),
-        *("europe-west6", "europe-west8", "europe-west9", "me-central1", "me-central2"),
-        *("me-west1", "northamerica-northeast1", "southamerica-east1", "us-central1"),
-    }
+# -- where each model can be tuned: one list (BaseModel.tuning_locations, above) --------------
+# Our stored copy of "Supported tuning job regions" is cut after the last non-US entry, so the
+# US regions other than us-central1 in SFT_REGIONS are our reading [I]: preview accepts them
+# (the service refuses a job it cannot run, before billing), and preflight says it cannot
+# confirm them.
+UNCONFIRMED_REGIONS = frozenset(
+    {"us-east1", "us-east4", "us-east5", "us-south1", "us-west1", "us-west4"}
 )
-# Models whose pages name fewer regions: Gemini 3 tunes in us-central1 and europe-west4 only
-# (../shared/design/vertex-api.md section 7); Translation LLM in us-central1 only ("The only
-# supported region is us-central1", translation-supervised-tuning page).
-_MODEL_REGIONS: dict[str, frozenset[str]] = {
-    "gemini-3.5-flash": frozenset({"us-central1", "europe-west4"}),
-    "gemini-3.1-flash-lite": frozenset({"us-central1", "europe-west4"}),
-    "translation-llm-002": frozenset({"us-central1"}),
-}
 
 
 def tuning_regions(model: str) -> frozenset[str]:
-    """The regions where ``model`` (a Vertex base model) is known to be offered for tuning."""
-    return _MODEL_REGIONS.get(normalize_model_id(model), TUNING_REGIONS)
+    """The locations where ``model`` (a Vertex base model) is offered for tuning."""
+    return frozenset(lookup(model, "vertex", allow_retired=True).tuning_locations)
 
 
 def tunable_in(model: str, location: str) -> bool | None:
     """True when ``model`` is offered for tuning in ``location``; False when it is not; None
-    when our copy of Google's list cannot say (a US region other than us-central1)."""
-    model = normalize_model_id(model)
-    if location in tuning_regions(model):
-        return True
-    if model not in _MODEL_REGIONS and location.startswith("us-"):
-        return None
-    return False
+    when our copy of Google's list cannot confirm it (UNCONFIRMED_REGIONS)."""
+    entry = lookup(model, "vertex", allow_retired=True)
+    if tuning_location_error(entry, location) is not None:
+        return False
+    return None if location in UNCONFIRMED_REGIONS else True
