@@ -344,6 +344,8 @@ class Sweeper:
             if waiting:
                 time.sleep(2.0)
 
+    # `gcloud ai models delete-version 123@1234 --project=example --region=us-central1`
+    # (https://cloud.google.com/sdk/gcloud/reference/ai/models/delete-version).
     def _gcloud_model(self, model: ModelStatus) -> str:
         model_id = model.name.rsplit("/models/", 1)[-1]
         where = f"--region={self.settings.location} --project={self.settings.project}"
@@ -458,6 +460,9 @@ def register(groups: Any) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    if not (args.run_id or args.stack or args.older_than):
+        print("error: name what to sweep: --run-id, --stack and/or --older-than", file=sys.stderr)
+        return 2
     done: list[str] = []
     try:
         sweeper = build(args)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gemini_tuning import _sweep as sweep
-from gemini_tuning.backends import EndpointStatus, JobStatus, ModelStatus
+from gemini_tuning.backends import BackendError, EndpointStatus, JobStatus, ModelStatus
 from gemini_tuning.resources._claims import claim_labels
 from gemini_tuning.resources._lifecycle import RESOURCE_LABEL, identity_labels, owner_label
 from gemini_tuning.specs import RUN_LABEL, _check_labels
@@ -173,3 +173,47 @@ def test_the_acceptance_target() -> None:
     assert (live.live, live.bucket, live.max_usd) == (True, "b", 2.0)
     with pytest.raises(TargetError, match="GEMINI_TUNING_LIVE_BUCKET not set"):
         target({**live_env, "GEMINI_TUNING_LIVE_BUCKET": "", "GEMINI_TUNING_LIVE_MAX_USD": "2"})
+
+
+class FakeVertex:
+    """The backend calls a sweep makes, recorded; deletes of ``refuse`` fail as the service's
+    FAILED_PRECONDITION would."""
+
+    def __init__(self, refuse: set[str]) -> None:
+        self.refuse = refuse
+        self.calls: list[str] = []
+
+    def delete_endpoint(self, name: str) -> list[str]:
+        self.calls.append(f"delete_endpoint {name}")
+        return [f"deleted endpoint {name}"]
+
+    def delete_version(self, name: str, _endpoint: object) -> list[str]:
+        self.calls.append(f"delete_version {name}")
+        if name in self.refuse:
+            raise BackendError("400 The model is in use by a pipeline")
+        return [f"deleted model {name}"]
+
+
+def test_a_refused_model_delete_is_kept_and_reported_with_the_gcloud_command() -> None:
+    from gemini_tuning.backends import Settings
+
+    sweeper = sweep.Sweeper.__new__(sweep.Sweeper)
+    sweeper.settings = Settings(project="p", location="l", api_endpoint="http://127.0.0.1:1")
+    fake = FakeVertex(refuse={f"{P}/models/7@2"})
+    sweeper.vertex = fake  # type: ignore[assignment]
+    plan = sweep.Plan(
+        endpoints=[EndpointStatus(f"{P}/endpoints/1", labels=OURS)],
+        models=[ModelStatus(f"{P}/models/7@2"), ModelStatus(f"{P}/models/8@1")],
+    )
+    steps: list[str] = []
+    failed = sweeper._remove(plan, steps.append)
+    assert fake.calls == [
+        f"delete_endpoint {P}/endpoints/1",
+        f"delete_version {P}/models/7@2",
+        f"delete_version {P}/models/8@1",  # one refusal does not stop the sweep
+    ]
+    [(name, why)] = failed
+    assert name == f"{P}/models/7@2"
+    assert "the service refused the delete (400 The model is in use by a pipeline); kept" in why
+    assert why.endswith("gcloud ai models delete-version 7@2 --region=l --project=p")
+    assert steps == [f"deleted endpoint {P}/endpoints/1", f"deleted model {P}/models/8@1"]
