@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,15 @@ def acceptance_target() -> Target:
 class AcceptanceRun:
     """One run: project copy, models dir, stacks, the backend to observe, the sweeper."""
 
-    def __init__(self, root: Path, pulumi_bin: Path, tgt: Target, emu: EmulatorProcess | None):
+    def __init__(
+        self,
+        root: Path,
+        pulumi_bin: Path,
+        tgt: Target,
+        emu: EmulatorProcess | None,
+        *,
+        bucket: str = EMULATOR_BUCKET,
+    ) -> None:
         self.target = tgt
         self.emu = emu
         self.run_id = f"acc-{uuid.uuid4().hex[:10]}"
@@ -78,9 +86,9 @@ class AcceptanceRun:
                 location=emu.location,
                 api_endpoint=emu.url,
                 storage_endpoint=emu.gcs_host,
-                dataset_bucket=EMULATOR_BUCKET,
+                dataset_bucket=bucket,
             )
-            self.config = emulator_stack_config(emu, EMULATOR_BUCKET)
+            self.config = emulator_stack_config(emu, bucket)
         else:
             assert tgt.project
             assert tgt.location
@@ -192,8 +200,9 @@ class AcceptanceRun:
 
     # -- the sweeper ---------------------------------------------------------------------------
 
-    def sweep(self, *args: str) -> dict[str, Any]:
-        """`gemini-tuning sweep --run-id <this run> --json ...`, as a person runs it."""
+    def sweep(self, *args: str, select: Sequence[str] = ()) -> dict[str, Any]:
+        """`gemini-tuning sweep --run-id <this run> --json ...` (or ``select`` instead of the
+        run id), as a person runs it, in the project directory."""
         env = {
             **self.env,
             "GEMINI_TUNING_PROJECT": self.settings.project,
@@ -209,8 +218,7 @@ class AcceptanceRun:
                 "-m",
                 "gemini_tuning.cli",
                 "sweep",
-                "--run-id",
-                self.run_id,
+                *(select or ("--run-id", self.run_id)),
                 "--json",
                 "--wait-minutes",
                 SWEEP_WAIT_MINUTES,
