@@ -5,7 +5,9 @@ the cloud still holds running jobs, endpoints, model versions and bucket objects
 file remembers. Selection (the given criteria are AND-ed; at least one is required):
 
 - ``--run-id ID``: carries ``gemini-tuning-run: ID`` (the acceptance suite's definitions set it;
-  the service copies a job's labels onto its tuned model and endpoint);
+  the service copies a job's labels onto its tuned model and endpoint: TuningJob.labels "organize
+  TuningJob and generated resources such as Model and Endpoint", google/cloud/aiplatform/v1/
+  tuning_job.proto);
 - ``--stack S``: carries the ``gemini-tuning-resource`` hash of one of S's resources (the names
   in its config's ``models`` and its state's TuningJobs);
 - ``--older-than 2h``: created longer ago than that; alone, it selects only what carries a run id
