@@ -4,10 +4,12 @@ after a failure too. See _target.py for how a target is chosen."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -151,8 +153,7 @@ class AcceptanceRun:
         )
         stack = auto.create_or_select_stack(name, work_dir=str(self.project), opts=opts)
         values = {**self.config, "gemini-tuning:modelsDir": str(self.models), **config}
-        for key, value in values.items():
-            stack.set_config(key, auto.ConfigValue(value))
+        stack.set_all_config({key: auto.ConfigValue(value) for key, value in values.items()})
         return stack
 
     def pulumi(self, *args: str, stack: str) -> subprocess.CompletedProcess[str]:
@@ -197,6 +198,13 @@ class AcceptanceRun:
                 "nothing was submitted"
             )
         return total
+
+    @contextlib.contextmanager
+    def phase(self, what: str) -> Iterator[None]:
+        """Prints how long ``what`` took (for the log; nothing asserts on it)."""
+        started = time.monotonic()
+        yield
+        print(f"[acceptance {self.run_id}] {what}: {time.monotonic() - started:.1f} s")
 
     # -- the sweeper ---------------------------------------------------------------------------
 

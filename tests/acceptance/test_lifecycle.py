@@ -47,9 +47,11 @@ def test_lifecycle_up_update_replace_promote_destroy_then_sweep_finds_nothing(
     tune = run.stack(TUNE, {"gemini-tuning:models": json.dumps([MODEL])})
 
     # up: one job, its model and endpoint, all carrying the run id
-    assert run.estimated_usd(TUNE) > 0
+    with run.phase("preview (cost)"):
+        assert run.estimated_usd(TUNE) > 0
     log = Run()
-    tune.up(**log.kwargs())
+    with run.phase("up"):
+        tune.up(**log.kwargs())
     first = tune.outputs()["models"].value[MODEL]
     assert first["state"] == "SUCCEEDED", log.text
     model = run.vertex.get_model(first["model"])
@@ -58,12 +60,14 @@ def test_lifecycle_up_update_replace_promote_destroy_then_sweep_finds_nothing(
     assert job.name == first["job"]
 
     # a clean preview
-    tune.preview(expect_no_changes=True, color="never")
+    with run.phase("preview --expect-no-changes"):
+        tune.preview(expect_no_changes=True, color="never")
 
     # a label update: in place, the same job and model
     run.define(MODEL, labels={"stage": "labelled"})
-    assert run.estimated_usd(TUNE) == 0  # nothing is submitted
-    result = tune.up(**Run().kwargs())
+    with run.phase("preview (cost) + up: label update"):
+        assert run.estimated_usd(TUNE) == 0  # nothing is submitted
+        result = tune.up(**Run().kwargs())
     changes = _changes(result)
     assert changes.get("update", 0) >= 1, changes
     assert "replace" not in changes, changes
@@ -74,8 +78,9 @@ def test_lifecycle_up_update_replace_promote_destroy_then_sweep_finds_nothing(
 
     # a hyperparameter change: exactly one replace (a new job), the old version deleted
     run.define(MODEL, labels={"stage": "labelled"}, learning_rate_multiplier=0.5)
-    assert run.estimated_usd(TUNE) > 0
-    result = tune.up(**Run().kwargs())
+    with run.phase("preview (cost) + up: replace"):
+        assert run.estimated_usd(TUNE) > 0
+        result = tune.up(**Run().kwargs())
     changes = _changes(result)
     assert changes.get("replace") == 1, changes
     second = tune.outputs()["models"].value[MODEL]
@@ -95,14 +100,16 @@ def test_lifecycle_up_update_replace_promote_destroy_then_sweep_finds_nothing(
         },
     )
     # (no cost check: a promoting stack declares no TuningJob, so it cannot submit one)
-    promote.up(**Run().kwargs())
+    with run.phase("up: promotion"):
+        promote.up(**Run().kwargs())
     promoted = promote.outputs()["models"].value[MODEL]
     assert promoted["model"] == second["model"]
     assert PROMOTE in run.vertex.get_model(second["model"]).version_aliases
 
     # destroy both: every job, model and endpoint of the run is gone
-    promote.destroy(**Run().kwargs())
-    tune.destroy(**Run().kwargs())
+    with run.phase("destroy both"):
+        promote.destroy(**Run().kwargs())
+        tune.destroy(**Run().kwargs())
     with pytest.raises(NotFoundError):
         run.vertex.get_model(second["model"])
     left = run.leftovers()
@@ -110,7 +117,8 @@ def test_lifecycle_up_update_replace_promote_destroy_then_sweep_finds_nothing(
 
     # the sweeper: destroy keeps the uploads and release records (by design: content-addressed
     # and durable); nothing else of the run is left for it. It removes those, then finds nothing.
-    swept = run.sweep()
+    with run.phase("sweep (dry run)"):
+        swept = run.sweep()
     assert swept["cancel_jobs"] == swept["endpoints"] == swept["models"] == [], swept
     assert all(
         uri.startswith(f"gs://{run.settings.dataset_bucket}/gemini-tuning/")
