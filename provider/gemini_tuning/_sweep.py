@@ -132,6 +132,7 @@ def _same_stack(claim_value: str, stack: str) -> bool:
 @dataclass
 class Plan:
     cancel: list[JobStatus] = field(default_factory=list)
+    cancelling: list[str] = field(default_factory=list)  # may still complete: waited for
     finished_jobs: int = 0  # selected jobs already ended: kept by the service, nothing to do
     endpoints: list[EndpointStatus] = field(default_factory=list)
     models: list[ModelStatus] = field(default_factory=list)
@@ -140,11 +141,12 @@ class Plan:
 
     @property
     def empty(self) -> bool:
-        return not (self.cancel or self.endpoints or self.models or self.objects)
+        return not (self.cancel or self.cancelling or self.endpoints or self.models or self.objects)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "cancel_jobs": [{"name": j.name, "state": j.state} for j in self.cancel],
+            "cancelling_jobs": list(self.cancelling),
             "finished_jobs": self.finished_jobs,
             "endpoints": [e.name for e in self.endpoints],
             "models": [m.name for m in self.models],
@@ -165,7 +167,9 @@ def select(
         if selector.selects(job.labels, job.create_time):
             if job.state in ACTIVE_STATES - {"CANCELLING"}:
                 plan.cancel.append(job)
-            elif job.state != "CANCELLING":
+            elif job.state == "CANCELLING":
+                plan.cancelling.append(job.name)
+            else:
                 plan.finished_jobs += 1
     plan.endpoints = [e for e in endpoints if selector.selects(e.labels, e.create_time)]
     for model in models:
@@ -267,7 +271,7 @@ class Sweeper:
         (what was removed, what was kept) and whether everything selected went."""
         first = self.plan()
         refused = self._cancel(first.cancel, on_step)
-        self._wait_for(first.cancel, wait_seconds, on_step)
+        self._wait_for([j.name for j in first.cancel] + first.cancelling, wait_seconds, on_step)
         plan = self.plan()  # a job may have completed despite the cancel: list again
         plan.cancel = first.cancel
         plan.kept = [*refused, *plan.kept]
@@ -320,14 +324,14 @@ class Sweeper:
             return False
 
     def _wait_for(
-        self, jobs: Sequence[JobStatus], seconds: float, on_step: Callable[[str], None]
+        self, names: Sequence[str], seconds: float, on_step: Callable[[str], None]
     ) -> None:
         # Cancellation is asynchronous and best effort: "Clients can use GetTuningJob ... to
         # check whether the cancellation succeeded or whether the job completed despite
         # cancellation" (https://cloud.google.com/vertex-ai/docs/reference/rest/v1/
         # projects.locations.tuningJobs/cancel).
         deadline = time.monotonic() + seconds
-        waiting = [job.name for job in jobs]
+        waiting = list(names)
         while waiting:
             still = []
             for name in waiting:
@@ -561,6 +565,7 @@ def describe(plan: Plan, *, applied: bool, done: Sequence[str]) -> str:
         lines = [*done]
     else:
         lines = [f"would cancel job {j.name} ({j.state})" for j in plan.cancel]
+        lines += [f"job {name} is cancelling: waited for with --yes" for name in plan.cancelling]
         lines += [f"would delete endpoint {e.name}" for e in plan.endpoints]
         lines += [f"would delete model version {m.name}" for m in plan.models]
         lines += [f"would delete {uri}" for uri in plan.objects]

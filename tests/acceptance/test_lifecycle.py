@@ -28,7 +28,14 @@ pytestmark = [pytest.mark.acceptance, pytest.mark.engine]
 MODEL = "acc-qa"
 TUNE, PROMOTE = "tune", "promote"
 CREATE_JOB = "GenAiTuningService.CreateTuningJob"
-NOTHING = {"cancel_jobs": [], "endpoints": [], "models": [], "objects": [], "kept": []}
+NOTHING = {
+    "cancel_jobs": [],
+    "cancelling_jobs": [],
+    "endpoints": [],
+    "models": [],
+    "objects": [],
+    "kept": [],
+}
 
 
 def _changes(result: Any) -> dict[str, int]:

@@ -73,7 +73,7 @@ def test_select_cancels_active_jobs_counts_finished_ones_and_picks_labelled_endp
     jobs = [
         job("1", "RUNNING", OURS),
         job("2", "SUCCEEDED", OURS),
-        job("3", "CANCELLING", OURS),  # on its way: nothing to do
+        job("3", "CANCELLING", OURS),  # on its way: waited for, not cancelled again
         job("4", "RUNNING", {RESOURCE_LABEL: "abc"}),  # another run's
     ]
     endpoints = [
@@ -84,6 +84,8 @@ def test_select_cancels_active_jobs_counts_finished_ones_and_picks_labelled_endp
     plan = sweep.select(selector, jobs, models, endpoints)
     assert [j.name for j in plan.cancel] == [f"{P}/tuningJobs/1"]
     assert plan.finished_jobs == 1
+    assert plan.cancelling == [f"{P}/tuningJobs/3"]  # it may still complete: not "nothing"
+    assert not plan.empty
     assert [e.name for e in plan.endpoints] == [f"{P}/endpoints/1"]
     assert [m.name for m in plan.models] == [f"{P}/models/1@1"]
     assert plan.kept == []  # a run sweep deletes claimed versions too: the run is disposable
