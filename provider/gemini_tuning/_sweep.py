@@ -243,7 +243,7 @@ class Sweeper:
         self.selector = selector
         self.vertex = VertexBackend(settings)
         self.bucket = bucket
-        self.stack_prefixes = stack_prefixes  # e.g. gemini-tuning/releases/<project>/<stack>/
+        self.stack_prefixes = stack_prefixes  # e.g. gemini-tuning/artifacts/<project>/<stack>/
 
     def plan(self) -> Plan:
         jobs = self.vertex.list_all_jobs()
