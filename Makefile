@@ -6,7 +6,7 @@ PYTHON ?= python3
 SHELL := /bin/bash
 ENV := source provider/tools/env.sh &&
 
-.PHONY: setup demo test lint unit integration bench dist clean
+.PHONY: setup demo test lint unit integration acceptance bench dist clean
 
 SCAN_SOURCES := $(addprefix provider/scan/,pyproject.toml Cargo.toml Cargo.lock gemini_tuning_scan.pyi) $(wildcard provider/scan/src/*.rs)
 
@@ -61,6 +61,13 @@ unit: setup
 
 integration: setup
 	@$(ENV) python -m pytest -m engine $(PYTEST_ARGS)
+
+# The acceptance suite (tests/acceptance/_target.py): on Vertex AI with GEMINI_TUNING_LIVE_PROJECT,
+# _LOCATION, _BUCKET and _MAX_USD set; on the emulator with GEMINI_TUNING_ACCEPTANCE_TARGET=emulator;
+# otherwise one line saying how to enable it.
+acceptance: setup
+	@$(ENV) skip=$$(python -m tests.acceptance._target) || exit $$?; \
+	if [[ -n "$$skip" ]]; then echo "$$skip"; else python -m pytest -m acceptance tests/acceptance -rs $(PYTEST_ARGS); fi
 
 bench: setup
 	@$(ENV) for b in bench/*.py; do echo "== $$b"; python "$$b" || exit 1; done

@@ -25,6 +25,7 @@ def _build_parser() -> argparse.ArgumentParser:
     from gemini_tuning import _preflight as preflight_cli
     from gemini_tuning import _releases_cli as releases_cli
     from gemini_tuning import _report as report_cli
+    from gemini_tuning import _sweep as sweep_cli
     from gemini_tuning.datasets import _cli as datasets_cli
     from gemini_tuning.emulator import _cli as emulator_cli
 
@@ -36,6 +37,7 @@ def _build_parser() -> argparse.ArgumentParser:
     plan_summary_cli.register(groups)
     init_cli.register(groups)
     preflight_cli.register(groups)
+    sweep_cli.register(groups)
     return parser
 
 

@@ -31,6 +31,9 @@ LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9-]$")
 # Labels this tool stamps on every job it submits; users may not set them.
 RESERVED_LABEL_PREFIX = "gemini-tuning-"
+# The one reserved-prefix label users may set: a disposable run's id (the acceptance suite sets
+# it on every definition it writes); `gemini-tuning sweep --run-id ID` removes what carries it.
+RUN_LABEL = "gemini-tuning-run"
 VERTEX_DISPLAY_NAME_MAX = 128
 GEMINI_API_DISPLAY_NAME_MAX = 40
 VERTEX_ADAPTER_SIZES = (1, 2, 4, 8, 16, 32)
@@ -45,7 +48,7 @@ def _check_labels(labels: dict[str, str]) -> dict[str, str]:
                 f"label key {key!r} must start with a lowercase letter and hold only lowercase "
                 "letters, digits, '_' and '-' (at most 63 characters)"
             )
-        if key.startswith(RESERVED_LABEL_PREFIX):
+        if key.startswith(RESERVED_LABEL_PREFIX) and key != RUN_LABEL:
             raise ValueError(f"label key {key!r} is reserved for gemini-tuning's own labels")
         if not LABEL_VALUE.match(value):
             raise ValueError(

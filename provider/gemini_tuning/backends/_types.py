@@ -141,6 +141,14 @@ class ModelStatus:
     create_time: str | None = None  # of this version
 
 
+@dataclass(frozen=True)
+class EndpointStatus:
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    deployed: Sequence[str] = ()  # deployed model ids
+    create_time: str | None = None
+
+
 LabelChange = Callable[[Mapping[str, str]], Mapping[str, str]]
 
 

@@ -21,6 +21,7 @@ from gemini_tuning.backends._settings import Settings
 from gemini_tuning.backends._types import (
     BackendError,
     ConflictError,
+    EndpointStatus,
     JobRequest,
     JobStatus,
     LabelChange,
@@ -608,6 +609,53 @@ class VertexBackend:
                 "gemini-tuning:operationTimeoutSeconds"
             ) from err
 
+    # -- sweeping (gemini-tuning sweep) ---------------------------------------------------------
+
+    def list_all_jobs(self) -> list[JobStatus]:
+        """Every tuning job of the project and location (no filter: the caller checks labels)."""
+        return self._list_jobs("")
+
+    def list_all_model_versions(self) -> list[ModelStatus]:
+        """Every version of every model of the location. ListModels answers one entry per model
+        (its default version), so each model's versions are listed too: labels are per version."""
+        request = {"parent": self._parent, "page_size": LIST_PAGE_SIZE}
+        pager = self._call("model", "list_models", request=request)
+        with _service_errors():
+            models = sorted({_without_version(model.name) for model in pager})
+        found: list[ModelStatus] = []
+        for model in models:
+            try:
+                found += self._versions(model)
+            except NotFoundError:
+                continue  # deleted since it was listed
+        return found
+
+    def list_endpoints(self) -> list[EndpointStatus]:
+        """Every endpoint of the location, with its labels and what is deployed on it."""
+        request = {"parent": self._parent, "page_size": LIST_PAGE_SIZE}
+        pager = self._call("endpoint", "list_endpoints", request=request)
+        with _service_errors():
+            return [_endpoint_status(endpoint) for endpoint in pager]
+
+    def delete_endpoint(self, name: str) -> list[str]:
+        """Undeploy everything deployed on the endpoint, then delete it; already gone is done."""
+        try:
+            found = self._call("endpoint", "get_endpoint", name=name)
+        except NotFoundError:
+            return []
+        done = []
+        for deployed in found.deployed_models:
+            self._operation(
+                "endpoint",
+                "undeploy_model",
+                missing_ok=True,
+                endpoint=name,
+                deployed_model_id=deployed.id,
+            )
+            done.append(f"undeployed {deployed.id} from {name}")
+        self._operation("endpoint", "delete_endpoint", missing_ok=True, name=name)
+        return [*done, f"deleted endpoint {name}"]
+
     # -- serving -----------------------------------------------------------------------------
 
     def generate(self, target: str, prompt: str, system_instruction: str | None) -> str:
@@ -728,6 +776,16 @@ def _model_status(model: Any) -> ModelStatus:
         version_aliases=tuple(model.version_aliases),
         endpoints=tuple(ref.endpoint for ref in model.deployed_models),
         create_time=model.version_create_time.isoformat() if model.version_create_time else None,
+    )
+
+
+def _endpoint_status(endpoint: Any) -> EndpointStatus:
+    created = endpoint.create_time
+    return EndpointStatus(
+        name=endpoint.name,
+        labels=dict(endpoint.labels),
+        deployed=tuple(d.id for d in endpoint.deployed_models),
+        create_time=created.isoformat() if created else None,
     )
 
 

@@ -168,9 +168,15 @@ def spec_hash(inputs: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def owner_label(stack: str, resource_name: str) -> str:
+    """The ``gemini-tuning-resource`` value of the resource ``resource_name`` of ``stack``
+    (``project/stack``): how `gemini-tuning sweep --stack` finds a stack's jobs and models."""
+    return hashlib.sha256(f"{stack}/{resource_name}".encode()).hexdigest()[:20]
+
+
 def identity_labels(stack: str, resource_name: str, inputs: Mapping[str, Any]) -> dict[str, str]:
     """Labels stamped on each submitted job: a retried `pulumi up` finds it and never pays twice."""
-    owner = hashlib.sha256(f"{stack}/{resource_name}".encode()).hexdigest()[:20]
+    owner = owner_label(stack, resource_name)
     readable = re.sub(r"[^a-z0-9_-]+", "-", resource_name.lower()).strip("-")[:63]
     return {RESOURCE_LABEL: owner, SPEC_LABEL: spec_hash(inputs), NAME_LABEL: readable}
 
