@@ -1,4 +1,5 @@
-"""Recordings of the provider's Vertex AI calls, redacted, so a replay can hold the emulator to them.
+"""Recordings of the provider's Vertex AI calls, redacted, so a replay can hold the emulator
+to them.
 
 With ``GEMINI_TUNING_RECORD=DIR`` in the environment (the Pulumi engine's dynamic-provider
 process inherits it; ``gemini-tuning --record DIR COMMAND`` sets it), every request the
@@ -44,6 +45,7 @@ REDACTED = "<redacted>"
 USER_TEXT_KEYS = frozenset({"text", "displayName", "description", "tunedModelDisplayName"})
 BARE_ID_KEYS = frozenset({"id", "deployedModelId", "etag"})
 MIN_BARE_ID = 6  # a string equal to a known id is replaced only when this long ("1" is not an id)
+MIN_BUCKET = 3  # GCS bucket names have 3 to 63 characters: "b" in a message is not one
 SECRET_QUERY_KEYS = frozenset({"key", "access_token"})
 _PROJECT = re.compile(r"(?<=projects/)([^/\s\"'?:@]+)")
 _BUCKET = re.compile(r"(?<=gs://)([^/\s\"']+)")
@@ -56,13 +58,13 @@ class Redactor:
 
     def __init__(self, *, projects: tuple[str, ...] = (), buckets: tuple[str, ...] = ()) -> None:
         self.projects = {p for p in projects if p}
-        self.buckets = {b for b in buckets if len(b) >= 3}  # GCS names have 3 to 63
+        self.buckets = {b for b in buckets if len(b) >= MIN_BUCKET}
         self.ids: dict[str, str] = {}
 
     def string(self, value: str) -> str:
         self.projects.update(_PROJECT.findall(value))
         value = _PROJECT.sub("PROJECT", value)
-        self.buckets.update(b for b in _BUCKET.findall(value) if len(b) >= 3)
+        self.buckets.update(b for b in _BUCKET.findall(value) if len(b) >= MIN_BUCKET)
         value = _BUCKET.sub("BUCKET", value)
         for project in sorted(self.projects - {"PROJECT"}, key=len, reverse=True):
             value = re.sub(rf"(?<![\w-]){re.escape(project)}(?![\w-])", "PROJECT", value)
@@ -73,7 +75,7 @@ class Redactor:
     def _resource(self, match: re.Match[str]) -> str:
         head = match.group(0)[: match.start(1) - match.start(0)]
         parts = match.group(1).split("/")[1:]
-        out = []
+        out: list[str] = []
         for collection, rid in zip(parts[::2], parts[1::2], strict=True):
             if collection == "publishers":  # publishers/google/models/gemini-...: not ours
                 out += parts[len(out) :]
@@ -108,15 +110,16 @@ class Redactor:
             return {k: self._json(v, k) for k, v in value.items()}
         if isinstance(value, list):
             return [self._json(v, key) for v in value]
-        if isinstance(value, str):
-            if key in USER_TEXT_KEYS:
-                return REDACTED
-            if key in BARE_ID_KEYS and value:
-                return self.id(value)
-            if len(value) >= MIN_BARE_ID and value in self.ids:
-                return self.ids[value]
-            return self.string(value)
-        return value
+        return self._scalar(value, key) if isinstance(value, str) else value
+
+    def _scalar(self, value: str, key: str) -> str:
+        if key in USER_TEXT_KEYS:
+            return REDACTED
+        if key in BARE_ID_KEYS and value:
+            return self.id(value)
+        if len(value) >= MIN_BARE_ID and value in self.ids:
+            return self.ids[value]
+        return self.string(value)
 
     def url(self, url: str) -> tuple[str, dict[str, str]]:
         """The path and query of ``url``, redacted; the host and secret parameters dropped."""
@@ -190,36 +193,37 @@ class Recorder:
         os.replace(tmp, self.path)
 
 
-_RECORDER: Recorder | None = None
-_RECORDER_LOCK = threading.Lock()
+_RECORDERS: dict[Path, Recorder] = {}
+_RECORDERS_LOCK = threading.Lock()
 
 
 def recorder(*, project: str, bucket: str | None, made_against: str) -> Recorder | None:
-    """This process's recorder when ``GEMINI_TUNING_RECORD`` names a directory, else None."""
-    global _RECORDER  # noqa: PLW0603 - one recording per process, whichever client asks first
+    """This process's recorder for the directory ``GEMINI_TUNING_RECORD`` names, or None."""
     directory = os.environ.get(ENV)
     if not directory:
         return None
-    with _RECORDER_LOCK:
-        if _RECORDER is None:
+    where = Path(directory).resolve()
+    with _RECORDERS_LOCK:
+        found = _RECORDERS.get(where)
+        if found is None:
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-            path = Path(directory).resolve() / f"recording-{stamp}-{os.getpid()}.json"
+            path = where / f"recording-{stamp}-{os.getpid()}.json"
             redactor = Redactor(projects=(project,), buckets=(bucket or "",))
-            _RECORDER = Recorder(path, redactor, made_against=made_against)
+            found = _RECORDERS[where] = Recorder(path, redactor, made_against=made_against)
         else:
-            _RECORDER.redactor.projects.add(project)
-            if bucket:
-                _RECORDER.redactor.buckets.add(bucket)
-        return _RECORDER
+            found.redactor.projects.add(project)
+            if bucket and len(bucket) >= MIN_BUCKET:
+                found.redactor.buckets.add(bucket)
+        return found
 
 
 def attach(client: Any, recording: Recorder) -> None:
     """Record every exchange of a GAPIC REST ``client``, its long-running operations' too."""
-    transport = client._transport  # noqa: SLF001 - the REST transport holds the session
-    sessions = [transport._session]  # noqa: SLF001
+    transport = client._transport  # the REST transport holds the session
+    sessions = [transport._session]
     operations = getattr(type(transport), "operations_client", None)
     if operations is not None:
-        sessions.append(transport.operations_client._transport._session)  # noqa: SLF001
+        sessions.append(transport.operations_client._transport._session)
     for session in sessions:
         hooks = session.hooks.setdefault("response", [])
         if recording.record not in hooks:

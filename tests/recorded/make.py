@@ -76,11 +76,11 @@ def _until_done(backend: VertexBackend, job: JobStatus, timeout: float = 60.0) -
 
 
 def make(out: Path) -> Path:
-    with tempfile.TemporaryDirectory() as tmp, run_emulator(
-        Path(tmp) / "emulator", seconds_per_epoch=0.05
-    ) as emu:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        run_emulator(Path(tmp) / "emulator", seconds_per_epoch=0.05) as emu,
+    ):
         emu.upload(_training_file(), TRAINING_URI)
-        os.environ[_recording.ENV] = str(Path(tmp) / "recordings")
         settings = Settings(
             project=emu.project,
             location=emu.location,
@@ -88,7 +88,15 @@ def make(out: Path) -> Path:
             storage_endpoint=emu.gcs_host,
             dataset_bucket=BUCKET,
         )
-        lifecycle(VertexBackend(settings))
+        before = os.environ.get(_recording.ENV)
+        os.environ[_recording.ENV] = str(Path(tmp) / "recordings")
+        try:
+            lifecycle(VertexBackend(settings))
+        finally:
+            if before is None:
+                del os.environ[_recording.ENV]
+            else:
+                os.environ[_recording.ENV] = before
         (made,) = (Path(tmp) / "recordings").glob("recording-*.json")
         document = json.loads(made.read_text())
     out.write_text(json.dumps({"note": NOTE, **document}, indent=1, sort_keys=True) + "\n")

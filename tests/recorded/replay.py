@@ -279,22 +279,28 @@ class Replayer:
     def _same_state(self, recorded: dict[str, Any], answer: Answer) -> bool:
         if answer.status != recorded["status"]:
             return False
-        live = {w: v for w, v in _progress(answer.body).items()}
+        live = _progress(answer.body)
         return all(live.get(w) == v for w, v in _progress(recorded["response"]).items())
 
     def _differences(self, recorded: dict[str, Any], answer: Answer) -> list[str]:
         if answer.status != recorded["status"]:
             return [f"status {answer.status} where the recording has {recorded['status']}"]
         problems = compare(recorded["response"], answer.body, self.bound)
-        error = recorded["response"].get("error") if isinstance(recorded["response"], dict) else None
-        live_error = answer.body.get("error") if isinstance(answer.body, dict) else None
-        if isinstance(error, dict) and isinstance(live_error, dict):
-            if error.get("code") != live_error.get("code"):
-                problems.append(f"error code {live_error.get('code')} where the recording has {error.get('code')}")
-            message = str(error.get("message", ""))
-            if not _pattern(message).fullmatch(str(live_error.get("message", ""))):
-                problems.append(
-                    f"error message {live_error.get('message')!r} where the recording has "
-                    f"{message!r}"
-                )
+        error, live_error = _error(recorded["response"]), _error(answer.body)
+        if error is None or live_error is None:
+            return problems
+        if error.get("code") != live_error.get("code"):
+            problems.append(
+                f"error code {live_error.get('code')} where the recording has {error.get('code')}"
+            )
+        message = str(error.get("message", ""))
+        if not _pattern(message).fullmatch(str(live_error.get("message", ""))):
+            problems.append(
+                f"error message {live_error.get('message')!r} where the recording has {message!r}"
+            )
         return problems
+
+
+def _error(body: Any) -> dict[str, Any] | None:
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else None

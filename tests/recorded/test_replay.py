@@ -56,10 +56,11 @@ def _first(recording: dict[str, Any], method: str, path_end: str, status: int = 
 
 def _model_get(recording: dict[str, Any]) -> dict[str, Any]:
     for exchange in recording["exchanges"]:
-        if exchange["method"] == "GET" and "/models/" in exchange["path"]:
-            if exchange["status"] == 200:
-                answer: dict[str, Any] = exchange["response"]
-                return answer
+        if (exchange["method"], exchange["status"]) == ("GET", 200) and "/models/" in exchange[
+            "path"
+        ]:
+            answer: dict[str, Any] = exchange["response"]
+            return answer
     raise AssertionError("no model read in the recording")
 
 
@@ -74,9 +75,9 @@ def test_a_changed_json_type_fails_the_replay(replayer: Replayer) -> None:
     edited = copy.deepcopy(load(LIFECYCLE))
     _model_get(edited)["versionAliases"] = "default"  # an array in the emulator's answer
     problems = replayer.run(edited)
-    assert any(
-        ".versionAliases: array where the recording has string" in p for p in problems
-    ), problems
+    assert any(".versionAliases: array where the recording has string" in p for p in problems), (
+        problems
+    )
 
 
 def test_a_changed_enum_value_fails_the_replay(replayer: Replayer) -> None:
