@@ -12,6 +12,9 @@ Stack config (namespace ``gemini-tuning``)     Environment fallback
   maxConcurrentJobs (default: no bound)         (tuning jobs submitted and waited for at
                                                 once per project and location, one process)
 
+Not a setting of the stack: ``GEMINI_TUNING_RECORD=DIR`` records every Vertex request and answer
+of the process, redacted, into DIR (gemini_tuning/_recording.py, tests/recorded/README.md).
+
 Without ``apiEndpoint``: a stack with a ``project`` talks to Vertex AI at
 ``https://{location}-aiplatform.googleapis.com``; one without a project, to the emulator.
 ``apiEndpoint: emulator`` reads the URLs that ``gemini-tuning emulator start`` wrote to
