@@ -16,8 +16,9 @@ query parameter, the host. What is replaced:
 - a bucket (after ``gs://``, and the same string anywhere else): ``BUCKET``;
 - a resource id (a path segment after ``projects/PROJECT/locations/L/<collection>/`` that has a
   digit in it; the ``id``, ``deployedModelId`` and ``etag`` fields; a string equal to an id
-  already seen): ``ID_<n>``, the same id the same placeholder within a recording, so a replay
-  can bind it to the ids (and etags) its own answers carry;
+  already seen): ``ID_<hex>`` (from its SHA-256), the same id the same placeholder in every
+  recording, so a replay can bind it to the ids (and etags) its own answers carry, and the
+  recordings of several processes can be merged (``merge``);
 - what a user wrote (``text`` of contents and parts: prompts, answers, dataset lines;
   ``displayName``, ``description``, ``tunedModelDisplayName``): ``"<redacted>"``.
 
@@ -29,6 +30,7 @@ to find jobs by label), as are locations, base-model names, enum values and erro
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -47,6 +49,8 @@ BARE_ID_KEYS = frozenset({"id", "deployedModelId", "etag"})
 MIN_BARE_ID = 6  # a string equal to a known id is replaced only when this long ("1" is not an id)
 MIN_BUCKET = 3  # GCS bucket names have 3 to 63 characters: "b" in a message is not one
 SECRET_QUERY_KEYS = frozenset({"key", "access_token"})
+ID_DIGITS = 12
+ID_PLACEHOLDER = re.compile(r"ID_[0-9a-f]+")
 _PROJECT = re.compile(r"(?<=projects/)([^/\s\"'?:@]+)")
 _BUCKET = re.compile(r"(?<=gs://)([^/\s\"']+)")
 _RESOURCE = re.compile(r"projects/PROJECT/locations/[^/\s\"']+((?:/[A-Za-z]+/[^/\s\"'?:@]+)+)")
@@ -84,10 +88,13 @@ class Redactor:
         return head + "/" + "/".join(out)
 
     def id(self, rid: str) -> str:
-        """The placeholder of resource id ``rid`` (a new one the first time it is seen)."""
-        if rid.startswith("ID_"):
+        """The placeholder of resource id ``rid``: ``ID_`` and the start of its SHA-256, so the
+        same id has the same placeholder in every process's recording (a ``pulumi up`` and the
+        ``pulumi destroy`` after it can be merged into one), and the id cannot be read back."""
+        if ID_PLACEHOLDER.fullmatch(rid):
             return rid
-        return self.ids.setdefault(rid, f"ID_{len(self.ids) + 1}")
+        digest = hashlib.sha256(rid.encode()).hexdigest()[:ID_DIGITS]
+        return self.ids.setdefault(rid, f"ID_{digest}")
 
     def json(self, value: Any) -> Any:
         """``value`` (parsed JSON) with every replacement made; user text keeps its JSON type.
@@ -206,7 +213,7 @@ def recorder(*, project: str, bucket: str | None, made_against: str) -> Recorder
     with _RECORDERS_LOCK:
         found = _RECORDERS.get(where)
         if found is None:
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")  # names sort in time
             path = where / f"recording-{stamp}-{os.getpid()}.json"
             redactor = Redactor(projects=(project,), buckets=(bucket or "",))
             found = _RECORDERS[where] = Recorder(path, redactor, made_against=made_against)
@@ -228,3 +235,17 @@ def attach(client: Any, recording: Recorder) -> None:
         hooks = session.hooks.setdefault("response", [])
         if recording.record not in hooks:
             hooks.append(recording.record)
+
+
+def merge(directory: Path) -> dict[str, Any]:
+    """The recordings in ``directory`` as one, their exchanges in the order the processes
+    started (file names sort by time): a ``pulumi up`` and the ``pulumi destroy`` after it
+    replay as one session."""
+    documents = [json.loads(p.read_text()) for p in sorted(directory.glob("recording-*.json"))]
+    if not documents:
+        raise FileNotFoundError(f"no recording-*.json in {directory}")
+    return {
+        "format": FORMAT,
+        "made_against": documents[0]["made_against"],
+        "exchanges": [ex for document in documents for ex in document["exchanges"]],
+    }

@@ -6,7 +6,7 @@ enum values equal (names such as ``JOB_STATE_SUCCEEDED``, or ints where the clie
 
 Placeholders: ``PROJECT`` becomes the emulator's project and ``BUCKET`` a bucket of the
 emulator's GCS, where every ``gs://BUCKET/...`` object a request names is uploaded first (a small
-valid training file: the recorded contents were redacted). ``ID_<n>`` is bound from the first
+valid training file: the recorded contents were redacted). ``ID_<hex>`` is bound from the first
 live answer whose recorded twin has it, at the same position; a request that uses an id no
 earlier answer named cannot be replayed (the recording must start with what made it).
 
@@ -32,7 +32,7 @@ import requests
 
 from gemini_tuning.testing import EmulatorProcess
 
-PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9_])(PROJECT|BUCKET|ID_\d+)(?![A-Za-z0-9_])")
+PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9_])(PROJECT|BUCKET|ID_[0-9a-f]+)(?![A-Za-z0-9_])")
 ENUM_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
 POLL_TIMEOUT = 30.0
 REPLAY_BUCKET = "replay-bucket"

@@ -18,6 +18,7 @@ from tests.recorded.replay import load
 
 HERE = Path(__file__).resolve().parent
 JOB = "projects/my-proj/locations/us-central1/tuningJobs/8821"
+JOB_REDACTED = "projects/PROJECT/locations/us-central1/tuningJobs"
 MODEL = "projects/123456789012/locations/us-central1/models/5551234@2"
 
 
@@ -45,9 +46,12 @@ def test_projects_buckets_and_ids_become_placeholders_the_same_id_the_same_one()
             "base": f"{JOB.rsplit('/', 2)[0]}/publishers/google/models/gemini-2.5-flash",
         }
     )
-    assert out["name"] == "projects/PROJECT/locations/us-central1/tuningJobs/ID_1"
-    assert out["model"] == "projects/PROJECT/locations/us-central1/models/ID_2@2"
-    assert out["again"] == "projects/PROJECT/locations/us-central1/models/ID_2"
+    job_id, model_id = redactor.id("8821"), redactor.id("5551234")
+    assert job_id != model_id
+    assert out["name"] == f"projects/PROJECT/locations/us-central1/tuningJobs/{job_id}"
+    assert out["model"] == f"projects/PROJECT/locations/us-central1/models/{model_id}@2"
+    assert out["again"] == f"projects/PROJECT/locations/us-central1/models/{model_id}"
+    assert Redactor().id("8821") == job_id  # in any process's recording
     assert out["uri"] == "gs://BUCKET/train.jsonl"
     assert out["message"] == "bucket BUCKET of project PROJECT is not readable"
     assert out["base"].endswith("/publishers/google/models/gemini-2.5-flash")
@@ -95,7 +99,10 @@ def test_no_credential_reaches_the_recording(tmp_path: Path) -> None:
     for secret in ("SECRET", "AIza", "ya29", "Bearer", "googleapis.com", "my-proj", "8821"):
         assert secret not in written
     (exchange,) = json.loads(written)["exchanges"]
-    assert exchange["path"] == "/v1/projects/PROJECT/locations/us-central1/tuningJobs/ID_1:cancel"
+    job_id = Redactor().id("8821")
+    assert (
+        exchange["path"] == f"/v1/projects/PROJECT/locations/us-central1/tuningJobs/{job_id}:cancel"
+    )
     assert exchange["query"] == {"$alt": "json;enum-encoding=int"}
 
 
