@@ -10,10 +10,10 @@ valid training file: the recorded contents were redacted). ``ID_<hex>`` is bound
 live answer whose recorded twin has it, at the same position; a request that uses an id no
 earlier answer named cannot be replayed (the recording must start with what made it).
 
-Timing differs between a service and the emulator. A GET followed in the recording by the same
-GET is a poll: when its live state (enum values, ``done``, status) differs from the recorded
-one it is passed over (the emulator is ahead or behind). The last poll of a series, and a lone
-GET, is repeated until the live state reaches the recorded one (bounded), then compared.
+Timing differs between a service and the emulator. A GET the recording makes again later is a
+poll: when its live state (enum values, ``done``, status) differs from the recorded one it is
+passed over (the emulator is ahead or behind). The last read of a resource is repeated until
+the live state reaches the recorded one (bounded), then compared.
 """
 
 from __future__ import annotations
@@ -230,20 +230,16 @@ class Replayer:
             self.emu.upload(_training_file(), substitute(uri, self.bound, uri))
         problems: list[str] = []
         for i, exchange in enumerate(exchanges):
-            following = exchanges[i + 1] if i + 1 < len(exchanges) else None
-            problems += self._exchange(i, exchange, following)
+            read_again = exchange["method"] == "GET" and any(
+                (later["method"], later["path"]) == ("GET", exchange["path"])
+                for later in exchanges[i + 1 :]
+            )
+            problems += self._exchange(i, exchange, polled_again=read_again)
         return problems
 
-    def _exchange(
-        self, i: int, recorded: dict[str, Any], following: dict[str, Any] | None
-    ) -> list[str]:
+    def _exchange(self, i: int, recorded: dict[str, Any], *, polled_again: bool) -> list[str]:
         where = f"exchange {i} ({recorded['method']} {recorded['path']})"
         is_get = recorded["method"] == "GET"
-        polled_again = (
-            is_get
-            and following is not None
-            and (following["method"], following["path"]) == ("GET", recorded["path"])
-        )
         deadline = time.monotonic() + self.poll_timeout
         while True:
             answer = self._send(recorded, where)
