@@ -1,13 +1,13 @@
-"""Recordings of the provider's Vertex AI calls, redacted, so a replay can hold the emulator
-to them.
+"""Recordings of the provider's Vertex AI (and Gemini API) calls, redacted, so a replay can
+hold the emulator to them.
 
 With ``GEMINI_TUNING_RECORD=DIR`` in the environment (the Pulumi engine's dynamic-provider
 process inherits it; ``gemini-tuning --record DIR COMMAND`` sets it), every request the
-aiplatform_v1 REST clients send and the answer each gets are written to
-``DIR/recording-<time>-<pid>.json``, one file per process, rewritten whole after each exchange
-(always valid JSON). The capture is a response hook on the clients' own ``requests`` sessions
-(the AuthorizedSession of each REST transport, and of its operations client): nothing here
-sends a request.
+aiplatform_v1 (and generativelanguage_v1beta) REST clients send and the answer each gets are
+written to ``DIR/recording-<time>-<pid>.json``, one file per process, rewritten whole after each
+exchange (always valid JSON). The capture is a response hook on the clients' own ``requests``
+sessions (the AuthorizedSession of each REST transport, and of its operations client): nothing
+here sends a request.
 
 What is never written: any header (so no Authorization, no ``x-goog-api-key``), the ``key``
 query parameter, the host. What is replaced:
@@ -19,8 +19,11 @@ query parameter, the host. What is replaced:
   already seen): ``ID_<hex>`` (from its SHA-256), the same id the same placeholder in every
   recording, so a replay can bind it to the ids (and etags) its own answers carry, and the
   recordings of several processes can be merged (``merge``);
+- a Gemini API tuned model's id (``tunedModels/<id>``, and the ``tunedModelId`` the client
+  picks, which is made from the model's name): ``ID_<hex>`` too;
 - what a user wrote (``text`` of contents and parts: prompts, answers, dataset lines;
-  ``displayName``, ``description``, ``tunedModelDisplayName``): ``"<redacted>"``.
+  ``textInput`` and ``output`` of Gemini API examples; ``displayName``, ``description``,
+  ``tunedModelDisplayName``): ``"<redacted>"``.
 
 Labels are kept (gemini-tuning's own labels name the stack and the resource; a replay needs them
 to find jobs by label), as are locations, base-model names, enum values and error messages
@@ -44,7 +47,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 ENV = "GEMINI_TUNING_RECORD"
 FORMAT = "gemini-tuning-recording/1"
 REDACTED = "<redacted>"
-USER_TEXT_KEYS = frozenset({"text", "displayName", "description", "tunedModelDisplayName"})
+USER_TEXT_KEYS = frozenset(
+    {"text", "displayName", "description", "tunedModelDisplayName", "textInput", "output"}
+)
+CHOSEN_ID_QUERY_KEYS = frozenset({"tunedModelId"})  # an id the client picks (Gemini API)
 BARE_ID_KEYS = frozenset({"id", "deployedModelId", "etag"})
 MIN_BARE_ID = 6  # a string equal to a known id is replaced only when this long ("1" is not an id)
 MIN_BUCKET = 3  # GCS bucket names have 3 to 63 characters: "b" in a message is not one
@@ -53,6 +59,7 @@ ID_DIGITS = 12
 ID_PLACEHOLDER = re.compile(r"ID_[0-9a-f]+")
 _PROJECT = re.compile(r"(?<=projects/)([^/\s\"'?:@]+)")
 _BUCKET = re.compile(r"(?<=gs://)([^/\s\"']+)")
+_TUNED_MODEL = re.compile(r"(?<![\w-])(tunedModels/)([^/\s\"'?:@]+)")
 _RESOURCE = re.compile(r"projects/PROJECT/locations/[^/\s\"']+((?:/[A-Za-z]+/[^/\s\"'?:@]+)+)")
 
 
@@ -74,6 +81,7 @@ class Redactor:
             value = re.sub(rf"(?<![\w-]){re.escape(project)}(?![\w-])", "PROJECT", value)
         for bucket in sorted(self.buckets - {"BUCKET"}, key=len, reverse=True):
             value = re.sub(rf"(?<![\w.-]){re.escape(bucket)}(?![\w.-])", "BUCKET", value)
+        value = _TUNED_MODEL.sub(lambda m: m.group(1) + self.id(m.group(2)), value)
         return _RESOURCE.sub(self._resource, value)
 
     def _resource(self, match: re.Match[str]) -> str:
@@ -132,7 +140,7 @@ class Redactor:
         """The path and query of ``url``, redacted; the host and secret parameters dropped."""
         parts = urlsplit(url)
         query = {
-            k: self.string(v)
+            k: self.id(v) if k in CHOSEN_ID_QUERY_KEYS else self.string(v)
             for k, v in parse_qsl(parts.query, keep_blank_values=True)
             if k not in SECRET_QUERY_KEYS
         }

@@ -10,10 +10,12 @@ valid training file: the recorded contents were redacted). ``ID_<hex>`` is bound
 live answer whose recorded twin has it, at the same position; a request that uses an id no
 earlier answer named cannot be replayed (the recording must start with what made it).
 
-Timing differs between a service and the emulator. A GET the recording makes again later is a
-poll: when its live state (enum values, ``done``, status) differs from the recorded one it is
-passed over (the emulator is ahead or behind). The last read of a resource is repeated until
-the live state reaches the recorded one (bounded), then compared.
+Timing differs between a service and the emulator. A GET the recording makes again later
+(before any other call on that resource) is a poll. A poll whose recorded state (enum values,
+``done``, status) differs from that of the last such read is intermediate: it is repeated until
+the live answer has the recorded state and passes the comparison, or has the last read's state
+(the emulator went past it), and then passed over; its names are bound either way. Every other
+GET is repeated until the live state reaches the recorded one (bounded), then compared.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from urllib.parse import quote
 
 import requests
 
+from gemini_tuning._recording import CHOSEN_ID_QUERY_KEYS
 from gemini_tuning.testing import EmulatorProcess
 
 PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9_])(PROJECT|BUCKET|ID_[0-9a-f]+)(?![A-Za-z0-9_])")
@@ -206,6 +209,21 @@ def _training_file() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def _last_read(exchanges: list[dict[str, Any]], i: int) -> dict[str, Any] | None:
+    """When exchange ``i`` is a GET made again later, before any other call on the same resource
+    (a write, a custom method): the last of those GETs. Else None."""
+    here = exchanges[i]
+    if here["method"] != "GET":
+        return None
+    last = None
+    for later in exchanges[i + 1 :]:
+        if later["method"] == "GET" and later["path"] == here["path"]:
+            last = later
+        elif later["path"].split(":", 1)[0] == here["path"]:
+            break
+    return last
+
+
 @dataclass
 class Answer:
     status: int
@@ -230,24 +248,32 @@ class Replayer:
             self.emu.upload(_training_file(), substitute(uri, self.bound, uri))
         problems: list[str] = []
         for i, exchange in enumerate(exchanges):
-            read_again = exchange["method"] == "GET" and any(
-                (later["method"], later["path"]) == ("GET", exchange["path"])
-                for later in exchanges[i + 1 :]
-            )
-            problems += self._exchange(i, exchange, polled_again=read_again)
+            problems += self._exchange(i, exchange, _last_read(exchanges, i))
         return problems
 
-    def _exchange(self, i: int, recorded: dict[str, Any], *, polled_again: bool) -> list[str]:
+    def _exchange(
+        self, i: int, recorded: dict[str, Any], last_read: dict[str, Any] | None
+    ) -> list[str]:
+        """One exchange; ``last_read`` is the last GET of the same resource when this GET is
+        made again later (a poll), else None."""
         where = f"exchange {i} ({recorded['method']} {recorded['path']})"
-        is_get = recorded["method"] == "GET"
+        intermediate = last_read is not None and not self._same_state(
+            last_read, Answer(recorded["status"], recorded["response"])
+        )
         deadline = time.monotonic() + self.poll_timeout
         while True:
             answer = self._send(recorded, where)
-            if self._same_state(recorded, answer):
+            if self._same_state(recorded, answer) and (
+                not intermediate or not self._differences(recorded, answer)
+            ):
                 break
-            if polled_again:
-                return []  # an intermediate poll: the last one of the series is held
-            if not is_get or time.monotonic() > deadline:
+            passed = last_read is not None and self._same_state(last_read, answer)
+            if intermediate and (passed or time.monotonic() > deadline):
+                # A state the emulator went past, or showed with less progress: the last read
+                # of the resource is held instead.
+                bind(recorded["response"], answer.body, self.bound)
+                return []
+            if recorded["method"] != "GET" or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
         problems = [f"{where}: {p}" for p in self._differences(recorded, answer)]
@@ -255,6 +281,10 @@ class Replayer:
         return problems
 
     def _send(self, recorded: dict[str, Any], where: str) -> Answer:
+        for key, value in recorded["query"].items():
+            if key in CHOSEN_ID_QUERY_KEYS and value not in self.bound:
+                # An id the client picks (Gemini API tunedModelId): this replay picks its own.
+                self.bound[value] = f"replay-{value.removeprefix('ID_')}"
         path = substitute(recorded["path"], self.bound, where)
         query = substitute(recorded["query"], self.bound, where)
         body = substitute(recorded["request"], self.bound, where)
@@ -263,7 +293,8 @@ class Replayer:
             f"{self.emu.url}{quote(path, safe='/:')}",  # as the clients send it (@ as %40)
             params=query,
             data=None if body is None else json.dumps(body),
-            headers={"Content-Type": "application/json"},
+            # Recordings hold no credential; the emulator's Gemini API wants some key, as Google's.
+            headers={"Content-Type": "application/json", "x-goog-api-key": "replay-key"},
             timeout=30,
         )
         try:
