@@ -10,7 +10,10 @@ sessions (the AuthorizedSession of each REST transport, and of its operations cl
 here sends a request.
 
 What is never written: any header (so no Authorization, no ``x-goog-api-key``), the ``key``
-query parameter, the host. What is replaced:
+query parameter, the host. Those are the places a credential travels: "You can pass the API key
+into a REST API call as a query parameter [...] Alternatively, you can use the x-goog-api-key
+header" (https://cloud.google.com/docs/authentication/api-keys-use); OAuth tokens go in the
+Authorization header (https://cloud.google.com/docs/authentication/rest). What is replaced:
 
 - a project (after ``projects/``, and the same string anywhere else): ``PROJECT``;
 - a bucket (after ``gs://``, and the same string anywhere else): ``BUCKET``;
