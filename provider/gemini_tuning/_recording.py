@@ -101,7 +101,7 @@ class Redactor:
     def id(self, rid: str) -> str:
         """The placeholder of resource id ``rid``: ``ID_`` and the start of its SHA-256, so the
         same id has the same placeholder in every process's recording (a ``pulumi up`` and the
-        ``pulumi destroy`` after it can be merged into one), and the id cannot be read back."""
+        ``pulumi destroy`` after it can be merged into one); the id itself is not written."""
         if ID_PLACEHOLDER.fullmatch(rid):
             return rid
         digest = hashlib.sha256(rid.encode()).hexdigest()[:ID_DIGITS]
