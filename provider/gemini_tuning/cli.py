@@ -6,8 +6,10 @@ Exit codes: 0 success, 1 the checked thing is invalid / the operation failed, 2 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -16,6 +18,13 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gemini-tuning",
         description="Gemini supervised fine-tuning as declared state on Pulumi.",
+    )
+    parser.add_argument(
+        "--record",
+        metavar="DIR",
+        help="record the Vertex AI requests and answers of this command (and of the Pulumi "
+        "provider processes it starts) into DIR, redacted: sets GEMINI_TUNING_RECORD (see "
+        "tests/recorded/README.md)",
     )
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     # Imported here so that `import gemini_tuning` (done by the provider process) stays cheap.
@@ -44,6 +53,10 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
+    if args.record:
+        from gemini_tuning import _recording
+
+        os.environ[_recording.ENV] = str(Path(args.record).resolve())
     handler: Handler = args.handler
     try:
         return handler(args)

@@ -12,6 +12,9 @@ Stack config (namespace ``gemini-tuning``)     Environment fallback
   maxConcurrentJobs (default: no bound)         (tuning jobs submitted and waited for at
                                                 once per project, all its locations, one process)
 
+Not a setting of the stack: ``GEMINI_TUNING_RECORD=DIR`` records every Vertex request and answer
+of the process, redacted, into DIR (gemini_tuning/_recording.py, tests/recorded/README.md).
+
 Without ``apiEndpoint``: a stack with a ``project`` talks to Vertex AI, each call at the host of
 the location in the name of the resource it acts on (_hosts.service_host: ``{region}-aiplatform
 .googleapis.com``, ``aiplatform.{us,eu}.rep.googleapis.com``, ``aiplatform.googleapis.com`` for

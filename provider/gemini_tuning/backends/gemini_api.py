@@ -104,10 +104,24 @@ def _clients(settings: Settings) -> dict[str, Any]:
     else:
         kwargs["client_options"] = ClientOptions(api_endpoint=endpoint)
         kwargs["credentials"] = _credentials(settings.gemini_api_local)
-    return {
+    built = {
         "model": glm.ModelServiceClient(**kwargs),
         "generative": glm.GenerativeServiceClient(**kwargs),
     }
+    for client in built.values():
+        _record(client, settings)
+    return built
+
+
+def _record(client: Any, settings: Settings) -> None:
+    """With GEMINI_TUNING_RECORD set, ``client``'s exchanges go into the recording (no header,
+    so never the API key; gemini_tuning/_recording.py)."""
+    from gemini_tuning import _recording
+
+    made_against = "emulator" if settings.gemini_api_local else settings.gemini_api_endpoint
+    found = _recording.recorder(project=settings.project, bucket=None, made_against=made_against)
+    if found is not None:
+        _recording.attach(client, found)
 
 
 def _credentials(local: bool) -> Any:

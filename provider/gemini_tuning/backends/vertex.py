@@ -110,7 +110,22 @@ def _new_client(settings: Settings, kind: str, endpoint: str) -> Any:
 
     client = _aiplatform.client_class(kind)
     options = {"api_endpoint": endpoint}
-    return client(transport="rest", client_options=options, credentials=_credentials(settings))
+    built = client(transport="rest", client_options=options, credentials=_credentials(settings))
+    _record(built, settings)
+    return built
+
+
+def _record(client: Any, settings: Settings) -> None:
+    """With GEMINI_TUNING_RECORD set, every exchange of ``client`` goes into the recording
+    (redacted; see gemini_tuning/_recording.py)."""
+    from gemini_tuning import _recording
+
+    made_against = "emulator" if settings.local else settings.api_endpoint
+    found = _recording.recorder(
+        project=settings.project, bucket=settings.dataset_bucket, made_against=made_against
+    )
+    if found is not None:
+        _recording.attach(client, found)
 
 
 @functools.cache
