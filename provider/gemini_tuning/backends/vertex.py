@@ -461,8 +461,9 @@ class VertexBackend:
         here whatever the filter answered (a filter can be misread); a filter the service
         refuses falls back to the unfiltered list."""
         found: set[str] = set()
-        try:
-            job = self.get_job(f"{parent}/tuningJobs/{job_id}") if job_id else None
+        try:  # the plain read: get_job would also read the loss, not needed here
+            found_job = self._call("tuning", "get_tuning_job", name=f"{parent}/tuningJobs/{job_id}")
+            job = _job_status(found_job)
         except NotFoundError:
             job = None
         if job is not None:
