@@ -277,6 +277,8 @@ class Trainer:
         each one is deployed to once it is."""
         i = res.internal
         done = self._epochs_done(res, until) if done is None else done
+        if done <= 0:  # also before the dataset was read: no epochs or steps known yet
+            return []
         steps = int(i["steps_per_epoch"])
         deployed = i.get("checkpoint_endpoints", {})
         return [
