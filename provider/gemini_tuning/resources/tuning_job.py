@@ -280,7 +280,9 @@ class TuningJobProvider(dyn.ResourceProvider):
             status = _settled(backend, id_, status)
         model = props.get("tuned_model") or (status.tuned_model if status else None)
         lines = _retire_model(backend, str(model), props) if model else []
-        if not model and status is not None:
+        if status is not None and (not model or _gone(backend, str(model))):
+            # No model (cancelled, failed), or none any more (deleted now or out of band):
+            # whatever the job deployed is nobody else's.
             lines += backend.delete_job_endpoints(id_)
         for step in lines:
             say(resource, step)
@@ -531,6 +533,14 @@ def _stamp_owner(
     token = uuid.uuid4().hex[:20]
     backend.update_labels(status.tuned_model, lambda labels: {**labels, claims.OWNER_LABEL: token})
     return token
+
+
+def _gone(backend: backends.TuningBackend, model: str) -> bool:
+    try:
+        backend.get_model(model)
+    except backends.NotFoundError:
+        return True
+    return False
 
 
 def _settled(
