@@ -10,6 +10,8 @@ does so, so a dev stack of two models (3 and 5 epochs) has 8 endpoints after `up
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,9 +66,15 @@ def _models(emu: EmulatorProcess) -> list[Any]:
     return list(_clients(emu)[1].list_models(parent=emu.parent))
 
 
-def _dev(tmp_path: Path, pulumi_bin: Path, emu: EmulatorProcess) -> auto.Stack:
+def _dev(
+    tmp_path: Path, pulumi_bin: Path, emu: EmulatorProcess, extra: dict[str, str] | None = None
+) -> auto.Stack:
     project = copy_project(tmp_path / "project")
-    config = {"gemini-tuning:models": json.dumps(list(MODELS)), "gemini-tuning:aliases": '["dev"]'}
+    config = {
+        "gemini-tuning:models": json.dumps(list(MODELS)),
+        "gemini-tuning:aliases": '["dev"]',
+        **(extra or {}),
+    }
     env = engine_env(tmp_path, pulumi_bin)
     return emulator_project_stack(
         project, env, pulumi_bin, emu, "dev", bucket=BUCKET, config=config
@@ -148,3 +156,33 @@ def test_destroy_while_the_job_runs_leaves_no_endpoint(
         assert _resources(stack) == []
     assert _endpoints(emu) == []
     assert emu.job_metrics(job)["state"] == "JOB_STATE_CANCELLED"
+
+
+def test_prune_of_retained_versions_the_service_refuses_to_delete(
+    tmp_path: Path, pulumi_bin: Path, emu: EmulatorProcess
+) -> None:
+    """dev retains its versions (checkpoints' endpoints and all) on destroy; prune then removes
+    every endpoint, and the service keeps the versions: prune exits 0, one line per version."""
+    stack = _dev(tmp_path, pulumi_bin, emu, {"gemini-tuning:deletionPolicy": "retain"})
+    stack.up(color="never")
+    stack.destroy(color="never")
+    assert len(_endpoints(emu)) == sum(MODELS.values())  # retained: still serving
+    emu.configure(refuse_tuned_model_delete=True)
+    env = engine_env(tmp_path, pulumi_bin)
+    pruned = subprocess.run(
+        [sys.executable, "-m", "gemini_tuning.cli", "releases", "prune", "--yes", "--stack", "dev"],
+        cwd=tmp_path / "project",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert pruned.returncode == 0, pruned.stderr
+    kept = [line for line in pruned.stdout.splitlines() if KEPT in line]
+    assert len(kept) == len(MODELS), pruned.stdout
+    assert all("its release record gs://" in line for line in kept)
+    for name in MODELS:
+        assert f"the service kept {name} v1 (" in pruned.stdout
+    assert "FAILED_PRECONDITION" not in pruned.stdout + pruned.stderr
+    assert _endpoints(emu) == []
+    assert len(_models(emu)) == len(MODELS)
