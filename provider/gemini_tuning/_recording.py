@@ -85,7 +85,13 @@ class Redactor:
         for bucket in sorted(self.buckets - {"BUCKET"}, key=len, reverse=True):
             value = re.sub(rf"(?<![\w.-]){re.escape(bucket)}(?![\w.-])", "BUCKET", value)
         value = _TUNED_MODEL.sub(lambda m: m.group(1) + self.id(m.group(2)), value)
-        return _RESOURCE.sub(self._resource, value)
+        value = _RESOURCE.sub(self._resource, value)
+        # An id already seen, standing alone in a longer text (a list filter on a label such
+        # as `labels.google-vertex-llm-tuning-job-id="<job id>"`): its placeholder too.
+        for rid, placeholder in self.ids.items():
+            if len(rid) >= MIN_BARE_ID and rid in value:
+                value = re.sub(rf"(?<![\w-]){re.escape(rid)}(?![\w-])", placeholder, value)
+        return value
 
     def _resource(self, match: re.Match[str]) -> str:
         head = match.group(0)[: match.start(1) - match.start(0)]

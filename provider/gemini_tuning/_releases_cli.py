@@ -171,7 +171,12 @@ def apply_prune(plan: rel.PrunePlan, settings: backends.Settings) -> list[str]:
     done: list[str] = []
     for view in plan.delete_versions:
         model = str(view.record.get("tuned_model"))
-        done += vertex.delete_version(model, view.record.get("endpoint"))
+        try:
+            done += vertex.delete_version(model, view.record.get("endpoint"))
+        except backends.DeleteRefusedError as refused:
+            # Everything serving it is gone; the record stays, as the version does.
+            done += [*refused.done, f"{refused}; its release record {view.uri} stays"]
+            continue
         rel.delete_record(settings, view.uri)
         done.append(f"deleted release record {view.uri}")
     for view in plan.delete_records:
@@ -235,13 +240,22 @@ def render(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def _describe(plan: rel.PrunePlan, *, applied: bool, done: list[str]) -> str:
     verb = "deleted" if applied else "would delete"
-    lines = [f"{verb} {_label(v)} ({v.record.get('tuned_model')})" for v in plan.delete_versions]
+    lines = [
+        f"{_verb(verb, v, done)} {_label(v)} ({v.record.get('tuned_model')})"
+        for v in plan.delete_versions
+    ]
     lines += [f"{verb} the record of {_label(v)} (its model is gone)" for v in plan.delete_records]
     lines += [f"kept {_label(v)}: {why}" for v, why in plan.kept]
     if not applied and (plan.delete_versions or plan.delete_records):
         lines.append("dry run: nothing was deleted; run again with --yes to delete")
     lines += [f"  {step}" for step in done]
     return "\n".join(lines) or "no release records"
+
+
+def _verb(verb: str, view: rel.ReleaseView, done: list[str]) -> str:
+    """ "deleted", unless the service refused and kept the version (a line below says so)."""
+    kept = f"the service kept tuned model {view.record.get('tuned_model')} "
+    return "the service kept" if any(step.startswith(kept) for step in done) else verb
 
 
 def _plan_dict(plan: rel.PrunePlan, *, applied: bool, done: list[str]) -> dict[str, Any]:

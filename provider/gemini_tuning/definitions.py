@@ -155,6 +155,14 @@ class ModelDefinition(BaseModel):
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     labels: dict[str, str] = Field(default_factory=dict)
     tuned_model_display_name: str | None = None
+    export_last_checkpoint_only: bool = Field(
+        False,
+        description=(
+            "Vertex: keep only the last checkpoint. Otherwise the job also deploys intermediate "
+            "checkpoints (about one per epoch, at most about 10), each to its own endpoint; "
+            "destroy removes them all"
+        ),
+    )
     evaluation: EvaluationDefinition | None = None
     deletion_policy: Literal["delete", "abandon", "prevent"] | None = Field(
         None,

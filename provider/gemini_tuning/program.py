@@ -163,6 +163,8 @@ def _tune(
         "description": definition.description,
         "poll_interval_seconds": config.get_float("pollIntervalSeconds"),
         "timeout_minutes": config.get_float("timeoutMinutes"),
+        # Only when set: an input that appears (even False) would change existing jobs' inputs.
+        "export_last_checkpoint_only": definition.export_last_checkpoint_only or None,
     }
     job_inputs.update({k: v for k, v in optional.items() if v is not None})
     job = TuningJob(name, **job_inputs)

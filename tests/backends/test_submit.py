@@ -96,7 +96,7 @@ def test_a_lost_answer_that_created_nothing_submits_again(
 def test_an_older_job_of_the_same_identity_is_not_taken_for_the_lost_one(
     emu: EmulatorProcess, backend: VertexBackend
 ) -> None:
-    old = backend.submit_job(_request(IDENTITY)).name
+    old = backend.submit_job(_request(IDENTITY, spe="5")).name  # still running when cancelled
     backend.cancel_job(old)
     emu.add_fault("503", method="CreateTuningJob", when="after", next=1)
     name = _submit_once(backend)

@@ -9,13 +9,14 @@ import pytest
 
 from gemini_tuning.backends import (
     BackendError,
+    DeleteRefusedError,
     JobRequest,
     NotFoundError,
     QuotaExceededError,
     Settings,
     SubmitUncertainError,
 )
-from gemini_tuning.backends.vertex import VertexBackend
+from gemini_tuning.backends.vertex import VertexBackend, split_without
 from gemini_tuning.testing import EmulatorProcess
 from tests.backends.conftest import emulator_with_training_file
 
@@ -467,3 +468,92 @@ def test_a_running_jobs_progress_is_counted_in_published_steps(backend: VertexBa
     assert {total for _, total in seen} == {9}  # 3 epochs of ceil(24 / 8) steps
     assert seen[0][0] < seen[-1][0] <= 9  # it grows while the job runs
     assert status.epochs_done == 3
+
+
+# -- checkpoints' endpoints and a service that keeps tuned models (issue 22) ----------------
+
+JOB_LABEL = "google-vertex-llm-tuning-job-id"
+
+
+def _labelled_endpoints(backend: VertexBackend, job_name: str) -> list[str]:
+    """Every endpoint carrying the job's tuning label, read from the unfiltered list."""
+    job_id = job_name.rsplit("/", 1)[-1]
+    parent = job_name.split("/tuningJobs/", maxsplit=1)[0]
+    listed = backend._client("endpoint").list_endpoints(request={"parent": parent})
+    return [e.name for e in listed if e.labels.get(JOB_LABEL) == job_id]
+
+
+def _three_epochs(owner: str) -> JobRequest:
+    return JobRequest(**{**_request(owner=owner).__dict__, "epoch_count": 3})
+
+
+def test_delete_removes_every_checkpoint_endpoint(backend: VertexBackend) -> None:
+    job = backend.submit_job(_three_epochs("checkpoints"))
+    model = _succeeded(backend, job.name)
+    status = backend.get_job(job.name)
+    assert len(status.endpoints) == 3  # the default checkpoint's and two intermediate ones
+    assert sorted(_labelled_endpoints(backend, job.name)) == list(status.endpoints)
+    steps = backend.delete_version(model, status.endpoint)
+    assert sum(s.startswith("deleted endpoint") for s in steps) == 3
+    assert _labelled_endpoints(backend, job.name) == []
+    with pytest.raises(NotFoundError):
+        backend.get_model(model)
+
+
+def test_a_refused_delete_leaves_nothing_serving_and_says_how_to_finish(
+    backend: VertexBackend, emu: EmulatorProcess
+) -> None:
+    job = backend.submit_job(_three_epochs("refused"))
+    model = _succeeded(backend, job.name)
+    emu.configure(refuse_tuned_model_delete=True)
+    try:
+        with pytest.raises(DeleteRefusedError) as refused:
+            backend.delete_version(model, backend.get_job(job.name).endpoint)
+    finally:
+        emu.configure(refuse_tuned_model_delete=False)
+    line = str(refused.value)
+    model_id = model.split("@")[0].rsplit("/", 1)[-1]
+    assert line.startswith(f"the service kept tuned model {model} (it refused the delete: ")
+    assert "delete: 400" not in line  # the service's message, not a raw status
+    assert f"gcloud ai models delete {model_id} --region={emu.location} --project=" in line
+    assert sum(s.startswith("deleted endpoint") for s in refused.value.done) == 3
+    assert _labelled_endpoints(backend, job.name) == []
+    assert backend.get_model(model).endpoints == ()  # kept, served by nothing
+    assert backend.delete_version(model, None)[-1].startswith("deleted model")  # by hand, later
+
+
+def test_a_cancelled_job_leaves_no_endpoint(backend: VertexBackend, emu: EmulatorProcess) -> None:
+    import time
+
+    request = JobRequest(
+        **{**_three_epochs("cancel").__dict__, "labels": {"emulator-seconds-per-epoch": "0.3"}}
+    )
+    job = backend.submit_job(request)
+    for _ in range(200):  # until the first checkpoint is deployed
+        if _labelled_endpoints(backend, job.name):
+            break
+        time.sleep(0.05)
+    backend.cancel_job(job.name)
+    for _ in range(200):
+        status = backend.get_job(job.name)
+        if not status.active:
+            break
+        time.sleep(0.05)
+    assert status.state == "CANCELLED"
+    assert status.tuned_model is None
+    assert _labelled_endpoints(backend, job.name)
+    steps = backend.delete_job_endpoints(job.name)
+    assert any(s.startswith("deleted endpoint") for s in steps)
+    assert _labelled_endpoints(backend, job.name) == []
+
+
+def test_split_without_moves_the_leaving_share_to_those_that_stay() -> None:
+    assert split_without({"a": 100}, "a", []) == {}
+    assert split_without({"a": 60, "b": 30, "c": 10}, "a", ["b", "c"]) == {"b": 75, "c": 25}
+    assert split_without({"a": 100, "b": 0, "c": 0}, "a", ["b", "c"], prefer=["c"]) == {
+        "b": 0,
+        "c": 100,
+    }
+    thirds = split_without({"a": 100}, "a", ["b", "c", "d"])
+    assert sum(thirds.values()) == 100
+    assert sorted(thirds.values()) == [33, 33, 34]

@@ -215,7 +215,9 @@ def test_models_update_versions_aliases_and_lists(
             }
         )
     )
-    assert [e.name for e in eps] == [job.tuned_model.endpoint]
+    # One endpoint per checkpoint, the default one's among them (test_checkpoints.py).
+    assert {e.name for e in eps} == {c.endpoint for c in job.tuned_model.checkpoints}
+    assert job.tuned_model.endpoint in {e.name for e in eps}
     with pytest.raises(exceptions.BadRequest):
         list(models.list_models(request={"parent": emu.parent, "order_by": "colour"}))
 
@@ -251,7 +253,8 @@ def test_injected_faults_surface_as_google_exceptions(
 def test_v1beta1_clients_get_v1beta1_operation_types(
     emu: EmulatorProcess, train_uri: str, tuning: aiplatform_v1.GenAiTuningServiceClient
 ) -> None:
-    job = wait_job(tuning, new_job(tuning, emu, train_uri).name)
+    job = new_job(tuning, emu, train_uri, export_last_checkpoint_only=True)  # one endpoint
+    job = wait_job(tuning, job.name)
     endpoints = gapic(emu, aiplatform_v1beta1.EndpointServiceClient)
     models = gapic(emu, aiplatform_v1beta1.ModelServiceClient)
     endpoint = endpoints.get_endpoint(name=job.tuned_model.endpoint)

@@ -56,7 +56,10 @@ def test_create_poll_succeed_generate_undeploy_delete(  # noqa: PLR0917 - fixtur
     assert model.labels["google-vertex-llm-tuning-job-id"] == job.name.rsplit("/", 1)[-1]
     assert model.labels["google-vertex-llm-tuning-base-model-id"] == "gemini-2-5-flash"
     assert model.labels["team"] == "geo"
-    assert model.deployed_models[0].endpoint == job.tuned_model.endpoint
+    # Every checkpoint is deployed; the default one's endpoint is the job's (test_checkpoints).
+    assert {d.endpoint for d in model.deployed_models} == {
+        c.endpoint for c in job.tuned_model.checkpoints
+    }
     assert models.get_model(name=model.name).name == model.name  # no version -> default
     assert models.get_model(name=f"{model.name}@default").version_id == "1"
 
@@ -94,6 +97,13 @@ def test_create_poll_succeed_generate_undeploy_delete(  # noqa: PLR0917 - fixtur
     op.result(timeout=10)  # polled under /ui/, parsed strictly
     assert isinstance(op.metadata, aiplatform_v1.UndeployModelOperationMetadata)
     assert not endpoints.get_endpoint(name=endpoint.name).deployed_models
+    left = models.get_model(name=model.name).deployed_models
+    assert endpoint.name not in {d.endpoint for d in left}
+    for ref in left:  # the intermediate checkpoints' endpoints
+        endpoints.undeploy_model(
+            endpoint=ref.endpoint, deployed_model_id=ref.deployed_model_id
+        ).result(timeout=10)
+        endpoints.delete_endpoint(name=ref.endpoint).result(timeout=10)
     assert not models.get_model(name=model.name).deployed_models
 
     endpoints.delete_endpoint(name=endpoint.name).result(timeout=10)

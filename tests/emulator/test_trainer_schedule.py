@@ -90,3 +90,43 @@ def test_a_write_between_scheduled_changes_is_seen_at_the_next_request(
     trainer.advance_all(START + 0.4)
     assert reads == ["tuningJob"]
     assert _state(trainer, name) == "JOB_STATE_CANCELLING"
+
+
+def test_a_job_cancelled_before_its_data_was_read_is_cancelled(trainer: Trainer) -> None:
+    """No epochs or steps are known yet: no checkpoint, and no error."""
+    internal = {"created": START - 1, "spe": SPE, "cancel_at": START}
+    data = {"state": "JOB_STATE_PENDING", "supervisedTuningSpec": {}}
+    trainer.store.put(Resource("jobs/2", "tuningJob", "p", data, internal))
+    trainer.advance_all(START + 10)
+    assert _state(trainer, "jobs/2") == "JOB_STATE_CANCELLED"
+
+
+def test_each_checkpoint_is_deployed_once_as_training_reaches_it(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.sqlite3")
+    deployed: list[str] = []
+
+    def deploy(res: Resource, checkpoints: list[dict[str, Any]]) -> None:
+        known = res.internal.setdefault("checkpoint_endpoints", {})
+        for cp in checkpoints:
+            if cp["checkpointId"] not in known:
+                known[cp["checkpointId"]] = f"endpoints/{cp['checkpointId']}"
+                deployed.append(cp["checkpointId"])
+
+    trainer = Trainer(store, EmulatorConfig(), lambda: "127.0.0.1:9", _succeeded, deploy)
+    try:
+        name = _job(trainer)
+        trainer.advance_all(START + SPE + 0.1)
+        assert deployed == ["1"]
+        assert "tunedModel" not in (store.get(name) or Resource("", "", "", {}, {})).data
+        trainer.advance_all(START + EPOCHS * SPE)
+        assert deployed == ["1", "2", "3"]
+        done = store.get(name)
+        assert done is not None
+        assert [c["endpoint"] for c in done.data["tunedModel"]["checkpoints"]] == [
+            "endpoints/1",
+            "endpoints/2",
+            "endpoints/3",
+        ]
+    finally:
+        trainer.stop()
+        store.close()

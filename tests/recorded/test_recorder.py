@@ -82,6 +82,19 @@ def test_user_text_is_redacted_with_its_json_type_and_bare_ids_follow_their_plac
     assert out["versionId"] == "1"
 
 
+def test_an_id_seen_before_is_replaced_inside_a_list_filter_too() -> None:
+    """DeleteTuningJob has no RPC, so a job's endpoints are found by a label filter naming the
+    job id: left raw, the replay would ask for the recorded job, not the one it made."""
+    redactor = Redactor(projects=("my-project",))
+    job = redactor.string(
+        "projects/my-project/locations/us-central1/tuningJobs/6470568535812941714"
+    )
+    placeholder = job.rsplit("/", 1)[1]
+    assert placeholder.startswith("ID_")
+    query = 'labels.google-vertex-llm-tuning-job-id="6470568535812941714"'
+    assert redactor.string(query) == f'labels.google-vertex-llm-tuning-job-id="{placeholder}"'
+
+
 def test_gemini_api_names_and_examples_are_redacted() -> None:
     redactor = Redactor()
     path, query = redactor.url(

@@ -16,6 +16,7 @@ from gemini_tuning.backends._settings import Settings, SettingsError, resolve
 from gemini_tuning.backends._types import (
     BackendError,
     ConflictError,
+    DeleteRefusedError,
     EndpointStatus,
     JobRequest,
     JobStatus,
@@ -29,6 +30,7 @@ from gemini_tuning.backends._types import (
 __all__ = [
     "BackendError",
     "ConflictError",
+    "DeleteRefusedError",
     "EndpointStatus",
     "JobRequest",
     "JobStatus",

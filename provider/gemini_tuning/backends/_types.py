@@ -53,6 +53,16 @@ class SubmitUncertainError(BackendError):
     no request ID, so a second submission is a second, billed job)."""
 
 
+class DeleteRefusedError(BackendError):
+    """The service refused to delete a tuned model version (400) after everything serving it
+    was removed: it keeps the version. ``done`` lists what was removed before the refusal;
+    ``str(err)`` is one line saying what was kept, why, and how to remove it by hand."""
+
+    def __init__(self, message: str, done: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.done = list(done)
+
+
 class QuotaExceededError(BackendError):
     """The service refused a create for quota (429 RESOURCE_EXHAUSTED): nothing was created;
     submit again once a running job has finished."""
@@ -90,7 +100,9 @@ class JobStatus:
     labels: Mapping[str, str] = field(default_factory=dict)
     error: str | None = None
     tuned_model: str | None = None  # with @version
-    endpoint: str | None = None
+    endpoint: str | None = None  # the default checkpoint's
+    # Every endpoint the job names: the default checkpoint's and the other checkpoints'.
+    endpoints: Sequence[str] = ()
     create_time: str | None = None
     start_time: str | None = None
     end_time: str | None = None
@@ -210,8 +222,15 @@ class TuningBackend(Protocol):
 
     def delete_version(self, name: str, endpoint: str | None) -> list[str]:
         """Delete one tuned model version and what serves it alone: undeploy that version
-        from its endpoints, delete an endpoint left empty, then delete the version (the whole
-        model when it has no other). Already gone counts as done; returns what was done."""
+        from its endpoints (``endpoint``, those the model lists, and every endpoint its tuning
+        job created: its checkpoints'), delete an endpoint left empty, then delete the version
+        (the whole model when it has no other). Already gone counts as done; returns what was
+        done. A delete the service refuses raises DeleteRefusedError, everything else done."""
+        ...
+
+    def delete_job_endpoints(self, job_name: str) -> list[str]:
+        """For a job that produced no model (cancelled, failed): undeploy what it deployed (its
+        checkpoints) from the endpoints it created and delete those left empty."""
         ...
 
     def generate(self, target: str, prompt: str, system_instruction: str | None) -> str: ...

@@ -414,6 +414,11 @@ class GeminiApiBackend:
             return []
         return [f"deleted tuned model {_model_name(name)}"]
 
+    def delete_job_endpoints(self, job_name: str) -> list[str]:
+        """The Gemini API serves tuned models without endpoints: nothing to remove."""
+        del job_name
+        return []
+
     # -- serving -----------------------------------------------------------------------------
 
     def generate(self, target: str, prompt: str, system_instruction: str | None) -> str:

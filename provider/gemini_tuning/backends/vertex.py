@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from gemini_tuning.backends._settings import Settings
 from gemini_tuning.backends._types import (
     BackendError,
     ConflictError,
+    DeleteRefusedError,
     EndpointStatus,
     JobRequest,
     JobStatus,
@@ -44,6 +45,9 @@ _ADAPTER_SIZE_NAMES = {
 }
 LIST_PAGE_SIZE = 100
 LABEL_WRITE_ATTEMPTS = 8
+# The service copies a job's tuning labels onto the model and the endpoints it creates
+# (vertex-api.md section 1): how the endpoints of a job's checkpoints are found.
+TUNING_JOB_LABEL = "google-vertex-llm-tuning-job-id"
 
 
 @functools.cache
@@ -186,6 +190,56 @@ def _target_location(kwargs: Mapping[str, Any]) -> str | None:
         if isinstance(value, str) and (found := location_of(value)):
             return found
     return None
+
+
+def _refused(err: BackendError) -> bool:
+    """A 400 (FAILED_PRECONDITION, INVALID_ARGUMENT): the service refuses; retrying the same
+    call cannot help."""
+    from google.api_core import exceptions
+
+    return isinstance(err.__cause__, exceptions.BadRequest)
+
+
+def _kept_line(name: str, whole_model: bool, err: BackendError) -> str:
+    """What a refused delete leaves, and the gcloud command that removes it by hand
+    (https://cloud.google.com/sdk/gcloud/reference/ai/models/delete-version: `gcloud ai models
+    delete-version 123@1234 --project=example --region=us-central1`; `gcloud ai models delete
+    MODEL_ID --project=PROJECT_ID --region=LOCATION`, Model Registry delete-model page)."""
+    parts = name.split("/")
+    project, region = parts[1], parts[3]
+    model_id = _without_version(name).rsplit("/", 1)[-1]
+    command = (
+        f"gcloud ai models delete {model_id}"
+        if whole_model
+        else f"gcloud ai models delete-version {model_id}@{_version_of(name)}"
+    )
+    reason = getattr(err.__cause__, "message", None) or str(err)
+    return (
+        f"the service kept tuned model {name} (it refused the delete: {reason}); its "
+        f"endpoints are gone and nothing serves it; to remove it by hand: {command} "
+        f"--region={region} --project={project}"
+    )
+
+
+def split_without(
+    split: Mapping[str, int], leaving: str, staying: Sequence[str], prefer: Sequence[str] = ()
+) -> dict[str, int]:
+    """The traffic split once ``leaving`` is undeployed: its share goes to the models that
+    stay, in proportion to what they have, and the percentages add up to 100 (endpoint.proto:
+    "The traffic percentage values must add up to 100"). When none of those that stay has any
+    traffic, the ``prefer``red ones (models not being removed) share it evenly, else all."""
+    if not staying:
+        return {}
+    shares = {d: max(0, int(split.get(d, 0))) for d in staying}
+    if sum(shares.values()) == 0:
+        takers = [d for d in staying if d in prefer] or list(staying)
+        shares = {d: (1 if d in takers else 0) for d in staying}
+    total = sum(shares.values())
+    out = {d: shares[d] * 100 // total for d in staying}
+    remainder = 100 - sum(out.values())
+    for d in sorted(staying, key=lambda d: -shares[d])[:remainder]:
+        out[d] += 1
+    return out
 
 
 def _refused_filter(err: BackendError) -> bool:
@@ -544,27 +598,109 @@ class VertexBackend:
         )
 
     def delete_version(self, name: str, endpoint: str | None) -> list[str]:
-        """Undeploy this version from its endpoints (and delete an endpoint left empty), then
-        delete the version, or the whole model when it has no other version. Each step is
-        skipped when what it removes is already gone, so a retried destroy finishes."""
+        """Undeploy this version from every endpoint that serves it (and delete an endpoint
+        left empty), then delete the version, or the whole model when it has no other. The
+        endpoints: ``endpoint``, those the model lists, and every one its tuning job created,
+        its checkpoints' included ("Intermediate checkpoints are deployed to new endpoints
+        sequentially as tuning progresses", https://cloud.google.com/vertex-ai/generative-ai/
+        docs/models/tuning-checkpoints). Undeploying first is what the Model Registry asks: "If
+        you want to delete a model that is deployed to an endpoint, you need to undeploy it
+        first" (https://cloud.google.com/vertex-ai/docs/model-registry/delete-model). Each step
+        is skipped when what it removes is already gone, so a retried destroy finishes. A
+        delete the service refuses (older tuning pages said tuned Gemini models cannot be
+        deleted) raises DeleteRefusedError once nothing serves the version any more."""
         try:
             target = self.get_model(name)
         except NotFoundError:
             return []
         model_id, version = _without_version(target.name), _version_of(target.name)
+        endpoints = {*target.endpoints, *([endpoint] if endpoint else [])}
+        job_id = target.labels.get(TUNING_JOB_LABEL)
+        if job_id:
+            endpoints |= set(self._job_endpoints(_parent_of(model_id), job_id))
+
+        def serves_this_version(deployed: Any) -> bool:
+            return _without_version(deployed.model) == model_id and (
+                version is None or (deployed.model_version_id or "1") == version
+            )
+
         done: list[str] = []
-        for endpoint_name in sorted({*target.endpoints, *([endpoint] if endpoint else [])}):
-            done += self._remove_endpoint(endpoint_name, model_id, version)
+        for endpoint_name in sorted(endpoints):
+            done += self._remove_endpoint(endpoint_name, serves_this_version)
+        try:
+            return [*done, *self._delete_registered(target, model_id, version)]
+        except DeleteRefusedError as err:
+            raise DeleteRefusedError(str(err), [*done, *err.done]) from err
+
+    def _delete_registered(
+        self, target: ModelStatus, model_id: str, version: str | None
+    ) -> list[str]:
+        done: list[str] = []
         others = [v for v in self._versions(model_id) if _version_of(v.name) != version]
-        if not others:
-            self._operation("model", "delete_model", missing_ok=True, name=model_id)
-            return [*done, f"deleted model {model_id}"]
-        if "default" in target.version_aliases:
-            newest = max(others, key=lambda v: int(_version_of(v.name) or 0))
-            self.merge_aliases(newest.name, add=["default"], remove=[])
-            done.append(f"moved alias default to {newest.name}")
-        self._operation("model", "delete_model_version", missing_ok=True, name=target.name)
+        try:
+            if not others:
+                self._operation("model", "delete_model", missing_ok=True, name=model_id)
+                return [f"deleted model {model_id}"]
+            if "default" in target.version_aliases:
+                newest = max(others, key=lambda v: int(_version_of(v.name) or 0))
+                self.merge_aliases(newest.name, add=["default"], remove=[])
+                done.append(f"moved alias default to {newest.name}")
+            self._operation("model", "delete_model_version", missing_ok=True, name=target.name)
+        except BackendError as err:
+            if not _refused(err):
+                raise
+            whole = not others
+            raise DeleteRefusedError(_kept_line(target.name, whole, err), done) from err
         return [*done, f"deleted model version {target.name}"]
+
+    def delete_job_endpoints(self, job_name: str) -> list[str]:
+        """For a job with no tuned model (cancelled, failed): the endpoints it created for its
+        checkpoints, found by the job's tuning label. On those only what the job deployed is
+        undeployed: a model version that carries the job's label, or one that was never
+        registered (a checkpoint of a job that did not finish)."""
+        parent, _, job_id = job_name.rpartition("/tuningJobs/")
+        done: list[str] = []
+        for endpoint_name in sorted(self._job_endpoints(parent, job_id)):
+            done += self._remove_endpoint(endpoint_name, lambda d: self._made_by(d, job_id))
+        return done
+
+    def _made_by(self, deployed: Any, job_id: str) -> bool:
+        version = deployed.model_version_id or "1"
+        try:
+            model = self.get_model(f"{_without_version(deployed.model)}@{version}")
+        except NotFoundError:
+            return True
+        return model.labels.get(TUNING_JOB_LABEL) == job_id
+
+    def _job_endpoints(self, parent: str, job_id: str) -> list[str]:
+        """Every endpoint the job created: the ones its tunedModel names (the default
+        checkpoint's and the others'), and the ones carrying its tuning label, which holds
+        while it runs too (the job may name none before it succeeds). The label is checked
+        here whatever the filter answered (a filter can be misread); a filter the service
+        refuses falls back to the unfiltered list."""
+        found: set[str] = set()
+        try:  # the plain read: get_job would also read the loss, not needed here
+            found_job = self._call("tuning", "get_tuning_job", name=f"{parent}/tuningJobs/{job_id}")
+            job = _job_status(found_job)
+        except NotFoundError:
+            job = None
+        if job is not None:
+            found |= {*job.endpoints, *([job.endpoint] if job.endpoint else [])}
+        query = f'labels.{TUNING_JOB_LABEL}="{job_id}"'
+        try:
+            listed = self._list_endpoints(parent, query)
+        except BackendError as err:
+            if not _refused_filter(err):
+                raise
+            listed = self._list_endpoints(parent, "")
+        found |= {e.name for e in listed if dict(e.labels).get(TUNING_JOB_LABEL) == job_id}
+        return sorted(found)
+
+    def _list_endpoints(self, parent: str, query: str) -> list[Any]:
+        request = {"parent": parent, "filter": query, "page_size": LIST_PAGE_SIZE}
+        pager = self._call("endpoint", "list_endpoints", request=request)
+        with _service_errors():
+            return list(pager)
 
     def list_versions(self, name: str) -> list[ModelStatus]:
         """Every version of a model (``name`` with or without ``@N``)."""
@@ -575,28 +711,37 @@ class VertexBackend:
         with _service_errors():
             return [_model_status(model) for model in pager]
 
-    def _remove_endpoint(self, endpoint: str, model: str, version: str | None) -> list[str]:
+    def _remove_endpoint(self, endpoint: str, ours: Callable[[Any], bool]) -> list[str]:
+        """Undeploy what ``ours`` picks from ``endpoint``; delete the endpoint if that was all.
+        While another model stays deployed, each undeploy passes an explicit traffic_split
+        that moves the leaving model's share to those that stay: "A DeployedModel will be
+        successfully undeployed only if it doesn't have any traffic assigned to it when this
+        method executes, or if this field unassigns any traffic to it" (UndeployModelRequest,
+        endpoint_service.proto)."""
         done = []
         try:
             found = self._call("endpoint", "get_endpoint", name=endpoint)
         except NotFoundError:
             return []
-        ours = [
-            d
-            for d in found.deployed_models
-            if _without_version(d.model) == model
-            and (version is None or (d.model_version_id or "1") == version)
-        ]
-        for deployed in ours:
+        deployed = list(found.deployed_models)
+        leaving = [d for d in deployed if ours(d)]
+        split = {k: int(v) for k, v in dict(found.traffic_split).items()}
+        staying = [d.id for d in deployed]
+        others = [d.id for d in deployed if d not in leaving]
+        for d in leaving:
+            staying.remove(d.id)
+            split = split_without(split, d.id, staying, prefer=others)
+            extra = {"traffic_split": split} if staying else {}
             self._operation(
                 "endpoint",
                 "undeploy_model",
                 missing_ok=True,
                 endpoint=endpoint,
-                deployed_model_id=deployed.id,
+                deployed_model_id=d.id,
+                **extra,
             )
-            done.append(f"undeployed {deployed.id} from {endpoint}")
-        if len(ours) == len(found.deployed_models):
+            done.append(f"undeployed {d.id} from {endpoint}")
+        if leaving and not staying:
             self._operation("endpoint", "delete_endpoint", missing_ok=True, name=endpoint)
             done.append(f"deleted endpoint {endpoint}")
         return done
@@ -727,7 +872,9 @@ def _job_status(job: Any) -> JobStatus:
     state = str(raw.get("state", "JOB_STATE_UNSPECIFIED")).removeprefix("JOB_STATE_")
     tuned = raw.get("tunedModel", {})
     hyper = raw.get("supervisedTuningSpec", {}).get("hyperParameters", {})
-    epochs = {int(c.get("epoch", 0)) for c in tuned.get("checkpoints", [])}
+    checkpoints = tuned.get("checkpoints", [])
+    epochs = {int(c.get("epoch", 0)) for c in checkpoints}
+    named = {tuned.get("endpoint"), *(c.get("endpoint") for c in checkpoints)}
     return JobStatus(
         name=raw["name"],
         state=state,
@@ -735,6 +882,7 @@ def _job_status(job: Any) -> JobStatus:
         error=raw.get("error", {}).get("message") if raw.get("error") else None,
         tuned_model=tuned.get("model"),
         endpoint=tuned.get("endpoint"),
+        endpoints=tuple(sorted(e for e in named if e)),
         create_time=raw.get("createTime"),
         start_time=raw.get("startTime"),
         end_time=raw.get("endTime"),
@@ -802,6 +950,11 @@ def _endpoint_status(endpoint: Any) -> EndpointStatus:
         deployed=tuple(d.id for d in endpoint.deployed_models),
         create_time=created.isoformat() if created else None,
     )
+
+
+def _parent_of(model_id: str) -> str:
+    """``projects/P/locations/L`` of a model name."""
+    return model_id.rsplit("/models/", 1)[0]
 
 
 def _without_version(name: str) -> str:

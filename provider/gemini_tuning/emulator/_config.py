@@ -89,7 +89,14 @@ _COERCE: dict[str, Callable[[str, Any], Any]] = {
     **dict.fromkeys(_NUMBERS, _number),
     **dict.fromkeys(("lro_polls", "max_running_jobs"), _count),
     **dict.fromkeys(
-        ("lro_never_done", "progress_extras", "publish_metrics", "gemini_api_tuning_retired"), _flag
+        (
+            "lro_never_done",
+            "progress_extras",
+            "publish_metrics",
+            "gemini_api_tuning_retired",
+            "refuse_tuned_model_delete",
+        ),
+        _flag,
     ),
     "fail_next": lambda _k, v: [int(x) for x in v],
     "fault_methods": lambda _k, v: [str(x) for x in v],
@@ -140,6 +147,9 @@ class EmulatorConfig:
     publish_metrics: bool = True
     # True: Gemini API tunedModels.create answers 404 as the real service has since May 2025.
     gemini_api_tuning_retired: bool = False
+    # True: DeleteModel and DeleteModelVersion of a tuned model (one a tuning job made) answer
+    # 400 FAILED_PRECONDITION, as older tuning pages said tuned Gemini models cannot be deleted.
+    refuse_tuned_model_delete: bool = False
     # What preflight reads (see _preflight.py): permissions projects.testIamPermissions does
     # not grant, and services Service Usage reports DISABLED (e.g. aiplatform.googleapis.com).
     denied_permissions: list[str] = field(default_factory=list)

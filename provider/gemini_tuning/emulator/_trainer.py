@@ -50,6 +50,17 @@ def default_epochs(examples: int) -> int:
     return 3
 
 
+def checkpoint_epochs(epochs: int) -> list[int]:
+    """The epochs after which a job saves a checkpoint. "For tuning jobs with less than 10
+    epochs, one checkpoint is saved approximately after each epoch. For tuning jobs with more
+    than 10 epochs, around 10 checkpoints are saved at even distribution, with the exception of
+    the final checkpoint, which is saved immediately after all epochs are trained."
+    (https://cloud.google.com/vertex-ai/generative-ai/docs/models/tuning-checkpoints)"""
+    if epochs <= 10:
+        return list(range(1, epochs + 1))
+    return sorted({max(1, round(k * epochs / 10)) for k in range(1, 11)} | {epochs})
+
+
 def losses(job_name: str, epochs: int, multiplier: float) -> list[float]:
     """A falling training loss per epoch: 0.05 + 2.4 * exp(-0.45 * e * sqrt(lrm)), with a small
     deterministic per-job jitter, strictly decreasing."""
@@ -85,11 +96,14 @@ class Trainer:
         config: EmulatorConfig,
         gcs_host: Callable[[], str],
         on_success: Callable[[Resource, float], dict[str, Any]],
+        on_checkpoints: Callable[[Resource, list[dict[str, Any]]], None] | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self._gcs_host = gcs_host
         self._on_success = on_success
+        # Deploys intermediate checkpoints to their endpoints as training reaches them.
+        self._on_checkpoints = on_checkpoints
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._pass: tuple[int, float] = (-1, 0.0)  # (job writes, next change) at the last pass
         self._threads: list[threading.Thread] = []
@@ -253,32 +267,64 @@ class Trainer:
             if state in TERMINAL_STATES:
                 res.data["endTime"] = timestamp(at)
 
+    def _epochs_done(self, res: Resource, until: float) -> int:
+        i = res.internal
+        start, spe = i.get("start"), float(i["spe"])
+        if not start or until <= start:
+            return 0
+        # 1e-6: float timestamps (~1.7e9 s) lose ~1e-7 s, so epoch E must not read E - 1.
+        return min(int(i["epochs"]), int(_hold.trained(i, until) / spe + 1e-6))
+
     def _checkpoints(
         self, res: Resource, until: float, done: int | None = None
     ) -> list[dict[str, Any]]:
+        """The checkpoints saved by ``until`` (or after ``done`` epochs), with the endpoint
+        each one is deployed to once it is."""
         i = res.internal
-        start, spe = i.get("start"), float(i["spe"])
-        if done is None:
-            if not start or until <= start:
-                return []
-            # 1e-6: float timestamps (~1.7e9 s) lose ~1e-7 s, so epoch E must not read E - 1.
-            done = min(int(i["epochs"]), int(_hold.trained(i, until) / spe + 1e-6))
+        done = self._epochs_done(res, until) if done is None else done
+        if done <= 0:  # also before the dataset was read: no epochs or steps known yet
+            return []
         steps = int(i["steps_per_epoch"])
+        deployed = i.get("checkpoint_endpoints", {})
         return [
-            {"checkpointId": str(e), "epoch": str(e), "step": str(e * steps)}
-            for e in range(1, done + 1)
+            {
+                "checkpointId": str(e),
+                "epoch": str(e),
+                "step": str(e * steps),
+                **({"endpoint": deployed[str(e)]} if str(e) in deployed else {}),
+            }
+            for e in checkpoint_epochs(int(i["epochs"]))
+            if e <= done
         ]
 
     def current_epoch(self, res: Resource, now: float) -> int:
-        return len(self._checkpoints(res, now))
+        return self._epochs_done(res, now)
+
+    def _intermediate(self, res: Resource, until: float) -> list[dict[str, Any]]:
+        """Checkpoints saved by ``until``, deployed to their endpoints: "Intermediate
+        checkpoints are deployed to new endpoints sequentially as tuning progresses" (tuning
+        checkpoints page, see checkpoint_epochs). None with exportLastCheckpointOnly."""
+        if res.data.get("supervisedTuningSpec", {}).get("exportLastCheckpointOnly"):
+            return []
+        cps = self._checkpoints(res, until)
+        if cps and self._on_checkpoints is not None:
+            self._on_checkpoints(res, cps)
+            cps = self._checkpoints(res, until)
+        return cps
 
     def advance(self, res: Resource, now: float) -> None:
         """Bring a non-terminal job to its state at ``now`` (and persist it)."""
-        before = (res.data.get("state"), len(res.data.get("tunedModel", {}).get("checkpoints", [])))
+        before = self._shape(res)
         self._advance(res, now)
-        after = (res.data.get("state"), len(res.data.get("tunedModel", {}).get("checkpoints", [])))
+        after = self._shape(res)
         if before != after:
             self.store.put(res)
+
+    @staticmethod
+    def _shape(res: Resource) -> tuple[Any, int, int]:
+        """What an advance can change: the state, the checkpoints shown, those deployed."""
+        shown = len(res.data.get("tunedModel", {}).get("checkpoints", []))
+        return res.data.get("state"), shown, len(res.internal.get("checkpoint_endpoints", {}))
 
     def _advance(self, res: Resource, now: float) -> None:
         i = res.internal
@@ -311,10 +357,14 @@ class Trainer:
             self._set(res, held, span[0])
         elif res.data.get("state") != "JOB_STATE_RUNNING":
             self._set(res, "JOB_STATE_RUNNING", span[1] if span and now >= span[1] else start)
-        cps = self._checkpoints(res, now) if self.config.progress_extras else []
-        if cps:  # an invention (setting progress_extras): Vertex shows no progress while RUNNING
+        cps = self._intermediate(res, now)
+        # The endpoints exist while RUNNING (documented); whether the job's own tunedModel
+        # lists them before it succeeds is not [I]: the safer reading shows nothing, so a
+        # client finds them by the endpoints' tuning labels. progress_extras shows them (an
+        # invention, as is progress on the job at all).
+        if cps and self.config.progress_extras:
             res.data["tunedModel"] = {"checkpoints": cps}
-            res.data["updateTime"] = timestamp(start + len(cps) * spe)
+            res.data["updateTime"] = timestamp(start + int(cps[-1]["epoch"]) * spe)
 
     def _started(self, res: Resource, start: float) -> None:
         """Training began: its start time, and the experiment its loss is published in."""
@@ -328,8 +378,10 @@ class Trainer:
         end = cancel_at + self.config.cancelling_for(float(i["spe"]))
         if start and cancel_at >= start:
             self._started(res, start)
-        cps = self._checkpoints(res, cancel_at) if self.config.progress_extras else []
-        if cps:
+        # Checkpoints saved before the cancel stay deployed: nothing documents that cancelling
+        # a job removes its endpoints [I], so the safer reading keeps them (they bill).
+        cps = self._intermediate(res, cancel_at)
+        if cps and self.config.progress_extras:
             res.data["tunedModel"] = {"checkpoints": cps}
         if now >= end:
             self._set(res, "JOB_STATE_CANCELLED", end)
@@ -338,11 +390,12 @@ class Trainer:
             self._set(res, "JOB_STATE_CANCELLING", cancel_at)
 
     def _succeed(self, res: Resource, end: float) -> None:
+        """The model is registered and the last checkpoint deployed (the default one, whose
+        endpoint is ``tunedModel.endpoint``); ``checkpoints`` lists all, with their endpoints."""
+        self._intermediate(res, end)
+        tuned = self._on_success(res, end)
         cps = self._checkpoints(res, end, done=int(res.internal["epochs"]))
         if res.data.get("supervisedTuningSpec", {}).get("exportLastCheckpointOnly"):
             cps = cps[-1:]
-        tuned = self._on_success(res, end)
-        for cp in cps[-1:]:
-            cp["endpoint"] = tuned["endpoint"]
         res.data["tunedModel"] = {**tuned, "checkpoints": cps}
         self._set(res, "JOB_STATE_SUCCEEDED", end)

@@ -277,6 +277,9 @@ class TuningJobProvider(dyn.ResourceProvider):
         return dyn.UpdateResult(outs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """Cancel an active job (and wait for it to settle), then retire its model (see
+        _retire_model), or, for a job with no model, remove the endpoints it deployed its
+        checkpoints to. A delete the service refuses does not fail: the line says so."""
         resource = str(props.get("resource_name"))
         _deletion.refuse_delete(resource, props, _what_it_made(id_, props))
         if _deletion.policy_of(props) == "abandon":
@@ -293,10 +296,15 @@ class TuningJobProvider(dyn.ResourceProvider):
                 say(resource, f"cancelled running tuning job {id_}")
             except backends.NotFoundError:
                 pass
+            status = _settled(backend, id_, status)
         model = props.get("tuned_model") or (status.tuned_model if status else None)
-        if model:
-            for step in _retire_model(backend, str(model), props):
-                say(resource, step)
+        lines = _retire_model(backend, str(model), props) if model else []
+        if status is not None and (not model or _gone(backend, str(model))):
+            # No model (cancelled, failed), or none any more (deleted now or out of band):
+            # whatever the job deployed is nobody else's.
+            lines += backend.delete_job_endpoints(id_)
+        for step in lines:
+            say(resource, step)
 
 
 # One instance per process; pickled by reference into each resource's state.
@@ -630,9 +638,46 @@ def _still_active(props: dict[str, Any]) -> str:
     return f" ({state} when last read, not cancelled)" if state in ACTIVE_STATES else ""
 
 
+def _gone(backend: backends.TuningBackend, model: str) -> bool:
+    try:
+        backend.get_model(model)
+    except backends.NotFoundError:
+        return True
+    return False
+
+
+def _settled(
+    backend: backends.TuningBackend, name: str, status: backends.JobStatus
+) -> backends.JobStatus:
+    """The job once the cancel took effect (or it ended otherwise): its checkpoints' endpoints
+    are all there by then. A cancel is asynchronous (CANCELLING first); past
+    ``operationTimeoutSeconds`` the delete fails, so the resource stays in the state and the
+    next destroy finishes the clean-up."""
+    limit = backends.settings().operation_timeout_seconds
+    started = _wait.clock()
+    interval = 0.5
+    while status.active:
+        if _wait.clock() - started > limit:
+            raise RuntimeError(
+                f"tuning job {name} is still {status.state} {limit:g} s after it was cancelled; "
+                "the endpoints of its checkpoints may still appear, so it stays in the state: "
+                "run `pulumi destroy` again once it is CANCELLED (or raise "
+                "gemini-tuning:operationTimeoutSeconds)"
+            )
+        _wait.sleep(interval)
+        interval = min(interval * 1.5, 10.0)
+        try:
+            status = backend.get_job(name)
+        except backends.NotFoundError:
+            return status
+    return status
+
+
 def _retire_model(backend: backends.TuningBackend, model: str, props: dict[str, Any]) -> list[str]:
     """Delete the version this resource owns, unless a newer resource owns it or another stack
-    serves it. What was done, or kept and why, one line each."""
+    serves it. What was done, or kept and why, one line each. A version the service refuses to
+    delete leaves the state all the same: everything serving it is gone, and this stack's claim
+    is taken off it."""
     try:
         current = backend.get_model(model)
     except backends.NotFoundError:
@@ -640,15 +685,30 @@ def _retire_model(backend: backends.TuningBackend, model: str, props: dict[str, 
     prune_hint = "`gemini-tuning releases prune` deletes it once no stack claims it"
     if not claims.may_delete(current.labels, props.get("owner_token")):
         return [f"kept tuned model {model}: a newer TuningJob adopted its job and owns it now"]
-    holders = claims.claimants(
-        current.labels, current.version_aliases, except_stack=str(props.get("stack"))
-    )
+    stack = str(props.get("stack"))
+    holders = claims.claimants(current.labels, current.version_aliases, except_stack=stack)
     if holders:
         return [
             f"kept tuned model {model} and its endpoint: still served by {', '.join(holders)}. "
             f"It leaves this stack's state; {prune_hint}"
         ]
-    return backend.delete_version(model, props.get("tuned_model_endpoint"))
+    try:
+        return backend.delete_version(model, props.get("tuned_model_endpoint"))
+    except backends.DeleteRefusedError as refused:
+        return [*refused.done, *_unclaim(backend, model, stack), str(refused)]
+
+
+def _unclaim(backend: backends.TuningBackend, model: str, stack: str) -> list[str]:
+    """This stack's claim off a version the service keeps (its aliases went with its
+    TunedModel; another alias would have kept the version above)."""
+    try:
+        current = backend.get_model(model)
+    except backends.NotFoundError:
+        return []
+    if claims.without_claim(current.labels, stack) == dict(current.labels):
+        return []
+    backend.update_labels(model, lambda labels: claims.without_claim(labels, stack))
+    return [f"removed this stack's claim from {model}"]
 
 
 def _timing(spec: TuningJobSpec) -> _submit.Timing:
