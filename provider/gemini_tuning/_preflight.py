@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gemini_tuning import catalog
+from gemini_tuning._pulumi_cli import pulumi_json
 from gemini_tuning.backends._settings import NAMESPACE, Settings, SettingsError, resolve
 
 Status = Literal["ok", "fail", "skipped"]
@@ -655,20 +655,8 @@ def register(groups: Any) -> None:
 
 def pulumi_config(cwd: Path) -> ConfigReader:
     def read(stack: str) -> Mapping[str, Any] | None:
-        done = subprocess.run(
-            ["pulumi", "config", "--json", "--stack", stack, "--non-interactive"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            return None
-        try:
-            found: Mapping[str, Any] = json.loads(done.stdout or "{}")
-        except ValueError:
-            return None
-        return found
+        found = pulumi_json(cwd, "config", "--stack", stack)
+        return found if isinstance(found, Mapping) else None
 
     return read
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from gemini_tuning._pulumi_cli import pulumi_json
 
 PIPELINE_ORDER = ("dev", "staging", "prod")  # a stack's place: the first of these in its name
 COLUMNS = (
@@ -69,20 +70,12 @@ def _handle(args: argparse.Namespace) -> int:
 
 def existing_stacks(cwd: Path) -> list[str] | None:
     """The project's stacks, in pipeline order; None when they cannot be listed."""
-    done = subprocess.run(
-        ["pulumi", "stack", "ls", "--json", "--non-interactive"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        return None
+    listed = pulumi_json(cwd, "stack", "ls")
     try:
-        names = [str(entry["name"]) for entry in json.loads(done.stdout or "[]")]
-    except (ValueError, TypeError, KeyError):
+        names = [str(entry["name"]) for entry in listed or []]
+    except (TypeError, KeyError):
         return None
-    return in_pipeline_order(name.rsplit("/", 1)[-1] for name in names)
+    return None if listed is None else in_pipeline_order(n.rsplit("/", 1)[-1] for n in names)
 
 
 def in_pipeline_order(names: Iterable[str]) -> list[str]:
@@ -97,20 +90,8 @@ def in_pipeline_order(names: Iterable[str]) -> list[str]:
 
 def pulumi_reader(cwd: Path) -> Reader:
     def read(stack: str) -> Mapping[str, Any] | None:
-        done = subprocess.run(
-            ["pulumi", "stack", "output", "--json", "--stack", stack, "--non-interactive"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            return None
-        try:
-            found: Mapping[str, Any] = json.loads(done.stdout or "{}")
-        except ValueError:
-            return None
-        return found
+        found = pulumi_json(cwd, "stack", "output", "--stack", stack)
+        return found if isinstance(found, Mapping) else None
 
     return read
 
