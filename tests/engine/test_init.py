@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gemini_tuning.testing import run_emulator
 from tests.engine.support import engine_env
@@ -87,3 +89,72 @@ def test_init_into_an_empty_directory_then_pulumi_up_against_the_emulator(
         )
         assert "5 unchanged" in unchanged
         assert emu.calls("GenAiTuningService.CreateTuningJob") == 1  # tuned once, not again
+
+        # The scaffolded workflow's own commands, as its runner would run them (a push: the
+        # `up` job plans and applies), after a reviewed change: a label, updated in place.
+        definition = project / "models" / "example.yaml"
+        definition.write_text(definition.read_text().replace("team: ", "owner: ml\n  team: ", 1))
+        summary = _run_workflow(project, env, tmp_path / "github")
+        assert "example" in summary  # plan-summary's model, then the report's row
+        assert "SUCCEEDED" in summary
+        after = json.loads(_pulumi(pulumi_bin, project, env, "stack", "output", "models", "--json"))
+        assert after["example"]["model"] == example["model"]  # the same version, labelled
+        assert emu.calls("GenAiTuningService.CreateTuningJob") == 1  # the workflow tuned nothing
+        _pulumi(pulumi_bin, project, env, "preview", "--stack", "dev", "--expect-no-changes")
+
+
+GITHUB_ONLY = ("The plan reviewed on the pull request",)  # gh api / gh run download
+
+
+def _runs_here(condition: str | None) -> bool:
+    """Whether a step's `if:` holds in this run: a manual run (not a push), every step so far
+    passed, and the project has no policy pack."""
+    if condition is None:
+        return True
+    if "failure" in condition or "hashFiles('policies" in condition:
+        return False
+    if "github.event_name" in condition:
+        return "!= 'push'" in condition
+    raise AssertionError(f"a step condition this test cannot decide: {condition}")
+
+
+def _run_workflow(project: Path, env: dict[str, str], github: Path) -> str:
+    """Every `run:` step of the scaffolded workflow's preview job, then of its up job (as on a
+    schedule or a manual run), for the dev stack; the steps that only talk to GitHub are left
+    out, and the policy pack's install (the project has none: its `if:` is false). Each must
+    succeed. Returns what the steps wrote to the job summary."""
+    workflow = yaml.safe_load((project / ".github/workflows/gemini-tuning.yml").read_text())
+    github.mkdir(parents=True, exist_ok=True)
+    files = {name: github / name.lower() for name in ("GITHUB_STEP_SUMMARY", "GITHUB_ENV")}
+    for path in files.values():
+        path.write_text("")
+    # actions/setup-python puts a `python` on PATH: the interpreter these tests run on.
+    setup_python = github / "setup-python"
+    setup_python.mkdir(exist_ok=True)
+    (setup_python / "python").unlink(missing_ok=True)
+    (setup_python / "python").symlink_to(Path(sys._base_executable).resolve())
+    step_env = {
+        **env,
+        "PATH": f"{setup_python}:{env['PATH']}",
+        **{name: str(path) for name, path in files.items()},
+        "MAX_TUNING_COST_USD": "200",
+        "GITHUB_EVENT_NAME": "workflow_dispatch",
+    }
+    for job in ("preview", "up"):
+        for step in workflow["jobs"][job]["steps"]:
+            name, run = str(step.get("name", "")), step.get("run")
+            if run is None or name in GITHUB_ONLY or not _runs_here(step.get("if")):
+                continue
+            script = run.replace("${{ matrix.stack }}", "dev")
+            done = subprocess.run(
+                ["bash", "-eo", "pipefail", "-c", script],
+                cwd=project,
+                env=step_env,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=600,
+            )
+            assert done.returncode == 0, f"{job}: {name}:\n{done.stdout}\n{done.stderr}"
+            assert "${{" not in script, f"{job}: {name}: an expression this test cannot run"
+    return files["GITHUB_STEP_SUMMARY"].read_text()
