@@ -102,8 +102,8 @@ def register(groups: Any) -> None:
     )
     parser.add_argument(
         "--models-dir",
-        default="stacks/models",
-        help="model definitions, for a promotion's gate (default: stacks/models)",
+        help="model definitions, for a promotion's gate (default: the stack's "
+        "gemini-tuning:modelsDir from the preview, else stacks/models)",
     )
     parser.set_defaults(handler=_handle)
 
@@ -115,8 +115,11 @@ def _handle(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         print(f"plan-summary: cannot read {args.preview}: {err}", file=sys.stderr)
         return 2
+    # Where the program reads the definitions: the stack's modelsDir, else this repository's.
+    config = preview.get("config") or {} if isinstance(preview, dict) else {}
+    folder = args.models_dir or config.get(f"{NAMESPACE}:modelsDir") or "stacks/models"
     summary = summarize(
-        preview, stack=args.stack, max_cost=args.max_cost, models_dir=Path(args.models_dir)
+        preview, stack=args.stack, max_cost=args.max_cost, models_dir=Path(str(folder))
     )
     print(render(summary))
     return 1 if summary.failed or summary.over_budget else 0

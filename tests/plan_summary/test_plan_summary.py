@@ -130,3 +130,19 @@ def test_the_total_adds_every_job_and_is_marked_over_the_ceiling() -> None:
     assert "about $1.38 — **over budget** (max $1.00)" in render(summary)
     assert not plan("over-budget", max_cost=2.0).over_budget
     assert recorded_exit("over-budget") == 0  # the engine has no ceiling: the summary is the gate
+
+
+def test_the_cli_reads_the_gate_from_the_stacks_models_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A team's repository (`gemini-tuning init`) keeps its definitions in models/, named by
+    the stack's gemini-tuning:modelsDir: plan-summary reads the gate there, not stacks/models."""
+    preview = load("promote")
+    (name,) = [m.name for m in summarize(preview).models]
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / f"{name}.yaml").write_text("evaluation:\n  gate: {exact_match: 0.42}\n")
+    preview["config"] = {**preview.get("config", {}), "gemini-tuning:modelsDir": "models"}
+    (tmp_path / "preview.json").write_text(json.dumps(preview))
+    monkeypatch.chdir(tmp_path)
+    cli.main(["plan-summary", "preview.json"])
+    assert "0.42" in capsys.readouterr().out

@@ -131,7 +131,8 @@ def _emulator_urls() -> dict[str, str]:
     except (OSError, ValueError) as err:
         raise SettingsError(
             f"apiEndpoint is 'emulator' but no running emulator was found ({state}: {err}); "
-            "start it with `gemini-tuning emulator start` (make demo does this for you)"
+            "start it with `gemini-tuning emulator start` (in gemini-tuning's own repository, "
+            "`make demo` does it)"
         ) from err
     for key in ("url", "gcs_host"):
         url = str(found.get(key) or "")
