@@ -184,6 +184,25 @@ def test_a_typo_in_the_stacks_models_list_names_the_stack_file_and_the_close_nam
     assert "Traceback" not in message
 
 
+def test_a_broken_dataset_line_is_named_by_its_path_from_the_project_root(env: Env) -> None:
+    """The program runs in stacks/, so the file it opens is data/...: the user knows it as
+    stacks/data/..., from the repository's root."""
+    data = env.project / "stacks" / "data" / "number-successor-vertex.jsonl"
+    original = data.read_text()
+    lines = original.splitlines(keepends=True)
+    data.write_text("".join([*lines[:2], lines[2][:-3] + "\n", *lines[3:]]))
+    try:
+        with pytest.raises(auto.CommandError) as failed:
+            env.stack("broken", {"gemini-tuning:models": '["number-successor"]'}).preview(
+                color="never"
+            )
+    finally:
+        data.write_text(original)
+    message = str(failed.value)
+    assert "stacks/data/number-successor-vertex.jsonl:3: $: invalid JSON at column" in message
+    assert " data/number-successor-vertex.jsonl:3" not in message
+
+
 def test_destroying_the_promoting_stack_leaves_the_model_in_place(
     env: Env, dev_up: tuple[dict[str, Any], Run]
 ) -> None:

@@ -34,6 +34,19 @@ def is_gcs(location: str) -> bool:
     return location.startswith("gs://")
 
 
+def as_the_user_sees_it(location: str) -> str:
+    """A local dataset path as the user knows it: relative to the project's root (the folder of
+    Pulumi.yaml, above the program's directory the provider runs in), where it is inside it."""
+    import os
+
+    here = Path.cwd()
+    root = next((d for d in (here, *here.parents) if (d / "Pulumi.yaml").is_file()), None)
+    full = Path(location).resolve()
+    if root is None or root == here or not full.is_relative_to(root):
+        return location
+    return os.path.relpath(full, root)
+
+
 def check_local(
     location: str, model: catalog.BaseModel, role: Role, training_examples: int | None = None
 ) -> DatasetCheck:

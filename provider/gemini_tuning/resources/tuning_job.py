@@ -6,6 +6,7 @@ name); it holds no attributes, so no client or credential can reach state.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from pathlib import Path
 from typing import Any, TypedDict
@@ -451,11 +452,25 @@ def _check_one_dataset(
         except backends.SettingsError as err:
             return str(err)
     path = Path(location)
+    shown = ds.as_the_user_sees_it(location)
     if not path.is_file():
-        return f"{location}: file not found (looked in {path.resolve()})"
+        return f"{shown}: file not found (looked in {path.resolve()})"
     if model is None:  # continuous tuning: the pre-tuned model's base is not known before apply
         model = catalog.lookup("gemini-2.5-flash")
-    return ds.check_local(location, model, role, training_examples)
+    found = ds.check_local(location, model, role, training_examples)
+    if shown == location:
+        return found
+    # The checks name the file as the program opened it (relative to the program's directory,
+    # stacks/ here); the user knows it from the project's root.
+    return dataclasses.replace(
+        found,
+        errors=[_renamed(e, location, shown) for e in found.errors],
+        warnings=[_renamed(w, location, shown) for w in found.warnings],
+    )
+
+
+def _renamed(message: str, location: str, shown: str) -> str:
+    return shown + message[len(location) :] if message.startswith(location) else message
 
 
 def _estimate(spec: TuningJobSpec, stats: Any) -> Any:
