@@ -547,6 +547,41 @@ def test_a_cancelled_job_leaves_no_endpoint(backend: VertexBackend, emu: Emulato
     assert _labelled_endpoints(backend, job.name) == []
 
 
+def test_a_job_that_ends_badly_fails_the_create_and_leaves_no_endpoint(
+    backend: VertexBackend, emu: EmulatorProcess
+) -> None:
+    """Cancelled by someone else after its first checkpoint was deployed: the create fails
+    with the job's own error, and takes the checkpoint's endpoint with it (a failed create
+    leaves no resource in the state that could delete it later)."""
+    import time
+
+    from gemini_tuning.resources import tuning_job
+
+    request = JobRequest(
+        **{**_three_epochs("ended").__dict__, "labels": {"emulator-seconds-per-epoch": "0.3"}}
+    )
+    job = backend.submit_job(request)
+    for _ in range(200):  # until the first checkpoint is deployed
+        if _labelled_endpoints(backend, job.name):
+            break
+        time.sleep(0.05)
+    backend.cancel_job(job.name)
+    for _ in range(200):
+        status = backend.get_job(job.name)
+        if not status.active:
+            break
+        time.sleep(0.05)
+    assert _labelled_endpoints(backend, job.name)
+    from gemini_tuning.resources import _submit
+
+    try:
+        with pytest.raises(RuntimeError, match="ended CANCELLED"):
+            tuning_job._check_end(status, {"gemini-tuning-resource": "ended"}, "qa", backend)
+    finally:
+        _submit.forget_ended_badly()
+    assert _labelled_endpoints(backend, job.name) == []
+
+
 def test_split_without_moves_the_leaving_share_to_those_that_stay() -> None:
     assert split_without({"a": 100}, "a", []) == {}
     assert split_without({"a": 60, "b": 30, "c": 10}, "a", ["b", "c"]) == {"b": 75, "c": 25}

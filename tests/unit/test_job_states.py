@@ -102,6 +102,14 @@ def test_paused_updating_and_unspecified_are_waited_through_with_a_line_each(
     assert "the service reported no state: reading it again" in err
 
 
+class _NoEndpoints:
+    """A backend whose job deployed nothing (the emulator-backed test in tests/backends shows a
+    failed job's checkpoint endpoints removed)."""
+
+    def delete_job_endpoints(self, _job: str) -> list[str]:
+        return []
+
+
 @pytest.mark.parametrize("state", ["FAILED", "CANCELLED", "EXPIRED", "PARTIALLY_SUCCEEDED"])
 def test_a_bad_end_fails_with_the_jobs_own_error_and_blocks_another_submission(
     state: str,
@@ -110,7 +118,7 @@ def test_a_bad_end_fails_with_the_jobs_own_error_and_blocks_another_submission(
     wanted = {"gemini-tuning-resource": "r", "gemini-tuning-spec": state.lower()}
     job = JobStatus(name="jobs/9", state=state, error="the data was bad at line 3")
     with pytest.raises(RuntimeError) as err:
-        tuning_job._check_end(job, wanted, "qa")
+        tuning_job._check_end(job, wanted, "qa", _NoEndpoints())
     assert f"tuning job jobs/9 ended {state}" in str(err.value)
     assert "the data was bad at line 3" in str(err.value)
     with pytest.raises(RuntimeError, match="not submitting another tuning job: jobs/9 ended"):
@@ -124,7 +132,7 @@ def test_a_partial_success_with_a_model_is_used_with_a_warning(
     job = JobStatus(
         name="jobs/9", state="PARTIALLY_SUCCEEDED", tuned_model=MODEL, error="2 shards lost"
     )
-    tuning_job._check_end(job, {"gemini-tuning-resource": "r"}, "qa")
+    tuning_job._check_end(job, {"gemini-tuning-resource": "r"}, "qa", _NoEndpoints())
     err = capsys.readouterr().err
     assert "warning: tuning job jobs/9 ended PARTIALLY_SUCCEEDED" in err
     assert f"2 shards lost; its tuned model {MODEL} is used" in err

@@ -221,7 +221,7 @@ class TuningJobProvider(dyn.ResourceProvider):
                     limit=limit,
                     create_time=status.create_time,
                 )
-        _check_end(status, wanted, spec.resource_name)
+        _check_end(status, wanted, spec.resource_name, backend)
         if status.loss_note:
             say(spec.resource_name, status.loss_note)
         token = _stamp_owner(backend, spec, status)
@@ -561,11 +561,21 @@ def _upload_datasets(spec: TuningJobSpec, props: dict[str, Any]) -> dict[str, st
     return uris
 
 
-def _check_end(status: backends.JobStatus, wanted: dict[str, str], resource: str) -> None:
+def _check_end(
+    status: backends.JobStatus,
+    wanted: dict[str, str],
+    resource: str,
+    backend: backends.TuningBackend,
+) -> None:
     """A job that ended badly fails the create with its own error (and is never followed by
-    another submission in this `up`); a partial success with a model is a success, said."""
+    another submission in this `up`); a partial success with a model is a success, said.
+
+    A job that ended badly may have deployed intermediate checkpoints to endpoints first (they
+    are deployed "sequentially as tuning progresses"), and a failed create leaves no resource
+    in the state to delete them later: they are removed here, before the create fails."""
     if status.ended_badly:
         _submit.note_ended_badly(wanted, status)
+        _remove_what_it_deployed(backend, status, resource)
         missing = " and no tuned model" if status.partial else ""
         raise RuntimeError(
             f"tuning job {status.name} ended {status.state}{missing}: "
@@ -579,6 +589,22 @@ def _check_end(status: backends.JobStatus, wanted: dict[str, str], resource: str
             f"results may be missing due to errors): {status.error or 'no message'}; its "
             f"tuned model {status.tuned_model} is used",
         )
+
+
+def _remove_what_it_deployed(
+    backend: backends.TuningBackend, status: backends.JobStatus, resource: str
+) -> None:
+    try:
+        steps = backend.delete_job_endpoints(status.name)
+    except backends.BackendError as err:
+        say(
+            resource,
+            f"warning: the endpoints of tuning job {status.name} could not be removed ({err}); "
+            "`gemini-tuning sweep --stack STACK` finds and removes them",
+        )
+        return
+    for step in steps:
+        say(resource, step)
 
 
 def _say_endpoint_drift(props: dict[str, Any], status: backends.JobStatus) -> None:
