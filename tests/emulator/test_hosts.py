@@ -12,7 +12,7 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform_v1
 
-from gemini_tuning.backends._hosts import service_host
+from gemini_tuning._locations import service_host
 from gemini_tuning.testing import EmulatorProcess
 from tests.emulator.conftest import error_status, wait_job
 

@@ -1,4 +1,4 @@
-"""Which host each location's calls go to (backends/_hosts.py, _settings.endpoint_for, the
+"""Which host each location's calls go to (_locations.py, _settings.endpoint_for, the
 Vertex backend's choice per resource name) and where each base model tunes (catalog)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from gemini_tuning import catalog
+from gemini_tuning._locations import UnknownLocationError, location_of, service_host
 from gemini_tuning.backends import SettingsError
-from gemini_tuning.backends._hosts import UnknownLocationError, location_of, service_host
 from gemini_tuning.backends._settings import resolve
 from gemini_tuning.backends.vertex import _target_location
 

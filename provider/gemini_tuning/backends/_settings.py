@@ -16,7 +16,7 @@ Not a setting of the stack: ``GEMINI_TUNING_RECORD=DIR`` records every Vertex re
 of the process, redacted, into DIR (gemini_tuning/_recording.py, tests/recorded/README.md).
 
 Without ``apiEndpoint``: a stack with a ``project`` talks to Vertex AI, each call at the host of
-the location in the name of the resource it acts on (_hosts.service_host: ``{region}-aiplatform
+the location in the name of the resource it acts on (_locations.service_host: ``{region}-aiplatform
 .googleapis.com``, ``aiplatform.{us,eu}.rep.googleapis.com``, ``aiplatform.googleapis.com`` for
 ``global``); one without a project, to the emulator. An ``apiEndpoint`` that is not on loopback
 is the user's override: every call goes there. A loopback one (the emulator) gets the host the
@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from gemini_tuning.backends._hosts import service_host
+from gemini_tuning._locations import service_host
 
 NAMESPACE = "gemini-tuning"
 DEFAULT_LOCATION = "us-central1"

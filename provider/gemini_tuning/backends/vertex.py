@@ -4,7 +4,8 @@ The Google libraries are imported inside the functions that use them: the dynami
 process imports this package on every preview, and importing aiplatform costs seconds.
 Clients are cached per process by settings, kind and host, never stored on a provider instance
 (a pickled provider lands in Pulumi state). Each call goes to the host of the location named in
-the resource it acts on (or the parent it creates under), not only the stack's: see _hosts.
+the resource it acts on (or the parent it creates under), not only the stack's: see
+gemini_tuning/_locations.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from gemini_tuning import _timing
-from gemini_tuning.backends._hosts import location_of
+from gemini_tuning._locations import location_of
 from gemini_tuning.backends._settings import Settings
 from gemini_tuning.backends._types import (
     BackendError,
@@ -309,7 +310,7 @@ class VertexBackend:
     def _rpc(self, kind: str, method: str, location: str | None = None) -> Any:
         try:
             return getattr(self._client(kind, location), method)
-        except ValueError as err:  # _hosts.UnknownLocationError: no host serves the name's
+        except ValueError as err:  # _locations.UnknownLocationError: no host serves the name's
             raise BackendError(f"no Vertex AI host for this resource: {err}") from err
 
     def _timeout(self) -> Any:

@@ -125,7 +125,8 @@ def _identity_or_none(path: Path) -> list[int] | None:
 @functools.cache
 def code_stamp() -> str:
     """Size and mtime of every source file whose change could change a cached result."""
-    from gemini_tuning import __version__, catalog
+    from gemini_tuning import catalog
+    from gemini_tuning._version import __version__
 
     package = Path(__file__).parent
     sources = sorted([*package.glob("*.py"), Path(catalog.__file__)])

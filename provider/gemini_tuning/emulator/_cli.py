@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from gemini_tuning.emulator._config import DEFAULT_BUCKET, DEFAULT_SECONDS_PER_EPOCH, EmulatorConfig
-
-# Kept in step with _server (imported lazily: it pulls in starlette, uvicorn and the GCS emulator).
-ENV_HOME = "GEMINI_TUNING_EMULATOR_HOME"
-INFO_FILE = "emulator.json"
-LOOPBACK = "127.0.0.1"
-DEFAULT_STATE_DIR = Path(".state/emulator")
+from gemini_tuning.emulator._home import (
+    ENV_HOME,
+    INFO_FILE,
+    LOOPBACK,
+    check_host,
+    default_state_dir,
+)
 
 PID_FILE = "emulator.pid"
 LOG_FILE = "emulator.log"
@@ -97,18 +98,6 @@ def register(groups: Any) -> None:
     status = sub.add_parser("status", help="is it running, and where")
     common(status)
     status.set_defaults(handler=_status)
-
-
-def default_state_dir() -> Path:
-    return Path(os.environ.get(ENV_HOME) or DEFAULT_STATE_DIR)
-
-
-def check_host(host: str) -> str:
-    if host not in (LOOPBACK, "localhost"):
-        raise ValueError(
-            f"the emulator only listens on {LOOPBACK} (it has no authentication); got {host!r}"
-        )
-    return LOOPBACK
 
 
 def _state_dir(args: argparse.Namespace) -> Path:

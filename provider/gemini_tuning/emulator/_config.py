@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from gemini_tuning.emulator._faults import check_rules
+
 DEFAULT_SECONDS_PER_EPOCH = 2.0
 DEFAULT_PROJECT = "emulator-project"
 DEFAULT_BUCKET = "gemini-tuning-dev"  # the dev stack's datasetBucket; created at start
@@ -72,8 +74,6 @@ def _hold_state(key: str, value: Any) -> str:
 
 
 def _rules(_key: str, value: Any) -> list[dict[str, Any]]:
-    from gemini_tuning.emulator._faults import check_rules
-
     return check_rules(value)
 
 

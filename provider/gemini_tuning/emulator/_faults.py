@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import random
 import threading
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from gemini_tuning.emulator._config import EmulatorConfig
+from typing import Any, Protocol
 
 ANSWERS = ("429", "500", "503", "504", "timeout", "drop")
 WHEN = ("before", "after")
@@ -62,10 +59,18 @@ def _check_rule(rule: Any) -> dict[str, Any]:
     }
 
 
+class _FaultSettings(Protocol):
+    """What the rules read from the emulator's settings (EmulatorConfig): _config imports this
+    module to check rules, so this module names the two fields it needs instead of the class."""
+
+    seed: int | None
+    faults: list[dict[str, Any]]
+
+
 class FaultRules:
     """Picks the answer for one request from the configured rules (thread-safe)."""
 
-    def __init__(self, config: EmulatorConfig) -> None:
+    def __init__(self, config: _FaultSettings) -> None:
         self._config = config  # its `faults` list: spent rules are removed from it
         self._rng = random.Random(config.seed)
         self._lock = threading.Lock()

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from gemini_tuning.emulator._errors import ApiError
+from gemini_tuning.emulator._routes import gemini_api_routes, vertex_routes
 
 VERTEX = {"v1": "google.cloud.aiplatform.v1", "v1beta1": "google.cloud.aiplatform.v1beta1"}
 GEMINI = "google.ai.generativelanguage.v1beta"
@@ -266,14 +267,10 @@ def _file_set() -> bytes:
 
 
 def _route_messages() -> list[str]:
-    from gemini_tuning.emulator._app import vertex_routes
-
     return _names(vertex_routes())
 
 
 def _gemini_messages() -> list[str]:
-    from gemini_tuning.emulator._app import gemini_api_routes
-
     return _names(gemini_api_routes())
 
 

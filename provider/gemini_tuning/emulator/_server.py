@@ -14,19 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from gemini_tuning.emulator._app import Emulator, create_app, with_abort
-from gemini_tuning.emulator._cli import (
+from gemini_tuning.emulator._config import (
+    DEFAULT_BUCKET,
+    DEFAULT_PROJECT,
+    EmulatorConfig,
+    project_number,
+)
+from gemini_tuning.emulator._home import (
     DEFAULT_STATE_DIR,
     ENV_HOME,
     INFO_FILE,
     LOOPBACK,
     check_host,
     default_state_dir,
-)
-from gemini_tuning.emulator._config import (
-    DEFAULT_BUCKET,
-    DEFAULT_PROJECT,
-    EmulatorConfig,
-    project_number,
 )
 
 log = logging.getLogger("gemini_tuning.emulator")

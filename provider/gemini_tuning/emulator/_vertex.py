@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from gemini_tuning import catalog
-from gemini_tuning.backends._hosts import location_of
+from gemini_tuning._locations import location_of
 from gemini_tuning.emulator import _answers, _hold, _listing, _ops
 from gemini_tuning.emulator._config import EmulatorConfig, project_number
 from gemini_tuning.emulator._errors import (

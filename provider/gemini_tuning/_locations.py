@@ -1,4 +1,6 @@
-"""Which Vertex AI host serves which location (a pure table; no Google import).
+"""Which Vertex AI host serves which location (a pure table; no Google import). Shared by the
+backends (which call these hosts) and the emulator (which serves them and refuses a host that does
+not serve a path's location), so the emulator needs nothing from the backends.
 
 Google's "Deployments and endpoints" page
 (https://docs.cloud.google.com/gemini-enterprise-agent-platform/resources/locations):
