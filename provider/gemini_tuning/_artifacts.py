@@ -56,8 +56,8 @@ def upload_folder(settings: Any, folder: str | Path, gs_folder: str) -> list[str
     from the bucket too, so the bucket never shows a stale chart."""
     from google.api_core import exceptions
 
+    from gemini_tuning.backends._storage import storage_client
     from gemini_tuning.datasets import parse_gcs_uri
-    from gemini_tuning.resources._dataset_inputs import storage_client
 
     bucket_name, prefix = parse_gcs_uri(gs_folder)
     bucket = storage_client(settings).bucket(bucket_name)

@@ -326,7 +326,7 @@ class Services:
         )
 
     def storage(self) -> Any:
-        from gemini_tuning.resources._dataset_inputs import storage_client
+        from gemini_tuning.backends._storage import storage_client
 
         return storage_client(self.settings)
 

@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gemini_tuning import _claims as claims
 from gemini_tuning.backends import ModelStatus, Settings
-from gemini_tuning.resources import _claims as claims
 
 SCHEMA = 1
 PREFIX = "gemini-tuning/releases"
@@ -310,7 +310,7 @@ def _version(view: ReleaseView) -> int:
 
 
 def _client(settings: Settings) -> Any:
-    from gemini_tuning.resources._dataset_inputs import storage_client
+    from gemini_tuning.backends._storage import storage_client
 
     return storage_client(settings)
 

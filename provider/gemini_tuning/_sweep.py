@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from gemini_tuning import backends
+from gemini_tuning._claims import CLAIM_PREFIX
 from gemini_tuning.backends import EndpointStatus, JobStatus, ModelStatus
 from gemini_tuning.backends._types import ACTIVE_STATES
-from gemini_tuning.resources._claims import CLAIM_PREFIX
 from gemini_tuning.resources._lifecycle import RESOURCE_LABEL, owner_label
 from gemini_tuning.specs import RUN_LABEL
 
@@ -365,7 +365,7 @@ class Sweeper:
     # -- bucket objects --------------------------------------------------------------------
 
     def _storage(self) -> Any:
-        from gemini_tuning.resources._dataset_inputs import storage_client
+        from gemini_tuning.backends._storage import storage_client
 
         return storage_client(self.settings)
 

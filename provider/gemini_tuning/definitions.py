@@ -37,15 +37,16 @@ from pydantic import (
 )
 
 from gemini_tuning import catalog
-from gemini_tuning.specs import _check_labels
+
+# The gate is a resource input too (Evaluation's `gate`), so its model lives in specs, beside
+# the other inputs; a definition's `evaluation.gate` is the same model.
+from gemini_tuning.specs import Gate, _check_labels
 
 SCHEMA_FILE = "model-definition.schema.json"
 SCHEMA_ID = "https://gemini-tuning.local/schema/" + SCHEMA_FILE
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
-METRICS = ("exact_match", "token_f1")
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class Datasets(BaseModel):
@@ -73,39 +74,6 @@ class Hyperparameters(BaseModel):
     learning_rate: Annotated[float, Field(gt=0, le=1)] | None = Field(
         None, description="Gemini API backend only"
     )
-
-
-class Gate(BaseModel):
-    """Minimum scores (0..1) the tuned model's evaluation must reach to be promoted."""
-
-    model_config = _STRICT
-
-    exact_match: Fraction | None = Field(None, description="SQuAD exact match, 0..1")
-    token_f1: Fraction | None = Field(None, description="SQuAD token F1, 0..1")
-
-    def misses(self, metrics: Mapping[str, Any] | None) -> list[str]:
-        """One line per metric below its gate, e.g. 'exact_match 0.55 < gate 0.60 (short by
-        0.05)'; a metric that was never recorded misses too."""
-        found = metrics or {}
-        lines = []
-        for name in METRICS:
-            wanted = getattr(self, name)
-            if wanted is None:
-                continue
-            value = found.get(name)
-            if value is None:
-                lines.append(f"{name} was not recorded (gate {wanted:.2f})")
-            elif float(value) + 1e-12 < wanted:
-                got, gap = float(value), wanted - float(value)
-                digits = 2 if f"{got:.2f}" != f"{wanted:.2f}" else 4
-                lines.append(
-                    f"{name} {got:.{digits}f} < gate {wanted:.{digits}f} "
-                    f"(short by {gap:.{digits}f})"
-                )
-        return lines
-
-    def as_dict(self) -> dict[str, float]:
-        return {name: float(v) for name in METRICS if (v := getattr(self, name)) is not None}
 
 
 class EvaluationDefinition(BaseModel):

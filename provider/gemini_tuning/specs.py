@@ -9,6 +9,7 @@ in ``TUNING_JOB_OUTPUTS`` / ``TUNED_MODEL_OUTPUTS`` so the Resource classes can 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -39,6 +40,8 @@ GEMINI_API_DISPLAY_NAME_MAX = 40
 VERTEX_ADAPTER_SIZES = (1, 2, 4, 8, 16, 32)
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+METRICS = ("exact_match", "token_f1")
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 def _check_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -56,6 +59,39 @@ def _check_labels(labels: dict[str, str]) -> dict[str, str]:
                 "(at most 63 characters)"
             )
     return labels
+
+
+class Gate(BaseModel):
+    """Minimum scores (0..1) the tuned model's evaluation must reach to be promoted."""
+
+    model_config = _STRICT
+
+    exact_match: Fraction | None = Field(None, description="SQuAD exact match, 0..1")
+    token_f1: Fraction | None = Field(None, description="SQuAD token F1, 0..1")
+
+    def misses(self, metrics: Mapping[str, Any] | None) -> list[str]:
+        """One line per metric below its gate, e.g. 'exact_match 0.55 < gate 0.60 (short by
+        0.05)'; a metric that was never recorded misses too."""
+        found = metrics or {}
+        lines = []
+        for name in METRICS:
+            wanted = getattr(self, name)
+            if wanted is None:
+                continue
+            value = found.get(name)
+            if value is None:
+                lines.append(f"{name} was not recorded (gate {wanted:.2f})")
+            elif float(value) + 1e-12 < wanted:
+                got, gap = float(value), wanted - float(value)
+                digits = 2 if f"{got:.2f}" != f"{wanted:.2f}" else 4
+                lines.append(
+                    f"{name} {got:.{digits}f} < gate {wanted:.{digits}f} "
+                    f"(short by {gap:.{digits}f})"
+                )
+        return lines
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: float(v) for name in METRICS if (v := getattr(self, name)) is not None}
 
 
 class TuningJobSpec(BaseModel):

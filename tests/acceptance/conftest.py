@@ -271,7 +271,7 @@ class AcceptanceRun:
         }
 
     def _storage(self) -> Any:
-        from gemini_tuning.resources._dataset_inputs import storage_client
+        from gemini_tuning.backends._storage import storage_client
 
         return storage_client(self.settings)
 

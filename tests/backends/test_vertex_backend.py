@@ -236,8 +236,8 @@ def test_releases_list_reports_a_claim_written_to_the_model(backend: VertexBacke
     every version and is reported as such; a claim on one version is not."""
     from google.cloud import aiplatform_v1
 
+    from gemini_tuning import _claims as claims
     from gemini_tuning._releases_cli import registry_views, render
-    from gemini_tuning.resources import _claims as claims
 
     first = _succeeded(backend, backend.submit_job(_request(owner="stray")).name)
     second = _continue_from(backend, first)

@@ -1,7 +1,7 @@
 """`pulumi import` of tuning jobs and tuned models made by hand (out of band, straight through
 the Vertex API of the emulator), through the provider plugin and a Pulumi YAML program
 (issue 15): the generated program previews with no changes, and the imported resources are
-owned as if this stack had created them (resources/_claims.py)."""
+owned as if this stack had created them (_claims.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
+from gemini_tuning import _claims as claims
 from gemini_tuning import backends
 from gemini_tuning.backends import JobRequest, JobStatus
 from gemini_tuning.backends.vertex import VertexBackend
-from gemini_tuning.resources import _claims as claims
 from gemini_tuning.testing import EmulatorProcess
 from tests.engine.conftest import BUCKET, write_examples
 from tests.engine.plugin_support import backend, plugin_env, yaml_host_dir, yaml_stack

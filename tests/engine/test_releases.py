@@ -22,9 +22,9 @@ import pulumi
 import pytest
 from pulumi import automation as auto
 
+from gemini_tuning import _claims as claims
 from gemini_tuning.backends import NotFoundError, Settings
 from gemini_tuning.backends.vertex import VertexBackend
-from gemini_tuning.resources import _claims as claims
 from gemini_tuning.testing import EmulatorProcess, run_emulator
 from tests.engine.conftest import emulator_config, write_examples
 from tests.engine.support import (

@@ -196,8 +196,8 @@ def test_import_rebuilds_a_jobs_inputs_from_what_it_was_submitted_with() -> None
 
 
 def test_import_of_a_model_keeps_user_labels_and_aliases_only() -> None:
+    from gemini_tuning import _claims as claims
     from gemini_tuning.backends import ModelStatus
-    from gemini_tuning.resources import _claims as claims
     from gemini_tuning.resources.tuned_model import _imported_inputs
 
     status = ModelStatus(

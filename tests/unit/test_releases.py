@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from gemini_tuning import _claims as claims
 from gemini_tuning import _releases as rel
 from gemini_tuning.backends import ModelStatus
-from gemini_tuning.definitions import Gate
-from gemini_tuning.resources import _claims as claims
+from gemini_tuning.specs import Gate
 
 MODEL_V1 = "projects/1/locations/l/models/9@1"
 MODEL_V2 = "projects/1/locations/l/models/8@1"

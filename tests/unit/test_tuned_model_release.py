@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
+from gemini_tuning import _claims as claims
 from gemini_tuning.backends import ModelStatus
-from gemini_tuning.resources import _claims as claims
 from gemini_tuning.resources import tuned_model
 
 STACK = "gemini-tuning/prod"

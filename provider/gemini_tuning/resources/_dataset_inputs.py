@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from gemini_tuning import catalog
 from gemini_tuning.backends import Settings
+from gemini_tuning.backends._storage import storage_client
 
 Role = Literal["training", "validation"]
 MAX_ERRORS_SHOWN = 5
@@ -206,18 +207,6 @@ def _once(key: tuple[str, str, str, str], upload: Callable[[], str]) -> str:
         if key not in _UPLOADED:
             _UPLOADED[key] = upload()
         return _UPLOADED[key]
-
-
-def storage_client(settings: Settings) -> Any:
-    from google.cloud import storage  # type: ignore[attr-defined]
-
-    if settings.storage_endpoint:
-        return storage.Client(
-            project=settings.project,
-            credentials=settings.credentials() if settings.local else None,
-            client_options={"api_endpoint": settings.storage_endpoint},
-        )
-    return storage.Client(project=settings.project, credentials=settings.credentials())
 
 
 def text_pairs(location: str) -> list[tuple[str, str]]:

@@ -198,7 +198,7 @@ class Evaluation(dyn.Resource, module="vertex", name="Evaluation"):
 
 
 def gate_misses(metrics: dict[str, Any] | None, gate: dict[str, float] | None) -> list[str]:
-    from gemini_tuning.definitions import Gate
+    from gemini_tuning.specs import Gate
 
     return Gate.model_validate(gate or {}).misses(metrics)
 

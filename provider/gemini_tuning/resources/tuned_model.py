@@ -16,8 +16,8 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi.dynamic as dyn
 
+from gemini_tuning import _claims as claims
 from gemini_tuning import backends
-from gemini_tuning.resources import _claims as claims
 from gemini_tuning.resources import _deletion
 from gemini_tuning.resources._concurrency import widen_if_provider_process
 from gemini_tuning.resources._lifecycle import MODEL_REPLACE_KEYS, MODEL_UPDATE_KEYS, plan_diff

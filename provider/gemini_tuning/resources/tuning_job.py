@@ -14,10 +14,10 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi.dynamic as dyn
 
+from gemini_tuning import _claims as claims
 from gemini_tuning import _timing as timing_log
 from gemini_tuning import backends, catalog
 from gemini_tuning.backends._types import ACTIVE_STATES
-from gemini_tuning.resources import _claims as claims
 from gemini_tuning.resources import _dataset_inputs as ds
 from gemini_tuning.resources import _deletion, _submit, _wait
 from gemini_tuning.resources._concurrency import (
