@@ -54,6 +54,8 @@ test: setup
 
 lint: setup
 	@$(ENV) ruff check . && ruff format --check . && mypy
+	@# The rooms and boundaries of ARCHITECTURE.md ([tool.importlinter] in pyproject.toml).
+	@$(ENV) lint-imports --no-logo --no-cache
 	@if command -v cargo >/dev/null; then cd provider/scan && cargo fmt --check && cargo clippy --release --quiet -- -D warnings; fi
 
 unit: setup
