@@ -12,7 +12,6 @@ a curve is drawn; without it (the optional `plots` extra) the losses go into los
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -54,24 +53,21 @@ def upload_folder(settings: Any, folder: str | Path, gs_folder: str) -> list[str
     """Copy every file of ``folder`` to ``gs_folder`` (google-cloud-storage); the gs:// URIs
     written. A file no longer in the folder (loss-curve.png once the loss is gone) is deleted
     from the bucket too, so the bucket never shows a stale chart."""
-    from google.api_core import exceptions
-
-    from gemini_tuning.backends._storage import storage_client
+    from gemini_tuning.backends import _storage as storage
     from gemini_tuning.datasets import parse_gcs_uri
 
-    bucket_name, prefix = parse_gcs_uri(gs_folder)
-    bucket = storage_client(settings).bucket(bucket_name)
+    bucket, prefix = parse_gcs_uri(gs_folder)
+    client = storage.storage_client(settings)
     types = {".png": "image/png", ".md": "text/markdown", ".json": "application/json"}
     written = []
     present = {p.name for p in Path(folder).iterdir() if p.is_file()}
     for name in sorted(present):
-        blob = bucket.blob(f"{prefix}/{name}")
         path = Path(folder) / name
-        blob.upload_from_filename(str(path), content_type=types.get(path.suffix, "text/plain"))
+        content_type = types.get(path.suffix, "text/plain")
+        storage.upload_file(client, bucket, f"{prefix}/{name}", str(path), content_type)
         written.append(f"{gs_folder}/{name}")
     for stale in {LOSS_CURVE, LOSS_NOTE} - present:
-        with contextlib.suppress(exceptions.NotFound):
-            bucket.blob(f"{prefix}/{stale}").delete()
+        storage.delete_object(client, bucket, f"{prefix}/{stale}")
     return written
 
 

@@ -16,12 +16,11 @@ output, reads the record of the version it asks for, checks its gate against exa
 record, and checks in the Model Registry that the version still exists.
 
 This module: the record's shape and paths, the promotion decision and the prune plan (pure),
-and the few storage calls (read, write, list, delete) through google-cloud-storage.
+and the few storage calls (read, write, list, delete) through backends/_storage.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +29,7 @@ from typing import Any
 
 from gemini_tuning import _claims as claims
 from gemini_tuning.backends import ModelStatus, Settings
+from gemini_tuning.backends import _storage as storage
 
 SCHEMA = 1
 PREFIX = "gemini-tuning/releases"
@@ -323,17 +323,15 @@ def _split(uri: str) -> tuple[str, str]:
 
 def write_record(settings: Settings, uri: str, record: Mapping[str, Any]) -> None:
     bucket, name = _split(uri)
-    blob = _client(settings).bucket(bucket).blob(name)
-    blob.upload_from_string(record_bytes(record), content_type="application/json")
+    storage.write_object(
+        _client(settings), bucket, name, record_bytes(record), content_type="application/json"
+    )
 
 
 def read_record(settings: Settings, uri: str) -> dict[str, Any] | None:
-    from google.api_core import exceptions
-
     bucket, name = _split(uri)
-    try:
-        data = _client(settings).bucket(bucket).blob(name).download_as_bytes()
-    except exceptions.NotFound:
+    data = storage.read_object(_client(settings), bucket, name)
+    if data is None:
         return None
     found: dict[str, Any] = json.loads(data)
     return found
@@ -342,16 +340,10 @@ def read_record(settings: Settings, uri: str) -> dict[str, Any] | None:
 def list_records(settings: Settings, store: str) -> list[tuple[str, dict[str, Any]]]:
     bucket, _, prefix = store.removeprefix("gs://").partition("/")
     prefix = prefix.rstrip("/") + "/"
-    found = []
-    for blob in _client(settings).list_blobs(bucket, prefix=prefix):
-        if blob.name.endswith(".json"):
-            found.append((f"gs://{bucket}/{blob.name}", json.loads(blob.download_as_bytes())))
-    return found
+    objects = storage.read_objects(_client(settings), bucket, prefix, suffix=".json")
+    return [(uri, json.loads(data)) for uri, data in objects]
 
 
 def delete_record(settings: Settings, uri: str) -> None:
-    from google.api_core import exceptions
-
     bucket, name = _split(uri)
-    with contextlib.suppress(exceptions.NotFound):
-        _client(settings).bucket(bucket).blob(name).delete()
+    storage.delete_object(_client(settings), bucket, name)
