@@ -42,6 +42,7 @@ from typing import Any
 from gemini_tuning import backends
 from gemini_tuning._claims import CLAIM_PREFIX
 from gemini_tuning.backends import EndpointStatus, JobStatus, ModelStatus
+from gemini_tuning.backends import _storage as storage
 from gemini_tuning.backends._types import ACTIVE_STATES
 from gemini_tuning.resources._lifecycle import RESOURCE_LABEL, owner_label
 from gemini_tuning.specs import RUN_LABEL
@@ -365,21 +366,19 @@ class Sweeper:
     # -- bucket objects --------------------------------------------------------------------
 
     def _storage(self) -> Any:
-        from gemini_tuning.backends._storage import storage_client
-
-        return storage_client(self.settings)
+        return storage.storage_client(self.settings)
 
     def _records(self) -> list[tuple[str, dict[str, Any]]]:
         assert self.bucket is not None
         found = []
-        for blob in self._storage().list_blobs(self.bucket, prefix=RELEASES_PREFIX):
-            if blob.name.endswith(".json"):
-                try:
-                    record = json.loads(blob.download_as_bytes())
-                except ValueError:
-                    continue
-                if isinstance(record, dict):
-                    found.append((f"gs://{self.bucket}/{blob.name}", record))
+        objects = storage.read_objects(self._storage(), self.bucket, RELEASES_PREFIX, ".json")
+        for uri, data in objects:
+            try:
+                record = json.loads(data)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                found.append((uri, record))
         return found
 
     def _existing(self, uris: Sequence[str]) -> list[str]:
@@ -388,31 +387,14 @@ class Sweeper:
         found = []
         for uri in uris:
             bucket, _, name = uri.removeprefix("gs://").partition("/")
-            if name.endswith("/"):
-                if next(iter(client.list_blobs(bucket, prefix=name, max_results=1)), None):
-                    found.append(uri)
-            elif client.bucket(bucket).blob(name).exists():
+            if storage.exists(client, bucket, name):
                 found.append(uri)
         return found
 
     def _delete_objects(self, uri: str) -> list[str]:
-        from google.api_core import exceptions
-
-        client = self._storage()
         bucket, _, name = uri.removeprefix("gs://").partition("/")
-        blobs = (
-            list(client.list_blobs(bucket, prefix=name))
-            if name.endswith("/")
-            else [client.bucket(bucket).blob(name)]
-        )
-        done = []
-        for blob in blobs:
-            try:
-                blob.delete()
-            except exceptions.NotFound:
-                continue
-            done.append(f"deleted gs://{bucket}/{blob.name}")
-        return done
+        deleted = storage.delete_objects(self._storage(), bucket, name)
+        return [f"deleted gs://{bucket}/{done}" for done in deleted]
 
 
 def _refused(err: Exception, command: str) -> str:

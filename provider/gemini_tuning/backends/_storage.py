@@ -63,3 +63,30 @@ def delete_object(client: Any, bucket: str, name: str) -> None:
 
     with contextlib.suppress(exceptions.NotFound):
         client.bucket(bucket).blob(name).delete()
+
+
+def exists(client: Any, bucket: str, name: str) -> bool:
+    """True when the object exists, or, for a name ending in '/', when anything is under it."""
+    if name.endswith("/"):
+        return next(iter(client.list_blobs(bucket, prefix=name, max_results=1)), None) is not None
+    return bool(client.bucket(bucket).blob(name).exists())
+
+
+def delete_objects(client: Any, bucket: str, name: str) -> list[str]:
+    """Delete the object, or everything under a name ending in '/'; the names deleted (one
+    already gone is skipped, no error)."""
+    from google.api_core import exceptions
+
+    blobs = (
+        list(client.list_blobs(bucket, prefix=name))
+        if name.endswith("/")
+        else [client.bucket(bucket).blob(name)]
+    )
+    done = []
+    for blob in blobs:
+        try:
+            blob.delete()
+        except exceptions.NotFound:
+            continue
+        done.append(str(blob.name))
+    return done
