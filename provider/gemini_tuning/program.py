@@ -474,8 +474,6 @@ def check_promotion(
 ) -> dict[str, Any]:
     """The release of ``name`` v``version`` this stack may serve; else StackConfigError that
     says why (no such release, model gone, never served by a promoting source, gate missed)."""
-    from google.api_core import exceptions
-
     from gemini_tuning import _releases, backends
 
     prefix = f"cannot promote {name} v{version} from {source} to {stack}"
@@ -487,9 +485,9 @@ def check_promotion(
     def read(uri: str) -> Any:
         try:
             return _releases.read_record(settings, uri)
-        except exceptions.GoogleAPICallError as err:
+        except backends.BackendError as err:  # backends/_storage.read_object: "403 ..."
             raise _releases.PromotionError(
-                f"{prefix}: cannot read the release record {uri} ({err.code} {err.message}); "
+                f"{prefix}: cannot read the release record {uri} ({err}); "
                 "this stack's deployer needs read access to that bucket (storage.objects.get)"
             ) from None
 

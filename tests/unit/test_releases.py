@@ -298,3 +298,39 @@ def test_a_claim_on_every_version_is_reported_as_a_model_level_claim() -> None:
     assert "claim at model level: gemini-tuning-prod" in table
     assert _view(3).to_dict()["notes"] == []
     assert render([_view(3).to_dict()]).splitlines()[1].endswith("-")
+
+
+class _RefusingBlob:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def download_as_bytes(self) -> bytes:
+        raise self.error
+
+
+class _RefusingClient:
+    """A storage client whose every object read fails with ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def bucket(self, _name: str) -> Any:
+        client = self
+
+        class _Bucket:
+            def blob(self, _name: str) -> _RefusingBlob:
+                return _RefusingBlob(client.error)
+
+        return _Bucket()
+
+
+def test_a_missing_record_reads_as_none_and_a_refused_read_says_the_services_code() -> None:
+    from google.api_core import exceptions
+
+    from gemini_tuning.backends import BackendError
+    from gemini_tuning.backends import _storage as storage
+
+    assert storage.read_object(_RefusingClient(exceptions.NotFound("gone")), "b", "r.json") is None
+    refused = _RefusingClient(exceptions.Forbidden("caller lacks storage.objects.get"))
+    with pytest.raises(BackendError, match=r"^403 caller lacks storage\.objects\.get$"):
+        storage.read_object(refused, "b", "r.json")

@@ -10,6 +10,7 @@ import contextlib
 from typing import Any
 
 from gemini_tuning.backends._settings import Settings
+from gemini_tuning.backends._types import BackendError
 
 
 def storage_client(settings: Settings) -> Any:
@@ -39,13 +40,16 @@ def upload_file(client: Any, bucket: str, name: str, path: str, content_type: st
 
 
 def read_object(client: Any, bucket: str, name: str) -> bytes | None:
-    """The object's bytes, or None when there is no such object."""
+    """The object's bytes, or None when there is no such object; BackendError ("403 ...", the
+    service's code and message) when the service refuses the read."""
     from google.api_core import exceptions
 
     try:
         return bytes(client.bucket(bucket).blob(name).download_as_bytes())
     except exceptions.NotFound:
         return None
+    except exceptions.GoogleAPICallError as err:
+        raise BackendError(f"{err.code} {err.message}") from err
 
 
 def read_objects(client: Any, bucket: str, prefix: str, suffix: str) -> list[tuple[str, bytes]]:
