@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from gemini_tuning._process import share_one_status_proto
+
 REPO = Path(__file__).resolve().parents[1]
+
+# A test run loads both the SDK's provider server (the plugin's tests) and the Google clients, as
+# the plugin does: the same process patch as the plugin's main() (gemini_tuning/_process.py).
+share_one_status_proto()
 
 
 def pulumi_bin_dir() -> Path | None:

@@ -1,6 +1,9 @@
-"""The Vertex backend imports six aiplatform_v1 services, and the package stays whole for others.
+"""In a provider process the Vertex backend imports six aiplatform_v1 services, and the package
+stays whole for others. (Anywhere else it imports the package whole, nothing lazy:
+tests/unit/test_import_alters_nothing.py.)
 
-Each case runs in a fresh interpreter: what is imported is process-wide.
+Each case runs in a fresh interpreter: what is imported is process-wide. Each turns the lazy
+import on as the provider processes do (gemini_tuning/_process.py).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import sys
 LIGHT = """
 import json, sys
 from gemini_tuning.backends import _aiplatform
+_aiplatform.import_services_lazily()
 classes = _aiplatform.client_classes()
 model = _aiplatform.model_message()
 light = len([m for m in sys.modules if m.startswith("google.cloud.aiplatform_v1")])
@@ -33,13 +37,15 @@ FULL_FIRST = """
 import json
 from google.cloud import aiplatform_v1
 from gemini_tuning.backends import _aiplatform
+_aiplatform.import_services_lazily()
 print(json.dumps(_aiplatform.client_classes()["model"] is aiplatform_v1.ModelServiceClient))
 """
 
 
 ONE_KIND = """
 import json, sys, threading
-from gemini_tuning.backends import vertex
+from gemini_tuning.backends import _aiplatform, vertex
+_aiplatform.import_services_lazily()
 from gemini_tuning.backends._settings import Settings
 settings = Settings(project="p", location="us-central1", api_endpoint="http://127.0.0.1:9")
 built = []

@@ -95,15 +95,17 @@ def test_every_kind_calls_the_dynamic_resources_own_controller() -> None:
     assert found["gemini-tuning:index:Evaluation"].controller is evaluation._PROVIDER
 
 
+# What the plugin's main() (through apply_process_patches("plugin")) and tests/conftest.py run.
+SHARE = "from gemini_tuning._process import share_one_status_proto; share_one_status_proto()"
+
+
 @pytest.mark.parametrize(
     "imports",
     [
-        "import gemini_tuning.plugin; import pulumi.provider.experimental.server; "
+        f"{SHARE}; import pulumi.provider.experimental.server; "
         "from google.cloud import aiplatform_v1",
-        "import pulumi.provider; import gemini_tuning.plugin; "
-        "from google.api_core import exceptions",
-        "from google.api_core import exceptions; import gemini_tuning.plugin; "
-        "import pulumi.provider",
+        f"import pulumi.provider; {SHARE}; from google.api_core import exceptions",
+        f"from google.api_core import exceptions; {SHARE}; import pulumi.provider",
     ],
 )
 def test_the_sdk_provider_server_loads_beside_the_google_clients_in_any_order(
@@ -111,7 +113,8 @@ def test_the_sdk_provider_server_loads_beside_the_google_clients_in_any_order(
 ) -> None:
     """Without one shared google.rpc.Status, the plugin's first Vertex call failed with
     "duplicate symbol 'google.rpc.Status'" (seen through the engine), and so did a test run
-    that loads both."""
+    that loads both. The plugin's main() shares it before it imports the SDK's server; a test
+    run does in tests/conftest.py."""
     import subprocess
     import sys
 

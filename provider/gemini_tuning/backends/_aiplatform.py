@@ -10,6 +10,12 @@ time anyone asks such a package for a name it does not have yet (``aiplatform_v1
 Client``, ``from google.cloud.aiplatform_v1.types import Model``), its own ``__init__`` runs
 into that same module object, and the name is there: a later full import finds the complete
 package. If any of this fails (a future layout), the ordinary import is used.
+
+Those lazy packages are module objects whose ``__init__`` has not run yet, in ``sys.modules``
+for every other importer of the process to see; so only the provider's own processes (the
+dynamic-provider server and the plugin, through ``gemini_tuning._process``) turn this on with
+:func:`import_services_lazily`. Anywhere else (a program, the CLI, a test) the clients come from
+the ordinary, complete import of ``aiplatform_v1``.
 """
 
 from __future__ import annotations
@@ -33,6 +39,12 @@ SERVICES = {
     "tensorboard": ("tensorboard_service", "TensorboardServiceClient"),
 }
 _LOCK = threading.RLock()
+_LAZY = {"enabled": False}
+
+
+def import_services_lazily() -> None:
+    """From now on in this process, load only the services asked for (a provider process)."""
+    _LAZY["enabled"] = True
 
 
 def client_classes() -> dict[str, Any]:
@@ -43,6 +55,8 @@ def client_classes() -> dict[str, Any]:
 def client_class(kind: str) -> Any:
     """One client class ("tuning": GenAiTuningServiceClient), importing only its service."""
     module, name = SERVICES[kind]
+    if not _LAZY["enabled"]:
+        return getattr(importlib.import_module(PACKAGE), name)
     with _LOCK:
         try:
             _enter_lazy_packages()

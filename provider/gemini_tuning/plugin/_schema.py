@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import sys
 import typing
 from collections.abc import Mapping
 from typing import Any
@@ -178,14 +177,10 @@ def json_type(field: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def output_hints(resource: type) -> dict[str, Any]:
-    """The class's own ``name: pulumi.Output[T]`` annotations, evaluated in its module (not the
-    SDK base classes', whose forward references do not resolve outside the SDK)."""
-    module = sys.modules[resource.__module__]
-    own = inspect.get_annotations(resource)
-    return {
-        name: eval(hint, vars(module)) if isinstance(hint, str) else hint  # noqa: S307 - our source
-        for name, hint in own.items()
-    }
+    """The class's own ``name: pulumi.Output[T]`` annotations, resolved in its module (not the
+    SDK base classes', whose forward references do not resolve outside the SDK, as
+    ``typing.get_type_hints`` would try)."""
+    return inspect.get_annotations(resource, eval_str=True)
 
 
 def python_type(hint: Any) -> dict[str, Any]:

@@ -26,15 +26,12 @@ import pulumi.dynamic as dyn
 from pydantic import BaseModel, ConfigDict, Field
 
 from gemini_tuning import backends, catalog
-from gemini_tuning.resources._concurrency import widen_if_provider_process
 from gemini_tuning.resources._dataset_inputs import fingerprint_local
 from gemini_tuning.resources._lifecycle import dataset_change_reason, plan_diff
 from gemini_tuning.resources._props import declared_props, with_secret_outputs
 from gemini_tuning.resources._unknowns import is_unknown, with_stand_ins
 from gemini_tuning.resources._wait import say
 from gemini_tuning.specs import SpecError, parse
-
-widen_if_provider_process()
 
 SAMPLES_KEPT = 3
 

@@ -14,12 +14,9 @@ import pulumi
 import pulumi.dynamic as dyn
 
 from gemini_tuning import backends
-from gemini_tuning.resources._concurrency import widen_if_provider_process
 from gemini_tuning.resources._lifecycle import normal
 from gemini_tuning.resources._props import declared_props
 from gemini_tuning.resources._wait import say
-
-widen_if_provider_process()
 
 INPUT_KEYS = ("store", "record")
 # What the resource holds as inputs in state: its declared inputs and its name.

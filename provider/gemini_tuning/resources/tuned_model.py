@@ -19,14 +19,11 @@ import pulumi.dynamic as dyn
 from gemini_tuning import _claims as claims
 from gemini_tuning import backends
 from gemini_tuning.resources import _deletion
-from gemini_tuning.resources._concurrency import widen_if_provider_process
 from gemini_tuning.resources._lifecycle import MODEL_REPLACE_KEYS, MODEL_UPDATE_KEYS, plan_diff
 from gemini_tuning.resources._props import declared_props, protected_if_prevented
 from gemini_tuning.resources._unknowns import with_stand_ins
 from gemini_tuning.resources._wait import say
 from gemini_tuning.specs import RESERVED_LABEL_PREFIX, SpecError, TunedModelSpec, parse
-
-widen_if_provider_process()
 
 OUTPUTS = ("model_name", "version_id", "current_aliases", "endpoints")
 # Labels Vertex itself puts on a tuned model version (the emulator mirrors them:

@@ -17,13 +17,10 @@ import pulumi.dynamic as dyn
 from gemini_tuning import _claims as claims
 from gemini_tuning import _timing as timing_log
 from gemini_tuning import backends, catalog
+from gemini_tuning._process import in_dynamic_provider_process
 from gemini_tuning.backends._types import ACTIVE_STATES
 from gemini_tuning.resources import _dataset_inputs as ds
 from gemini_tuning.resources import _deletion, _submit, _wait
-from gemini_tuning.resources._concurrency import (
-    in_dynamic_provider_process,
-    widen_if_provider_process,
-)
 from gemini_tuning.resources._lifecycle import (
     JOB_REPLACE_KEYS,
     JOB_UPDATE_KEYS,
@@ -43,7 +40,6 @@ from gemini_tuning.resources._unknowns import is_unknown, with_stand_ins
 from gemini_tuning.resources._wait import say, wait_for_job
 from gemini_tuning.specs import RESERVED_LABEL_PREFIX, SpecError, TuningJobSpec, parse
 
-widen_if_provider_process()
 if timing_log.enabled() and in_dynamic_provider_process():
     timing_log.mark("provider_process", at=timing_log.process_started())
     timing_log.mark("provider_imported")
