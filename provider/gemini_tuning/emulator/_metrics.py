@@ -20,9 +20,10 @@ ExperimentRun, metadata/experiment_run_resource.py; a public sample reads
 
 The emulator serves that chain for every job that has started: one run (``tuning-run`` [I]),
 one time series ``/train_total_loss`` (id ``1`` [I]) with one point per finished training step
-(tuningStepCount in all), so it grows while the job runs. Each epoch's mean step loss is the
-trainer's loss for that epoch. A read without maxDataPoints answers a seeded random sample of
-1000 points of a longer series, as the service does; ``-1`` answers every point. The
+(tuningStepCount in all), so it grows while the job runs. Each point is the emulator's learner's
+own loss at that step (_learner.py: the mean loss of the step's batch of 8 examples). A read
+without maxDataPoints answers a seeded random sample of 1000 points of a longer series, as the
+service does; ``-1`` answers every point. The
 experiment id is ``tuning-experiment-{job id}`` [I; the doc
 samples show only the ``tuning-experiment-`` prefix]; the tensorboard id is derived from the
 location [I].
@@ -166,7 +167,7 @@ class TuningMetrics:
         if params[-1] != LOSS_SERIES_ID:
             raise not_found(f"TensorboardTimeSeries {run}/timeSeries/{params[-1]} not found.")
         limit = max_data_points(query or {})
-        points = self._points(job, time.time())
+        points = self._points(job, time.time(), self.store.get_blob(f"losses/{job.name}"))
         return {
             "timeSeriesData": {
                 "tensorboardTimeSeriesId": LOSS_SERIES_ID,
@@ -191,15 +192,19 @@ class TuningMetrics:
         return job, run
 
     @staticmethod
-    def _points(job: Resource, now: float) -> list[dict[str, Any]]:
-        """The steps finished by ``now`` (or by the job's end), one point each."""
+    def _points(
+        job: Resource, now: float, learned: list[float] | None = None
+    ) -> list[dict[str, Any]]:
+        """The steps finished by ``now`` (or by the job's end), one point each: the learner's
+        own loss at each step (``learned``; a job trained before the learner existed has only
+        epoch losses, spread over its steps)."""
         i = job.internal
         steps = int(i.get("steps_per_epoch") or 0)
         start, spe = i.get("start"), float(i.get("spe") or 1)
         if not steps or not start:
             return []
         until = min(now, _stopped_at(i) or now)
-        losses = step_losses(list(i.get("losses", [])), steps)
+        losses = learned or step_losses(list(i.get("losses", [])), steps)
         seconds_per_step = spe / steps
         done = min(len(losses), int(_hold.trained(i, until) / seconds_per_step + 1e-6))
         span = _hold.window(i)
