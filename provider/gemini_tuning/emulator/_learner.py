@@ -131,7 +131,7 @@ class _Reading:
     """One prompt's candidate spans, each with its feature keys and its text."""
 
     spans: list[str] = field(default_factory=list)
-    keys: list[list[tuple[Any, ...]]] = field(default_factory=list)
+    hashes: list[list[int]] = field(default_factory=list)  # per span: its features, hashed
 
 
 _FUNCTION = _STOP | frozenset(
@@ -235,91 +235,139 @@ def candidates(prompt: str) -> _Reading | None:
     context, question = reading
     kind = _kind(question)
     qw = [w for w in words(question) if w not in _STOP]
-    head = qw[0] if qw else ""
+    q = _Question(kind, qw[0] if qw else "")
     out = _Reading()
     for rank, (overlap, s) in enumerate(_sentences(context, question)):
-        anchors = [k for k, flag in enumerate(s.in_q) if flag]
-        n = len(s.tokens)
-        for a in range(n):
-            if not s.norm[a] or s.norm[a] in _FUNCTION or s.in_q[a]:
-                continue
-            for b in range(a + 1, min(n, a + MAX_SPAN) + 1):
-                if b - a > 1 and s.tokens[b - 2][-1:] in ".;:":
-                    break  # an answer does not run over a boundary
-                last = s.norm[b - 1]
-                if not last or last in _FUNCTION:
-                    continue
-                if s.in_q[b - 1] and b - a > 1 and last != head:
-                    continue  # an answer repeats the question at most in its head noun
-                out.spans.append(" ".join(s.tokens[a:b]).strip(_EDGE))
-                out.keys.append(_features(s, a, b, rank, overlap, kind, head, anchors))
-                if s.in_q[b - 1]:
-                    break
+        _sentence_candidates(s, rank, overlap, q, out)
     return out
 
 
-def _features(  # noqa: PLR0917 -- one span's context, flat for speed
-    s: _Sentence, a: int, b: int, rank: int, overlap: int, kind: str, head: str, anchors: list[int]
-) -> list[tuple[Any, ...]]:
-    length = b - a
-    left = min((a - k for k in anchors if k < a), default=99)
-    right = min((k - b + 1 for k in anchors if k >= b), default=99)
-    near = min(left, right)
-    near_b = 1 if near <= 1 else 2 if near <= 3 else 3 if near <= 7 else 4
+@dataclass
+class _Question:
+    kind: str  # when, who, howmany, ... (_WH)
+    head: str  # its first content word
+
+
+def _sentence_candidates(
+    s: _Sentence, rank: int, overlap: int, q: _Question, out: _Reading
+) -> None:
+    """Add one sentence's spans: features of the sentence, of a span's start (the words before
+    it), of its end (the words after it) and of the span itself, hashed (_hash)."""
+    n = len(s.tokens)
+    anchors = [k for k, flag in enumerate(s.in_q) if flag]
     rare = [k for k, flag in enumerate(s.rare) if flag]
+    common = [_hash(k) for k in (("bias",), ("rank", rank), ("overlap", overlap, rank))]
+    starts: dict[int, tuple[list[int], int, int]] = {}
+    ends: dict[int, tuple[list[int], int, int]] = {}
+    for a in range(n):
+        if not s.norm[a] or s.norm[a] in _FUNCTION or s.in_q[a]:
+            continue
+        for b in range(a + 1, min(n, a + MAX_SPAN) + 1):
+            if b - a > 1 and s.tokens[b - 2][-1:] in ".;:":
+                break  # an answer does not run over a boundary
+            last = s.norm[b - 1]
+            if not last or last in _FUNCTION:
+                continue
+            if s.in_q[b - 1] and b - a > 1 and last != q.head:
+                continue  # an answer repeats the question at most in its head noun
+            if a not in starts:
+                starts[a] = _start(s, a, q, anchors, rare)
+            if b not in ends:
+                ends[b] = _end(s, b, q, anchors, rare)
+            out.spans.append(" ".join(s.tokens[a:b]).strip(_EDGE))
+            out.hashes.append(
+                common + starts[a][0] + ends[b][0] + _span(s, a, b, rank, q, starts[a], ends[b])
+            )
+            if s.in_q[b - 1]:
+                break
+
+
+def _start(
+    s: _Sentence, a: int, q: _Question, anchors: list[int], rare: list[int]
+) -> tuple[list[int], int, int]:
+    """The hashed features of a span starting at ``a``; its distances to the question words."""
+    left = min((a - k for k in anchors if k < a), default=99)
     rare_left = min((a - k for k in rare if k < a), default=99)
-    rare_right = min((k - b + 1 for k in rare if k >= b), default=99)
-    shapes = "".join(sorted(set(s.shapes[a:b]) - {"p"}))
     prev = s.norm[a - 1] if a > 0 else "<s>"
+    keys = (
+        ("left", min(left, 6)),
+        ("kind_first", q.kind, s.shapes[a]),
+        ("kind_prev", q.kind, prev),
+        ("prev_in_q", s.in_q[a - 1] if a > 0 else False),
+        ("prev", prev),
+        ("starts_clause", a == 0 or s.tokens[a - 1][-1:] in ",.;:("),
+        ("rare_left", min(rare_left, 8)),
+        ("kind_firstword", q.kind, s.norm[a]),
+    )
+    return [_hash(k) for k in keys], left, rare_left
+
+
+def _end(
+    s: _Sentence, b: int, q: _Question, anchors: list[int], rare: list[int]
+) -> tuple[list[int], int, int]:
+    """The hashed features of a span ending before ``b``; its distances to the question words."""
+    right = min((k - b + 1 for k in anchors if k >= b), default=99)
+    rare_right = min((k - b + 1 for k in rare if k >= b), default=99)
     nxt = s.norm[b] if b < len(s.norm) else "</s>"
+    keys = (
+        ("head_last", s.norm[b - 1] == q.head),
+        ("right", min(right, 6)),
+        ("kind_last", q.kind, s.shapes[b - 1]),
+        ("kind_next", q.kind, nxt),
+        ("next_in_q", s.in_q[b] if b < len(s.in_q) else False),
+        ("next", nxt),
+        ("ends_clause", s.tokens[b - 1][-1:] in ",.;:)"),
+        ("rare_right", min(rare_right, 8)),
+        ("kind_lastword", q.kind, s.norm[b - 1]),
+        ("head_lastword", q.head, s.norm[b - 1]),
+    )
+    return [_hash(k) for k in keys], right, rare_right
+
+
+def _span(  # noqa: PLR0917 -- flat for speed: called once per candidate span
+    s: _Sentence,
+    a: int,
+    b: int,
+    rank: int,
+    q: _Question,
+    start: tuple[list[int], int, int],
+    end: tuple[list[int], int, int],
+) -> list[int]:
+    """The hashed features of the span ``a:b`` as a whole."""
+    length = b - a
+    near = min(start[1], end[1])
+    near_b = 1 if near <= 1 else 2 if near <= 3 else 3 if near <= 7 else 4
+    shapes = "".join(sorted(set(s.shapes[a:b]) - {"p"}))
     window = sum(s.in_q[max(0, a - 3) : a]) + sum(s.in_q[b : b + 3])
     wide = sum(s.in_q[max(0, a - 8) : a]) + sum(s.in_q[b : b + 8])
-    return [
-        ("bias",),
+    keys = (
         ("len", min(length, 6)),
-        ("rank", rank),
-        ("overlap", overlap, rank),
-        ("head_last", s.norm[b - 1] == head),
-        ("left", min(left, 6)),
-        ("right", min(right, 6)),
         ("near", near_b, rank),
         ("window", min(window, 4)),
         ("wide", min(wide, 6)),
-        ("kind_len", kind, min(length, 6)),
-        ("kind_shape", kind, shapes),
-        ("kind_first", kind, s.shapes[a]),
-        ("kind_last", kind, s.shapes[b - 1]),
-        ("head_shape", head, shapes),
-        ("kind_prev", kind, prev),
-        ("kind_next", kind, nxt),
-        ("prev_in_q", s.in_q[a - 1] if a > 0 else False),
-        ("next_in_q", s.in_q[b] if b < len(s.in_q) else False),
-        ("prev", prev),
-        ("next", nxt),
+        ("kind_len", q.kind, min(length, 6)),
+        ("kind_shape", q.kind, shapes),
+        ("head_shape", q.head, shapes),
         ("comma_inside", any(t.endswith(",") for t in s.tokens[a : b - 1])),
-        ("ends_clause", s.tokens[b - 1][-1:] in ",.;:)"),
-        ("starts_clause", a == 0 or s.tokens[a - 1][-1:] in ",.;:("),
-        ("kind_near", kind, near_b),
-        ("rare_left", min(rare_left, 8)),
-        ("rare_right", min(rare_right, 8)),
-        ("rare_near", kind, min(rare_left, rare_right, 5)),
-        ("kind_seq", kind, "".join(s.shapes[a:b])[:4]),
-        ("kind_lastword", kind, s.norm[b - 1]),
-        ("head_lastword", head, s.norm[b - 1]),
-        ("kind_firstword", kind, s.norm[a]),
-    ]
+        ("kind_near", q.kind, near_b),
+        ("rare_near", q.kind, min(start[2], end[2], 5)),
+        ("kind_seq", q.kind, "".join(s.shapes[a:b])[:4]),
+    )
+    return [_hash(k) for k in keys]
 
 
 _HASHES: dict[tuple[Any, ...], int] = {}
 
 
-def _bucket(key: tuple[Any, ...], buckets: int) -> int:
+def _hash(key: tuple[Any, ...]) -> int:
+    """A feature's stable hash (crc32: the same in every process, so stored weights still fit
+    after a restart); its weight is at ``hash % buckets``."""
     h = _HASHES.get(key)
     if h is None:
         if len(_HASHES) > 1_000_000:  # a bound on the cache, not on correctness
             _HASHES.clear()
         h = _HASHES[key] = zlib.crc32(repr(key).encode())
-    return h % buckets
+    return h
 
 
 @dataclass
@@ -371,7 +419,7 @@ def _reading_example(prompt: str, answer: str, buckets: int) -> _Example | None:
         scores = [_f1(span, answer) for span in cands.spans]
         best = max(range(len(scores)), key=scores.__getitem__)
         target = best if scores[best] > 0 else -1
-    index = np.array([[_bucket(k, buckets) for k in keys] for keys in cands.keys], dtype=np.int64)
+    index = np.array(cands.hashes, dtype=np.int64) % buckets
     return _Example(index, target)
 
 
@@ -484,7 +532,7 @@ def answer(prompt: str, trained: Trained, epoch: int | None = None) -> str | Non
     if not cands.spans:
         return ""
     w = trained.weights[min(epoch or len(trained.weights), len(trained.weights)) - 1]
-    scores = [sum(w.get(_bucket(k, trained.buckets), 0.0) for k in keys) for keys in cands.keys]
+    scores = [sum(w.get(h % trained.buckets, 0.0) for h in hashes) for hashes in cands.hashes]
     return _expected_best(cands.spans, scores)
 
 
