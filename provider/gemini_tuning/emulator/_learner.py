@@ -448,6 +448,26 @@ class _Memory:
             sims = [max(jaccard(prompt, p) for p in by_answer[other]) for other in pool]
             self.rows.append((sims, pool.index(answer)))
 
+    @staticmethod
+    def against(train: Sequence[tuple[str, str]], held: Sequence[tuple[str, str]]) -> _Memory:
+        """The memory of ``train`` asked about ``held`` (prompts it never saw): an answer it
+        does not know has similarity 0."""
+        memory = _Memory([])
+        answers = sorted({a for _, a in train})
+        by_answer: dict[str, list[str]] = {}
+        for p, a in train:
+            by_answer.setdefault(a, []).append(p)
+        for prompt, answer in held:
+            pool = answers if answer in by_answer else [*answers, answer]
+            sims = [
+                max((jaccard(prompt, p) for p in by_answer.get(o, [])), default=0.0) for o in pool
+            ]
+            memory.rows.append((sims, pool.index(answer)))
+        return memory
+
+    def loss(self, n: int, beta: float) -> float:
+        return self.step(n, beta)[0]
+
     def step(self, n: int, beta: float) -> tuple[float, float]:
         """(loss, d loss / d beta) of example ``n``."""
         sims, target = self.rows[n]
@@ -510,6 +530,37 @@ def train(
         weights.append({int(k): round(float(average[k]), 6) for k in np.flatnonzero(average)})
         betas.append(round(beta, 6))
     return Trained(buckets, weights, betas, step_losses)
+
+
+def validation_losses(
+    trained: Trained, train: Sequence[tuple[str, str]], validation: Sequence[tuple[str, str]]
+) -> list[float]:
+    """The mean loss over ``validation`` of the model after each epoch (one validation step per
+    epoch): the same cross-entropy as training, on examples it never learned from."""
+    if not validation:
+        return []
+    reading = [_reading_example(p, a, trained.buckets) for p, a in validation]
+    others = [(p, a) for (p, a), ex in zip(validation, reading, strict=True) if ex is None]
+    memory = _Memory.against([t for t in train if candidates(t[0]) is None], others)
+    out = []
+    for epoch, w in enumerate(trained.weights):
+        dense = np.zeros(trained.buckets)
+        for k, v in w.items():
+            dense[k] = v
+        total = 0.0
+        for ex in (ex for ex in reading if ex is not None):
+            total += _example_loss(ex, dense)
+        total += sum(memory.loss(n, trained.betas[epoch]) for n in range(len(others)))
+        out.append(round(total / len(validation), 6))
+    return out
+
+
+def _example_loss(ex: _Example, w: Any) -> float:
+    if ex.target < 0:
+        return math.log(max(len(ex.index), 1))  # nothing to match: chance
+    scores = w[ex.index].sum(axis=1)
+    top = float(scores.max())
+    return float(top + math.log(float(np.exp(scores - top).sum())) - scores[ex.target])
 
 
 def _span_step(ex: _Example, w: Any, grad: Any) -> float:

@@ -162,8 +162,9 @@ class Trainer:
                 _datasets.read_gcs(host, train_uri), uri=train_uri, model=model, role="training"
             )
             val_uri = spec.get("validationDatasetUri")
+            validation = None
             if val_uri:
-                _datasets.validate(
+                validation = _datasets.validate(
                     _datasets.read_gcs(host, val_uri),
                     uri=val_uri,
                     model=model,
@@ -176,6 +177,14 @@ class Trainer:
                 epochs=epochs,
                 learning_rate_multiplier=float(i.get("multiplier", 1.0)),
                 adapter_size=i.get("adapter_size"),
+            )
+            # "/eval_total_loss: Loss for the validation dataset at a validation step", collected
+            # only with a validation dataset (gemini-use-supervised-tuning, "Model validation
+            # metrics"); one validation step per epoch [I].
+            eval_losses = (
+                _learner.validation_losses(trained, train.pairs, validation.pairs)
+                if validation is not None
+                else []
             )
         except _datasets.DatasetError as exc:
             self._fail(name, str(exc), "INVALID_ARGUMENT")
@@ -219,6 +228,8 @@ class Trainer:
             self.store.put_blob(f"examples/{name}", train.pairs)
             self.store.put_blob(f"learner/{name}", trained.as_dict())
             self.store.put_blob(f"losses/{name}", trained.step_losses)
+            if eval_losses:
+                self.store.put_blob(f"eval_losses/{name}", eval_losses)
 
     def _fail(self, name: str, message: str, status: str) -> None:
         with self.store.tx():
