@@ -341,7 +341,7 @@ def _artifacts(
         )
 
     def write(values: dict[str, Any]) -> dict[str, str]:
-        title = f"{name} v{definition.version} ({stack}) - training loss"
+        title = f"{name} v{definition.version} ({stack}) - loss"
         curve = files.write_loss_curve(
             paths["loss_curve"],
             values.get("losses") or [],
