@@ -109,6 +109,31 @@ def test_the_same_data_and_settings_train_the_same_model(squad: Squad) -> None:
     assert _scores(again, held_out) == _scores(first, held_out)
 
 
+def test_the_same_training_in_another_process_gives_the_same_model() -> None:
+    """Python salts its string hashes per process: no float may be summed in set order."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from gemini_tuning.datasets import iter_file_text_pairs as read\n"
+        "from gemini_tuning.emulator import _learner\n"
+        f"pairs = list(read({str(DATA / 'squad-qa-train.jsonl')!r}))[:120]\n"
+        "print(_learner.train(pairs, epochs=2).step_losses)\n"
+    )
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(runs) == 1
+
+
 def test_learning_rate_and_adapter_size_change_what_is_learned(squad: Squad) -> None:
     train, held_out, default = squad
     small = _learner.train(train[:200], epochs=1, adapter_size=1)

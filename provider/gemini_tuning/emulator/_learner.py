@@ -220,7 +220,8 @@ def _sentences(context: str, question: str) -> list[tuple[int, _Sentence]]:
     out = []
     for tokens, norm, shapes in sentences:
         in_q = [w in qwords for w in norm]
-        weight = sum(1 / counts.get(w, 1) for w in set(norm) & qwords)
+        # sorted: a float sum in set order would vary with the process's string hash seed
+        weight = sum(1 / counts.get(w, 1) for w in sorted(set(norm) & qwords))
         rare = [flag and counts.get(w, 0) <= 2 for w, flag in zip(norm, in_q, strict=True)]
         out.append((weight, _Sentence(tokens, norm, shapes, in_q, rare)))
     order = sorted(range(len(out)), key=lambda k: -out[k][0])  # stable: ties keep text order
@@ -340,22 +341,33 @@ def _span(  # noqa: PLR0917 -- flat for speed: called once per candidate span
     shapes = "".join(sorted(set(s.shapes[a:b]) - {"p"}))
     window = sum(s.in_q[max(0, a - 3) : a]) + sum(s.in_q[b : b + 3])
     wide = sum(s.in_q[max(0, a - 8) : a]) + sum(s.in_q[b : b + 8])
-    keys = (
-        ("len", min(length, 6)),
-        ("near", near_b, rank),
-        ("window", min(window, 4)),
-        ("wide", min(wide, 6)),
-        ("kind_len", q.kind, min(length, 6)),
-        ("kind_shape", q.kind, shapes),
-        ("head_shape", q.head, shapes),
-        ("comma_inside", any(t.endswith(",") for t in s.tokens[a : b - 1])),
-        ("kind_near", q.kind, near_b),
-        ("rare_near", q.kind, min(start[2], end[2], 5)),
-        ("kind_seq", q.kind, "".join(s.shapes[a:b])[:4]),
-    )
-    return [_hash(k) for k in keys]
+    comma = any(t.endswith(",") for t in s.tokens[a : b - 1])
+    seq = "".join(s.shapes[a:b])[:4]
+    rare = min(start[2], end[2], 5)
+    values = (rank, q.kind, q.head, min(length, 6), near_b, min(window, 4), min(wide, 6))
+    signature = (*values, shapes, comma, rare, seq)
+    hashed = _SPANS.get(signature)
+    if hashed is None:  # many spans share their features: hash each combination once
+        keys = (
+            ("len", min(length, 6)),
+            ("near", near_b, rank),
+            ("window", min(window, 4)),
+            ("wide", min(wide, 6)),
+            ("kind_len", q.kind, min(length, 6)),
+            ("kind_shape", q.kind, shapes),
+            ("head_shape", q.head, shapes),
+            ("comma_inside", comma),
+            ("kind_near", q.kind, near_b),
+            ("rare_near", q.kind, rare),
+            ("kind_seq", q.kind, seq),
+        )
+        if len(_SPANS) > 200_000:  # a bound on the cache, not on correctness
+            _SPANS.clear()
+        hashed = _SPANS[signature] = [_hash(k) for k in keys]
+    return hashed
 
 
+_SPANS: dict[tuple[Any, ...], list[int]] = {}
 _HASHES: dict[tuple[Any, ...], int] = {}
 
 
@@ -541,7 +553,7 @@ def validation_losses(
         return []
     reading = [_reading_example(p, a, trained.buckets) for p, a in validation]
     others = [(p, a) for (p, a), ex in zip(validation, reading, strict=True) if ex is None]
-    memory = _Memory.against([t for t in train if candidates(t[0]) is None], others)
+    memory = _Memory.against([t for t in train if split_reading_prompt(t[0]) is None], others)
     out = []
     for epoch, w in enumerate(trained.weights):
         dense = np.zeros(trained.buckets)
