@@ -71,10 +71,12 @@ def upload_folder(settings: Any, folder: str | Path, gs_folder: str) -> list[str
     return written
 
 
-def write_loss_curve(path: str | Path, losses: Sequence[float], title: str) -> Path:
-    """A line chart of training loss per epoch at ``path``; without values, no chart: a note
-    beside it (loss-curve.txt) says the loss is not available, and a stale chart is removed.
-    Returns the file written."""
+def write_loss_curve(
+    path: str | Path, losses: Sequence[float], title: str, *, validation: Sequence[float] = ()
+) -> Path:
+    """A line chart of training loss per epoch at ``path`` (and of validation loss, when the job
+    had a validation dataset); without values, no chart: a note beside it (loss-curve.txt) says
+    the loss is not available, and a stale chart is removed. Returns the file written."""
     values = [float(v) for v in losses or []]
     if not values:
         return _no_loss(Path(path))
@@ -91,11 +93,20 @@ def write_loss_curve(path: str | Path, losses: Sequence[float], title: str) -> P
     epochs = list(range(1, len(values) + 1))
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
     try:
-        ax.plot(epochs, values, marker="o", color="#1a73e8")
+        ax.plot(epochs, values, marker="o", color="#1a73e8", label="training")
         for x, y in zip(epochs, values, strict=True):
             ax.annotate(f"{y:.3f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center")
+        checked = [float(v) for v in validation or []][: len(values)]
+        if checked:
+            at = epochs[: len(checked)]
+            ax.plot(at, checked, marker="s", color="#e8710a", label="validation")
+            for x, y in zip(at, checked, strict=True):
+                ax.annotate(
+                    f"{y:.3f}", (x, y), textcoords="offset points", xytext=(0, -12), ha="center"
+                )
+            ax.legend()
         ax.set_xlabel("epoch")
-        ax.set_ylabel("training loss")
+        ax.set_ylabel("loss" if checked else "training loss")
         ax.set_xticks(epochs)
         ax.set_title(title)
         ax.grid(alpha=0.3)

@@ -124,6 +124,7 @@ def collect(stacks: Sequence[str], read: Reader) -> list[dict[str, Any]]:
                     "baseline_token_f1": baseline.get("token_f1"),
                     "examples": metrics.get("examples"),
                     "gate": _gate(entry),
+                    "gate_bar": _gate_bar(entry),
                     "aliases": [a for a in entry.get("aliases") or [] if a != "default"],
                     "resource": entry.get("model"),
                     "artifacts": (entry.get("artifacts") or {}).get("folder"),
@@ -136,6 +137,17 @@ def _gate(entry: Mapping[str, Any]) -> str:
     if not entry.get("gate"):
         return "-"
     return "met" if entry.get("gate_passed") else "MISSED"
+
+
+_METRIC_SHORT = {"exact_match": "EM", "token_f1": "F1"}
+
+
+def _gate_bar(entry: Mapping[str, Any]) -> str | None:
+    """What the gate asks, e.g. ``EM>=0.25 F1>=0.40``: the table says what "met" means."""
+    gate = entry.get("gate")
+    if not isinstance(gate, Mapping) or not gate:
+        return None
+    return " ".join(f"{_METRIC_SHORT.get(k, k)}>={float(v):.2f}" for k, v in sorted(gate.items()))
 
 
 def _num(value: Any) -> str:
@@ -163,7 +175,7 @@ def render(rows: Sequence[Mapping[str, Any]]) -> str:
                 _num(row.get("baseline_exact_match")),
                 _num(row.get("baseline_token_f1")),
                 "-" if row.get("examples") is None else str(int(row["examples"])),
-                str(row.get("gate") or "-"),
+                " ".join(str(p) for p in (row.get("gate") or "-", row.get("gate_bar")) if p),
                 ",".join(row.get("aliases") or []) or "-",
                 _short_model(row.get("resource")),
             ]

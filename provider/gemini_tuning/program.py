@@ -189,6 +189,7 @@ def _tune(
         "endpoint": job.tuned_model_endpoint,
         "aliases": model.current_aliases,
         "loss_per_epoch": job.loss_per_epoch,
+        "validation_loss_per_epoch": job.validation_loss_per_epoch,
     }
     evaluation = None
     if definition.evaluation is not None:
@@ -326,6 +327,7 @@ def _artifacts(
         return links
     watched: dict[str, Any] = {
         "losses": job.loss_per_epoch,
+        "validation_losses": job.validation_loss_per_epoch,
         "model": job.tuned_model,
         "endpoint": job.tuned_model_endpoint,
     }
@@ -339,8 +341,13 @@ def _artifacts(
         )
 
     def write(values: dict[str, Any]) -> dict[str, str]:
-        title = f"{name} v{definition.version} ({stack}) - training loss"
-        curve = files.write_loss_curve(paths["loss_curve"], values.get("losses") or [], title)
+        title = f"{name} v{definition.version} ({stack}) - loss"
+        curve = files.write_loss_curve(
+            paths["loss_curve"],
+            values.get("losses") or [],
+            title,
+            validation=values.get("validation_losses") or [],
+        )
         if evaluation is not None and definition.evaluation is not None:
             summary = {
                 **values,

@@ -383,6 +383,42 @@ def test_the_loss_comes_from_the_jobs_experiment(
     published = [m["trainLoss"] for m in emu.job_metrics(job.name)["metrics"]]
     assert status.loss_per_epoch == pytest.approx(published, abs=1e-5)
     assert status.loss_note is None
+    assert status.validation_loss_per_epoch == ()  # no validation dataset: no validation loss
+
+
+def test_the_loss_is_the_learners_own_and_validation_loss_comes_with_a_validation_set(
+    backend: VertexBackend, emu: EmulatorProcess
+) -> None:
+    """Issue 25 item 2: /train_total_loss per step and /eval_total_loss per epoch are what the
+    emulator's learner computed on the job's data (_learner.py), read back through the job's
+    experiment as on Vertex."""
+    from pathlib import Path
+
+    from gemini_tuning.datasets import iter_file_text_pairs
+    from gemini_tuning.emulator import _learner
+
+    data = Path(__file__).resolve().parents[2] / "stacks" / "data"
+    train, val = data / "number-successor-vertex.jsonl", data / "number-successor-vertex-eval.jsonl"
+    emu.upload(train.read_bytes(), "gs://b/ns-train.jsonl")
+    emu.upload(val.read_bytes(), "gs://b/ns-val.jsonl")
+    request = JobRequest(
+        **{
+            **_request(owner="validation").__dict__,
+            "training_uri": "gs://b/ns-train.jsonl",
+            "validation_uri": "gs://b/ns-val.jsonl",
+            "epoch_count": 3,
+        }
+    )
+    job = backend.submit_job(request)
+    _succeeded(backend, job.name)
+    status = backend.get_job(job.name)
+    pairs = list(iter_file_text_pairs(train))
+    learned = _learner.train(pairs, epochs=3)
+    steps = int(status.data_stats["steps"]) // 3
+    assert status.loss_per_epoch == pytest.approx(learned.epoch_losses(steps), abs=1e-5)
+    expected = _learner.validation_losses(learned, pairs, list(iter_file_text_pairs(val)))
+    assert status.validation_loss_per_epoch == pytest.approx(expected, abs=1e-6)
+    assert len(status.validation_loss_per_epoch) == 3
 
 
 def test_the_whole_loss_curve_is_read_not_a_sample(

@@ -168,3 +168,37 @@ def test_undeploy_traffic_split_must_add_up_to_100(
             endpoint=endpoint.name, deployed_model_id=deployed, traffic_split={deployed: 50}
         )
     assert error_status(refused.value) == "INVALID_ARGUMENT"
+
+
+def test_a_checkpoint_endpoint_answers_with_the_model_as_trained_to_its_epoch(
+    emu: EmulatorProcess,
+    tuning: aiplatform_v1.GenAiTuningServiceClient,
+    prediction: aiplatform_v1.PredictionServiceClient,
+) -> None:
+    """Issue 25: each checkpoint's endpoint serves the learner's weights after its epoch."""
+    from pathlib import Path
+
+    from gemini_tuning.datasets import iter_file_text_pairs
+    from gemini_tuning.emulator import _learner
+
+    data = Path(__file__).resolve().parents[2] / "stacks" / "data"
+    uri = emu.upload((data / "squad-qa-train.jsonl").read_bytes(), "gs://data/squad-train.jsonl")
+    job = new_job(tuning, emu, uri, labels={"emulator-seconds-per-epoch": "0.2"}, epochs=3)
+    job = wait_job(tuning, job.name, timeout=60)
+    assert job.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED
+    by_epoch = {int(cp.epoch): cp.endpoint for cp in job.tuned_model.checkpoints}
+    assert by_epoch[3] == job.tuned_model.endpoint
+    trained = _learner.train(list(iter_file_text_pairs(data / "squad-qa-train.jsonl")), epochs=3)
+    prompts = [p for p, _ in iter_file_text_pairs(data / "squad-qa-eval.jsonl")][:40]
+
+    def said(endpoint: str, prompt: str) -> str:
+        answer = prediction.generate_content(
+            model=endpoint, contents=[{"role": "user", "parts": [{"text": prompt}]}]
+        )
+        return str(answer.candidates[0].content.parts[0].text)
+
+    first = [said(by_epoch[1], p) for p in prompts]
+    last = [said(by_epoch[3], p) for p in prompts]
+    assert first == [_learner.answer(p, trained, 1) for p in prompts]
+    assert last == [_learner.answer(p, trained, 3) for p in prompts]
+    assert first != last

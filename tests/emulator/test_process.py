@@ -13,7 +13,7 @@ import pytest
 from google.cloud import aiplatform_v1
 
 from gemini_tuning.testing import run_emulator
-from tests.emulator.conftest import dataset_lines, gapic, new_job, wait_job
+from tests.emulator.conftest import FACTS, dataset_lines, gapic, new_job, squad_prompt, wait_job
 
 pytestmark = pytest.mark.emulator
 
@@ -30,12 +30,29 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         )
         port = emu.port
         assert emu.calls("GenAiTuningService.CreateTuningJob") == 2
+        prediction = gapic(emu, aiplatform_v1.PredictionServiceClient)
+        prompts = [squad_prompt(country, context) for _, country, context in FACTS]
+
+        def answers() -> list[str]:
+            return [
+                prediction.generate_content(
+                    model=done.tuned_model.endpoint,
+                    contents=[{"role": "user", "parts": [{"text": p}]}],
+                )
+                .candidates[0]
+                .content.parts[0]
+                .text
+                for p in prompts
+            ]
+
+        learned = answers()  # the job's learner, kept in the store
 
         emu.restart()
         assert emu.port == port  # same address, so existing clients keep working
         assert emu.calls("GenAiTuningService.CreateTuningJob") == 0  # counters are per process
         again = tuning.get_tuning_job(name=done.name)
         assert again == done
+        assert answers() == learned  # the restarted emulator serves the same trained model
         models = gapic(emu, aiplatform_v1.ModelServiceClient)
         assert models.get_model(name=done.tuned_model.model).version_id == "1"
         # The running job carries on from its timestamps and finishes after the restart.

@@ -155,7 +155,7 @@ def test_a_gate_that_is_not_met_fails_preview_with_the_metric_and_the_gap(
     definition = env.definition("squad-qa")
     original = definition.read_text()
     em = dev_models["squad-qa"]["metrics"]["exact_match"]
-    definition.write_text(original.replace("exact_match: 0.02", "exact_match: 0.5"))
+    definition.write_text(original.replace("exact_match: 0.25", "exact_match: 0.5"))
     try:
         with pytest.raises(auto.CommandError) as failed:
             env.staging().preview(color="never")

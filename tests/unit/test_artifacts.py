@@ -23,6 +23,14 @@ def test_a_published_loss_is_drawn(tmp_path: Path) -> None:
     assert chart.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_published_validation_loss_is_drawn_beside_the_training_loss(tmp_path: Path) -> None:
+    alone, both = tmp_path / "alone.png", tmp_path / "both.png"
+    _artifacts.write_loss_curve(alone, [1.5, 1.0, 0.7], "t")
+    assert _artifacts.write_loss_curve(both, [1.5, 1.0, 0.7], "t", validation=[1.6, 1.2, 1.1])
+    assert both.read_bytes()[:4] == b"\x89PNG"
+    assert both.read_bytes() != alone.read_bytes()
+
+
 def test_the_summary_says_when_there_is_no_curve() -> None:
     text = _artifacts.render_summary(model="m", version=1, stack="dev", summary={"losses": []})
     assert "Loss curve: loss not available" in text

@@ -311,6 +311,7 @@ def test_report_renders_one_row_per_model_and_environment() -> None:
     assert lines[2].split()[:9] == [
         "dev", "qa", "v3", "SUCCEEDED", "0.550", "0.800", "0.100", "0.300", "500",
     ]  # fmt: skip
+    assert "met EM>=0.50" in lines[2]  # the gate says what it asks, not only met / MISSED
     assert "SUCCEEDED (promoted)" in lines[3]
     assert "dev,staging" in lines[3]
     assert lines[4].split()[:3] == ["prod", "-", "-"]

@@ -26,6 +26,9 @@ from statistics import fmean
 from typing import Any
 
 LOSS_SERIES = "/train_total_loss"
+# "/eval_total_loss: Loss for the validation dataset at a validation step", collected when the job
+# has a validation dataset (gemini-use-supervised-tuning, "Model validation metrics").
+EVAL_SERIES = "/eval_total_loss"
 TENSORBOARD_KEY = "backing_tensorboard_resource"
 # timeSeries.read (docs.cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.
 # tensorboards.experiments.runs.timeSeries/read): "By default, if the number of data points
@@ -41,6 +44,16 @@ class LossUnavailableError(Exception):
 
 def training_loss(call: Callable[..., Any], experiment: str) -> list[tuple[int, float]]:
     """(step, loss) of every step published so far, in step order (none yet: empty)."""
+    return _loss(call, experiment, LOSS_SERIES)
+
+
+def validation_loss(call: Callable[..., Any], experiment: str) -> list[tuple[int, float]]:
+    """(step, loss) of every validation step published so far (none without a validation
+    dataset)."""
+    return _loss(call, experiment, EVAL_SERIES)
+
+
+def _loss(call: Callable[..., Any], experiment: str, series: str) -> list[tuple[int, float]]:
     if not experiment:
         raise LossUnavailableError("the job names no experiment")
     context = call("metadata", "get_context", name=experiment)
@@ -60,14 +73,14 @@ def training_loss(call: Callable[..., Any], experiment: str) -> list[tuple[int, 
     for run in runs:
         run_id = run.name.rsplit("/", 1)[-1].removeprefix(f"{experiment_id}-")
         parent = f"{tensorboard}/experiments/{experiment_id}/runs/{run_id}"
-        points += _series_points(call, parent)
+        points += _series_points(call, parent, series)
     return sorted(points)
 
 
-def _series_points(call: Callable[..., Any], run: str) -> list[tuple[int, float]]:
+def _series_points(call: Callable[..., Any], run: str, name: str) -> list[tuple[int, float]]:
     points = []
     for series in call("tensorboard", "list_tensorboard_time_series", parent=run):
-        if series.display_name != LOSS_SERIES:
+        if series.display_name != name:
             continue
         data = call(
             "tensorboard",
@@ -76,6 +89,20 @@ def _series_points(call: Callable[..., Any], run: str) -> list[tuple[int, float]
         )
         points += [(int(v.step), float(v.scalar.value)) for v in data.time_series_data.values]
     return points
+
+
+def validation_per_epoch(
+    points: Sequence[tuple[int, float]], steps: int, epochs: int
+) -> tuple[float, ...]:
+    """The mean validation loss of each epoch's validation steps (by the training step each was
+    taken at); empty when none was published or the epochs cannot be told apart."""
+    if not points or not steps or not epochs or steps % epochs:
+        return ()
+    per = steps // epochs
+    by_epoch: dict[int, list[float]] = {}
+    for step, value in points:
+        by_epoch.setdefault(-(-step // per), []).append(value)
+    return tuple(round(fmean(by_epoch[e]), 6) for e in sorted(by_epoch) if 1 <= e <= epochs)
 
 
 def per_epoch(points: Sequence[tuple[int, float]], steps: int, epochs: int) -> tuple[float, ...]:

@@ -111,6 +111,7 @@ class JobStatus:
     percent: float | None = None
     loss_per_epoch: Sequence[float] = ()
     loss_note: str | None = None  # why loss_per_epoch is empty, when the service published none
+    validation_loss_per_epoch: Sequence[float] = ()  # Vertex, with a validation dataset
     experiment: str | None = None  # Vertex: where the job publishes its training metrics
     data_stats: Mapping[str, Any] = field(default_factory=dict)
     # What the job was submitted with, as TuningJobSpec fields (base_model, training_dataset as

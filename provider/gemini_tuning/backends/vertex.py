@@ -517,10 +517,16 @@ class VertexBackend:
             with _service_errors():
                 points = _experiment.training_loss(self._call, status.experiment or "")
             epochs = status.epoch_count or 0
-            losses = _experiment.per_epoch(points, int(status.data_stats.get("steps", 0)), epochs)
+            steps = int(status.data_stats.get("steps", 0))
+            losses = _experiment.per_epoch(points, steps, epochs)
+            validation = _experiment.validation_per_epoch(
+                _experiment.validation_loss(self._call, status.experiment or ""), steps, epochs
+            )
         except (_experiment.LossUnavailableError, BackendError) as err:
             return dataclasses.replace(status, loss_note=f"loss not available: {err}")
-        return dataclasses.replace(status, loss_per_epoch=losses)
+        return dataclasses.replace(
+            status, loss_per_epoch=losses, validation_loss_per_epoch=validation
+        )
 
     def cancel_job(self, name: str) -> None:
         self._call("tuning", "cancel_tuning_job", name=name)

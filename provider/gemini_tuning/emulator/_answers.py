@@ -1,17 +1,16 @@
 """What the simulated models say. This is a simulation, not a language model.
 
-- A **tuned** model (an endpoint whose model came from a tuning job) finds the training example
-  whose prompt is closest to the request's prompt, by token-set Jaccard similarity (lower-cased
-  words and numbers). If that similarity is at least ``MEMORIZED_SIMILARITY``, it answers with that
-  example's answer verbatim. Otherwise, for a reading-comprehension prompt (one with a context and
-  a question, SQuAD-style) it answers with a short span of the most relevant context sentence,
-  as long as the median training answer (it "learned the answer format"); for any other prompt
-  it answers with the closest example's answer anyway.
+- A **tuned** model (an endpoint whose model came from a tuning job) answers a
+  reading-comprehension prompt (a context and a question, SQuAD-style) with the span its job's
+  learner picks (_learner.py: a span scorer trained on the job's data). Any other prompt gets
+  ``tuned_answer``: the answer of the training example whose prompt is closest, by token-set
+  Jaccard similarity (lower-cased words and numbers). A job trained before the learner existed
+  answers a reading prompt as it did then (``tuned_answer``: the closest example's answer when at
+  least ``MEMORIZED_SIMILARITY`` similar, else a span of the most relevant sentence as long as
+  the median training answer).
 - A **base** model answers a reading-comprehension prompt with the whole context sentence that
   shares most words with the question (right place, wrong length: some F1, almost no exact match),
   and anything else with a fixed generic sentence.
-
-So on SQuAD-like data a tuned model scores measurably higher EM/F1 than its base model, offline.
 """
 
 from __future__ import annotations

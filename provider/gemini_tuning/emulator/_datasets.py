@@ -94,6 +94,6 @@ def validate(
         output_tokens=_dist(stats.output_tokens),
         turns=_dist(stats.turns_per_example),
     )
-    if role == "training":
+    if role in {"training", "validation"}:  # the learner trains on one, is checked on the other
         result.pairs = [(p, a) for p, a in datasets.iter_text_pairs(lines, stats.format)]
     return result

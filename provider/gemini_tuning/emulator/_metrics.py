@@ -20,9 +20,10 @@ ExperimentRun, metadata/experiment_run_resource.py; a public sample reads
 
 The emulator serves that chain for every job that has started: one run (``tuning-run`` [I]),
 one time series ``/train_total_loss`` (id ``1`` [I]) with one point per finished training step
-(tuningStepCount in all), so it grows while the job runs. Each epoch's mean step loss is the
-trainer's loss for that epoch. A read without maxDataPoints answers a seeded random sample of
-1000 points of a longer series, as the service does; ``-1`` answers every point. The
+(tuningStepCount in all), so it grows while the job runs. Each point is the emulator's learner's
+own loss at that step (_learner.py: the mean loss of the step's batch of 8 examples). A read
+without maxDataPoints answers a seeded random sample of 1000 points of a longer series, as the
+service does; ``-1`` answers every point. The
 experiment id is ``tuning-experiment-{job id}`` [I; the doc
 samples show only the ``tuning-experiment-`` prefix]; the tensorboard id is derived from the
 location [I].
@@ -44,6 +45,11 @@ EXPERIMENT_PREFIX = "tuning-experiment-"
 RUN_ID = "tuning-run"
 LOSS_SERIES = "/train_total_loss"
 LOSS_SERIES_ID = "1"
+# "Model validation metrics ... /eval_total_loss: Loss for the validation dataset at a validation
+# step. ... If you don't specify a validation dataset when you create the tuning job, only the
+# visualizations for the tuning metrics are available." (gemini-use-supervised-tuning)
+EVAL_SERIES = "/eval_total_loss"
+EVAL_SERIES_ID = "2"  # [I]
 # timeSeries.read (docs.cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.
 # tensorboards.experiments.runs.timeSeries/read): "By default, if the number of data points
 # stored is less than 1000, all data is returned. Otherwise, 1000 data points is randomly
@@ -149,27 +155,36 @@ class TuningMetrics:
 
     def list_time_series(self, location: str, params: list[str]) -> dict[str, Any]:
         job, run = self._job_of_run(location, params)
-        series = {
-            "name": f"{run}/timeSeries/{LOSS_SERIES_ID}",
-            "displayName": LOSS_SERIES,
-            "valueType": "SCALAR",
-            "pluginName": "scalars",
-            "createTime": job.data.get("startTime"),
-            "updateTime": job.data.get("updateTime"),
-        }
-        return {"tensorboardTimeSeries": [series]}
+        shown = [(LOSS_SERIES_ID, LOSS_SERIES)]
+        if self.store.get_blob(f"eval_losses/{job.name}"):
+            shown.append((EVAL_SERIES_ID, EVAL_SERIES))
+        series = [
+            {
+                "name": f"{run}/timeSeries/{series_id}",
+                "displayName": display,
+                "valueType": "SCALAR",
+                "pluginName": "scalars",
+                "createTime": job.data.get("startTime"),
+                "updateTime": job.data.get("updateTime"),
+            }
+            for series_id, display in shown
+        ]
+        return {"tensorboardTimeSeries": series}
 
     def read_time_series(
         self, location: str, params: list[str], query: dict[str, str] | None = None
     ) -> dict[str, Any]:
         job, run = self._job_of_run(location, params[:-1])
-        if params[-1] != LOSS_SERIES_ID:
+        eval_losses = self.store.get_blob(f"eval_losses/{job.name}")
+        if params[-1] not in {LOSS_SERIES_ID, *([EVAL_SERIES_ID] if eval_losses else [])}:
             raise not_found(f"TensorboardTimeSeries {run}/timeSeries/{params[-1]} not found.")
         limit = max_data_points(query or {})
-        points = self._points(job, time.time())
+        points = self._points(job, time.time(), self.store.get_blob(f"losses/{job.name}"))
+        if params[-1] == EVAL_SERIES_ID:
+            points = _validation_points(job, points, eval_losses)
         return {
             "timeSeriesData": {
-                "tensorboardTimeSeriesId": LOSS_SERIES_ID,
+                "tensorboardTimeSeriesId": params[-1],
                 "valueType": "SCALAR",
                 "values": sample(points, limit, seed=f"{run}/{len(points)}"),
             }
@@ -191,15 +206,19 @@ class TuningMetrics:
         return job, run
 
     @staticmethod
-    def _points(job: Resource, now: float) -> list[dict[str, Any]]:
-        """The steps finished by ``now`` (or by the job's end), one point each."""
+    def _points(
+        job: Resource, now: float, learned: list[float] | None = None
+    ) -> list[dict[str, Any]]:
+        """The steps finished by ``now`` (or by the job's end), one point each: the learner's
+        own loss at each step (``learned``; a job trained before the learner existed has only
+        epoch losses, spread over its steps)."""
         i = job.internal
         steps = int(i.get("steps_per_epoch") or 0)
         start, spe = i.get("start"), float(i.get("spe") or 1)
         if not steps or not start:
             return []
         until = min(now, _stopped_at(i) or now)
-        losses = step_losses(list(i.get("losses", [])), steps)
+        losses = learned or step_losses(list(i.get("losses", [])), steps)
         seconds_per_step = spe / steps
         done = min(len(losses), int(_hold.trained(i, until) / seconds_per_step + 1e-6))
         span = _hold.window(i)
@@ -216,6 +235,21 @@ class TuningMetrics:
             }
             for n in range(1, done + 1)
         ]
+
+
+def _validation_points(
+    job: Resource, training: list[dict[str, Any]], eval_losses: list[float]
+) -> list[dict[str, Any]]:
+    """One validation step per epoch [I], at the epoch's last training step, once that step is
+    done: the validation loss of the model as trained to that epoch (_learner.py)."""
+    steps = int(job.internal.get("steps_per_epoch") or 0)
+    if not steps:
+        return []
+    return [
+        {**point, "scalar": {"value": eval_losses[int(point["step"]) // steps - 1]}}
+        for point in training
+        if int(point["step"]) % steps == 0 and int(point["step"]) // steps <= len(eval_losses)
+    ]
 
 
 def max_data_points(query: dict[str, str]) -> int | None:

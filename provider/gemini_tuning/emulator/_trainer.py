@@ -17,12 +17,13 @@ import math
 import queue
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable
 from typing import Any
 
 from gemini_tuning import catalog
-from gemini_tuning.emulator import _datasets, _hold
+from gemini_tuning.emulator import _datasets, _hold, _learner
 from gemini_tuning.emulator._config import EmulatorConfig
 from gemini_tuning.emulator._errors import rpc_status
 from gemini_tuning.emulator._metrics import experiment_of
@@ -32,7 +33,7 @@ from gemini_tuning.emulator._wire import TERMINAL_STATES, timestamp
 log = logging.getLogger("gemini_tuning.emulator")
 
 READERS = 8  # worker threads reading jobs' datasets
-BATCH_SIZE = 8  # [I] examples per step: tuningStepCount = epochs * ceil(examples / 8)
+BATCH_SIZE = _learner.BATCH_SIZE  # [I] examples per step: steps = epochs * ceil(examples / 8)
 
 FAIL_LABEL = "emulator-fail"
 SPE_LABEL = "emulator-seconds-per-epoch"
@@ -62,7 +63,9 @@ def checkpoint_epochs(epochs: int) -> list[int]:
 
 
 def losses(job_name: str, epochs: int, multiplier: float) -> list[float]:
-    """A falling training loss per epoch: 0.05 + 2.4 * exp(-0.45 * e * sqrt(lrm)), with a small
+    """A formula, not a learner: the loss curve of a Gemini API tuned model (_gemini_api.py; that
+    API's tuning is retired and its models answer from memory). Vertex jobs publish their
+    learner's own loss (_learner.py). 0.05 + 2.4 * exp(-0.45 * e * sqrt(lrm)), with a small
     deterministic per-job jitter, strictly decreasing."""
     seed = zlib.crc32(job_name.encode())
     out: list[float] = []
@@ -159,14 +162,30 @@ class Trainer:
                 _datasets.read_gcs(host, train_uri), uri=train_uri, model=model, role="training"
             )
             val_uri = spec.get("validationDatasetUri")
+            validation = None
             if val_uri:
-                _datasets.validate(
+                validation = _datasets.validate(
                     _datasets.read_gcs(host, val_uri),
                     uri=val_uri,
                     model=model,
                     role="validation",
                     training_examples=train.examples,
                 )
+            epochs = int(i.get("epochs") or default_epochs(train.examples))
+            trained = _learner.train(
+                train.pairs,
+                epochs=epochs,
+                learning_rate_multiplier=float(i.get("multiplier", 1.0)),
+                adapter_size=i.get("adapter_size"),
+            )
+            # "/eval_total_loss: Loss for the validation dataset at a validation step", collected
+            # only with a validation dataset (gemini-use-supervised-tuning, "Model validation
+            # metrics"); one validation step per epoch [I].
+            eval_losses = (
+                _learner.validation_losses(trained, train.pairs, validation.pairs)
+                if validation is not None
+                else []
+            )
         except _datasets.DatasetError as exc:
             self._fail(name, str(exc), "INVALID_ARGUMENT")
             return
@@ -180,11 +199,13 @@ class Trainer:
                 return  # cancelled, or another reader got there first
             i = res.internal
             now = time.time()
-            epochs = int(i.get("epochs") or default_epochs(train.examples))
             steps = math.ceil(train.examples / BATCH_SIZE)
             i["epochs"] = epochs
             i["steps_per_epoch"] = steps
-            i["losses"] = losses(name, epochs, float(i.get("multiplier", 1.0)))
+            # The learner's own loss: per step (published in the job's experiment), and each
+            # epoch's mean (the admin view, the progress_extras model metadata).
+            i["losses"] = trained.epoch_losses(steps)
+            i["learner"] = uuid.uuid4().hex  # which training the endpoints' cache holds
             i["start"] = max(now, i["created"] + self.config.pending_for(float(i["spe"])))
             _hold.begin(i)
             hp = res.data["supervisedTuningSpec"].setdefault("hyperParameters", {})
@@ -205,6 +226,10 @@ class Trainer:
             res.data["tuningDataStats"] = {"supervisedTuningDataStats": stats}
             self.store.put(res)
             self.store.put_blob(f"examples/{name}", train.pairs)
+            self.store.put_blob(f"learner/{name}", trained.as_dict())
+            self.store.put_blob(f"losses/{name}", trained.step_losses)
+            if eval_losses:
+                self.store.put_blob(f"eval_losses/{name}", eval_losses)
 
     def _fail(self, name: str, message: str, status: str) -> None:
         with self.store.tx():

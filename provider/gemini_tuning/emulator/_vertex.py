@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from typing import Any, ClassVar
 
 from gemini_tuning import catalog
 from gemini_tuning._locations import location_of
-from gemini_tuning.emulator import _answers, _hold, _listing, _ops
+from gemini_tuning.emulator import _answers, _hold, _learner, _listing, _ops
 from gemini_tuning.emulator._config import EmulatorConfig, project_number
 from gemini_tuning.emulator._errors import (
     ApiError,
@@ -123,6 +124,8 @@ class VertexService:
             store, config, gcs_host, self._materialize, on_checkpoints=self._deploy_checkpoints
         )
         self.metrics = TuningMetrics(store)
+        self._learned: dict[tuple[str, str], _learner.Trained] = {}  # see _trained
+        self._learned_lock = threading.Lock()
 
     # --- names --------------------------------------------------------------------------------
 
@@ -319,6 +322,7 @@ class VertexService:
         size = size or model.default_adapter_size or 0
         if size:
             out["adapterSize"] = ADAPTER_SIZE_NAME[size]
+            internal["adapter_size"] = size  # the learner's capacity (_learner.py)
         return out
 
     def _seconds_per_epoch(self, labels: dict[str, str]) -> float:
@@ -1035,12 +1039,39 @@ class VertexService:
         mres = self.store.get(f"{chosen['model']}@{chosen.get('modelVersionId', '1')}")
         examples: list[tuple[str, str]] = []
         base = res.internal.get("base_model") or "gemini"
+        prompt = self._prompt(call.body)
+        answer: str | None = None
         if mres is not None:
             base = mres.internal.get("base_model", base)
-            pairs = self.store.get_blob(f"examples/{mres.internal.get('job')}") or []
+            job = str(mres.internal.get("job"))
+            pairs = self.store.get_blob(f"examples/{job}") or []
             examples = [(str(p), str(a)) for p, a in pairs]
-        prompt = self._prompt(call.body)
-        return self._respond(call.body, prompt, _answers.tuned_answer(prompt, examples), base)
+            trained = self._trained(job)
+            if trained is not None:
+                # A checkpoint's endpoint answers with the model as trained up to its epoch.
+                epoch = int(chosen["checkpointId"]) if chosen.get("checkpointId") else None
+                answer = _learner.answer(prompt, trained, epoch)
+        if answer is None:  # not a reading prompt: the nearest training prompt's answer
+            answer = _answers.tuned_answer(prompt, examples)
+        return self._respond(call.body, prompt, answer, base)
+
+    def _trained(self, job: str) -> _learner.Trained | None:
+        """The learner a job trained (kept in the store, so a restarted emulator serves it),
+        cached: the endpoint is asked once per evaluation example."""
+        res = self.store.get(job)
+        key = (job, str(res.internal.get("learner")) if res is not None else "")
+        with self._learned_lock:
+            trained = self._learned.get(key)
+        if trained is None:
+            stored = self.store.get_blob(f"learner/{job}")
+            if stored is None:
+                return None
+            trained = _learner.Trained.from_dict(stored)
+            with self._learned_lock:
+                if len(self._learned) >= 32:
+                    self._learned.pop(next(iter(self._learned)))
+                self._learned[key] = trained
+        return trained
 
     def generate_publisher(self, call: Call) -> list[dict[str, Any]]:
         publisher, model = call.params[2], call.params[3]

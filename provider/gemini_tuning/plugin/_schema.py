@@ -59,6 +59,7 @@ _OUTPUT_DOCS = {
     "effective_epoch_count": "Epochs the service ran (after its defaults).",
     "epochs_completed": "Epochs completed so far.",
     "loss_per_epoch": "Training loss per epoch, from the job's published metrics.",
+    "validation_loss_per_epoch": "Validation loss per epoch (with a validation dataset).",
     "data_stats": "The service's statistics of the training data (examples, tokens, steps).",
     "create_time": "When the job was created (UTC, RFC 3339).",
     "start_time": "When the job started running.",

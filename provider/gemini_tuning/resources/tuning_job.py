@@ -64,6 +64,7 @@ OUTPUTS = (
     "effective_epoch_count",
     "epochs_completed",
     "loss_per_epoch",
+    "validation_loss_per_epoch",
     "data_stats",
     "create_time",
     "start_time",
@@ -320,6 +321,7 @@ class TuningJob(dyn.Resource, module="vertex", name="TuningJob"):
     effective_epoch_count: pulumi.Output[int]
     epochs_completed: pulumi.Output[int]
     loss_per_epoch: pulumi.Output[list[float]]
+    validation_loss_per_epoch: pulumi.Output[list[float]]
     data_stats: pulumi.Output[dict[str, Any]]
     create_time: pulumi.Output[str]
     start_time: pulumi.Output[str]
@@ -819,6 +821,7 @@ def _outputs(
         effective_epoch_count=status.epoch_count,
         epochs_completed=status.epochs_done,
         loss_per_epoch=list(status.loss_per_epoch),
+        validation_loss_per_epoch=list(status.validation_loss_per_epoch),
         data_stats=dict(status.data_stats),
         create_time=status.create_time,
         start_time=status.start_time,
