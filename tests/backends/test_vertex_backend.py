@@ -11,6 +11,7 @@ from gemini_tuning.backends import (
     BackendError,
     DeleteRefusedError,
     JobRequest,
+    JobStatus,
     NotFoundError,
     QuotaExceededError,
     Settings,
@@ -558,11 +559,13 @@ def test_a_refused_delete_leaves_nothing_serving_and_says_how_to_finish(
     assert backend.delete_version(model, None)[-1].startswith("deleted model")  # by hand, later
 
 
-def test_a_cancelled_job_leaves_no_endpoint(backend: VertexBackend, emu: EmulatorProcess) -> None:
+def _cancelled_after_its_first_checkpoint(backend: VertexBackend, name: str) -> JobStatus:
+    """A 3-epoch job, cancelled once its first checkpoint is deployed to an endpoint, as it is
+    once the cancel took effect."""
     import time
 
     request = JobRequest(
-        **{**_three_epochs("cancel").__dict__, "labels": {"emulator-seconds-per-epoch": "0.3"}}
+        **{**_three_epochs(name).__dict__, "labels": {"emulator-seconds-per-epoch": "0.3"}}
     )
     job = backend.submit_job(request)
     for _ in range(200):  # until the first checkpoint is deployed
@@ -575,6 +578,11 @@ def test_a_cancelled_job_leaves_no_endpoint(backend: VertexBackend, emu: Emulato
         if not status.active:
             break
         time.sleep(0.05)
+    return status
+
+
+def test_a_cancelled_job_leaves_no_endpoint(backend: VertexBackend, emu: EmulatorProcess) -> None:
+    job = status = _cancelled_after_its_first_checkpoint(backend, "cancel")
     assert status.state == "CANCELLED"
     assert status.tuned_model is None
     assert _labelled_endpoints(backend, job.name)
@@ -589,26 +597,10 @@ def test_a_job_that_ends_badly_fails_the_create_and_leaves_no_endpoint(
     """Cancelled by someone else after its first checkpoint was deployed: the create fails
     with the job's own error, and takes the checkpoint's endpoint with it (a failed create
     leaves no resource in the state that could delete it later)."""
-    import time
+    from gemini_tuning.resources import _submit, tuning_job
 
-    from gemini_tuning.resources import tuning_job
-
-    request = JobRequest(
-        **{**_three_epochs("ended").__dict__, "labels": {"emulator-seconds-per-epoch": "0.3"}}
-    )
-    job = backend.submit_job(request)
-    for _ in range(200):  # until the first checkpoint is deployed
-        if _labelled_endpoints(backend, job.name):
-            break
-        time.sleep(0.05)
-    backend.cancel_job(job.name)
-    for _ in range(200):
-        status = backend.get_job(job.name)
-        if not status.active:
-            break
-        time.sleep(0.05)
+    job = status = _cancelled_after_its_first_checkpoint(backend, "ended")
     assert _labelled_endpoints(backend, job.name)
-    from gemini_tuning.resources import _submit
 
     try:
         with pytest.raises(RuntimeError, match="ended CANCELLED"):
