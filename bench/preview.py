@@ -45,11 +45,8 @@ from tests.conftest import pulumi_bin_dir  # noqa: E402
 from tests.engine.support import copy_project  # noqa: E402
 
 from gemini_tuning._state import local_backend_url  # noqa: E402
-from gemini_tuning.datasets._cache import (  # noqa: E402
-    CACHE_ENV,
-    RACY_MARGIN_NS,
-    READ_LOG_ENV,
-)
+from gemini_tuning.datasets._cache import CACHE_ENV, RACY_MARGIN_NS  # noqa: E402
+from gemini_tuning.testing import provider_hooks  # noqa: E402
 
 
 def _pulumi_bin() -> Path:
@@ -209,7 +206,7 @@ class Bench:
         self.env = _env(root, _pulumi_bin())
         self.uncached = {**self.env, CACHE_ENV: "off"}
         self.reads = root / "reads.log"
-        self.cached = {**self.env, CACHE_ENV: str(root / "fingerprints"), READ_LOG_ENV: ""}
+        self.cached = {**self.env, CACHE_ENV: str(root / "fingerprints")}
         self.timings: dict[str, list[float]] = {}
         self.cached_reads: dict[int, int] = {}
 
@@ -244,7 +241,10 @@ class Bench:
             self._time(f"shaped floor {size}", f"shaped-{size}", self.floor, self.env)
             self._time(f"models {size} uncached", f"models-{size}", self.project, self.uncached)
             self.reads.write_text("")
-            logged = {**self.cached, READ_LOG_ENV: str(self.reads)}
+            logged = {
+                **self.cached,
+                **provider_hooks(self.root / "hooks", dataset_read_log=self.reads),
+            }
             self._time(f"models {size} cached", f"models-{size}", self.project, logged)
             read = len(self.reads.read_text().splitlines())
             self.cached_reads[size] = max(self.cached_reads.get(size, 0), read)

@@ -22,12 +22,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from gemini_tuning.emulator._config import DEFAULT_LOCATION, DEFAULT_PROJECT, project_number
+from gemini_tuning.emulator._faults import rate_rules
 
 START_TIMEOUT = 30.0
 
@@ -166,25 +167,22 @@ class EmulatorProcess:
     def set_faults(
         self,
         *,
-        rate_429: float | None = None,
-        rate_503: float | None = None,
+        fail_next: Sequence[int] = (),
+        rate_429: float = 0.0,
+        rate_503: float = 0.0,
+        method: str = "",
         latency_ms: float | None = None,
-        fail_next: list[int] | None = None,
-        methods: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Change fault injection at runtime. ``fail_next=[503, 503]`` fails the next two
-        requests; ``methods`` limits faults to RPC names containing one of the substrings."""
-        changes: dict[str, Any] = {
-            "rate_429": rate_429,
-            "rate_503": rate_503,
-            "latency_ms": latency_ms,
-            "fail_next": fail_next,
-            "fault_methods": methods,
-        }
-        result: dict[str, Any] = self._admin(
-            "/emulator/config", {k: v for k, v in changes.items() if v is not None}
-        )
-        return result
+        """Replace the fault rules (emulator/_faults.py) by shorthands: ``fail_next=[503, 429]``
+        answers the next two requests so, then ``rate_429`` / ``rate_503`` that share of every
+        request; only RPCs whose name contains ``method`` ("" = all). ``latency_ms`` delays
+        every answer. For answers after the handler, use add_fault."""
+        rules = [{"answer": str(code), "method": method, "next": 1} for code in fail_next]
+        rules += [{**rule, "method": method} for rule in rate_rules(rate_429, rate_503)]
+        settings: dict[str, Any] = {"faults": rules}
+        if latency_ms is not None:
+            settings["latency_ms"] = latency_ms
+        return self.configure(**settings)
 
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Any emulator setting, e.g. configure(seconds_per_epoch=0.01)."""
@@ -209,7 +207,7 @@ class EmulatorProcess:
         return self.configure(faults=[*faults, rule])
 
     def clear_faults(self) -> None:
-        self.configure(faults=[], fail_next=[], rate_429=0.0, rate_503=0.0, fault_methods=[])
+        self.configure(faults=[])
 
     def job_metrics(self, job: str) -> dict[str, Any]:
         """Epoch progress and loss curve of a tuning job (name or numeric ID)."""
@@ -285,3 +283,66 @@ def run_emulator(
         yield emu
     finally:
         emu.stop()
+
+
+# --- hooks in the provider's own process -----------------------------------------------------
+# The engine starts the dynamic provider in a process of its own, so a test cannot hand it an
+# object. These write a `sitecustomize.py` that Python imports at the start of every process
+# run with its directory on PYTHONPATH (the engine passes its environment on), and that installs
+# the hooks through the seams the modules offer: nothing in the product reads a test variable.
+
+_SITECUSTOMIZE = """\
+# Written by gemini_tuning.testing.provider_hooks for a test or a benchmark.
+from gemini_tuning.testing import install_provider_hooks
+
+install_provider_hooks(clock_scale={clock_scale!r}, dataset_read_log={dataset_read_log!r})
+"""
+
+
+def provider_hooks(
+    directory: str | os.PathLike[str],
+    *,
+    clock_scale: float | None = None,
+    dataset_read_log: str | os.PathLike[str] | None = None,
+) -> dict[str, str]:
+    """The environment that installs these hooks in every Python process it starts (give it to
+    the stack, e.g. ``inline_stack(..., env=provider_hooks(tmp_path / "hooks", ...))``):
+    ``clock_scale`` runs the provider's waits that many times faster than real time;
+    ``dataset_read_log`` names a file to which each real dataset read (a fingerprint-cache
+    miss) appends the dataset's path."""
+    where = Path(directory)
+    where.mkdir(parents=True, exist_ok=True)
+    log = None if dataset_read_log is None else str(Path(dataset_read_log).absolute())
+    (where / "sitecustomize.py").write_text(
+        _SITECUSTOMIZE.format(clock_scale=clock_scale, dataset_read_log=log), encoding="utf-8"
+    )
+    path = os.pathsep.join(p for p in (str(where.absolute()), os.environ.get("PYTHONPATH")) if p)
+    return {"PYTHONPATH": path}
+
+
+def install_provider_hooks(
+    *, clock_scale: float | None = None, dataset_read_log: str | None = None
+) -> None:
+    """What provider_hooks' sitecustomize runs in each process (see there)."""
+    if clock_scale is not None:
+        from gemini_tuning.resources import _wait
+
+        _wait.set_clock(_wait.Clock(scale=clock_scale))
+    if dataset_read_log is not None:
+        log_dataset_reads(dataset_read_log)
+
+
+def log_dataset_reads(log: str | os.PathLike[str] | None) -> None:
+    """Append the path of each real dataset read of this process to ``log`` (None: stop)."""
+    from gemini_tuning.datasets import _cache
+
+    if log is None:
+        _cache.set_read_observer(None)
+        return
+    target = Path(log)
+
+    def append(path: Path) -> None:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(f"{path}\n")  # one short write: lines of threads do not interleave
+
+    _cache.set_read_observer(append)

@@ -17,6 +17,7 @@ import pytest
 from gemini_tuning import catalog
 from gemini_tuning.datasets import _cache, cached, fingerprint_file
 from gemini_tuning.resources import _dataset_inputs as ds
+from gemini_tuning.testing import log_dataset_reads
 from tests.engine.conftest import write_examples
 
 LATER = 10 * 1_000_000_000  # a read that started 10 s after the file was last written
@@ -178,9 +179,12 @@ def test_the_cache_can_be_turned_off(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 def test_the_read_log_names_each_real_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     data = write_examples(tmp_path / "train.jsonl")
     log = tmp_path / "reads.log"
-    monkeypatch.setenv(_cache.READ_LOG_ENV, str(log))
-    for _ in range(2):
-        cached(data, {"check": "t"}, Counted(data), directory=tmp_path / "c", clock=later_clock)
+    log_dataset_reads(log)
+    try:
+        for _ in range(2):
+            cached(data, {"check": "t"}, Counted(data), directory=tmp_path / "c", clock=later_clock)
+    finally:
+        log_dataset_reads(None)
     assert log.read_text().splitlines() == [str(data)]
 
 

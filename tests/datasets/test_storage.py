@@ -17,6 +17,7 @@ from gemini_tuning.datasets import (
     gcs_fingerprint,
     upload_content_addressed,
 )
+from gemini_tuning.testing import log_dataset_reads
 from tests.engine.conftest import write_examples
 
 BUCKET = "tuning-data"
@@ -134,13 +135,15 @@ def _checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> tupl
 def test_the_upload_reuses_the_checked_digest_and_the_object_holds_those_bytes(
     gcs_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gemini_tuning.datasets import _cache
     from gemini_tuning.resources import _dataset_inputs as inputs
 
     data, fingerprint = _checked(tmp_path, monkeypatch, "reuse.jsonl")
     reads = tmp_path / "reads.log"
-    monkeypatch.setenv(_cache.READ_LOG_ENV, str(reads))
-    uri = inputs.upload_with(str(data), BUCKET, "d", gcs_client, expected=fingerprint)
+    log_dataset_reads(reads)
+    try:
+        uri = inputs.upload_with(str(data), BUCKET, "d", gcs_client, expected=fingerprint)
+    finally:
+        log_dataset_reads(None)
     assert not reads.exists()  # the digest came from the check's cache entry: no hash pass
     digest = fingerprint.removeprefix("sha256:")
     assert uri == f"gs://{BUCKET}/d/{digest}.jsonl"

@@ -233,13 +233,13 @@ def test_injected_faults_surface_as_google_exceptions(
             list(tuning.list_tuning_jobs(parent=emu.parent))
         list(tuning.list_tuning_jobs(parent=emu.parent))  # healthy again
 
-        emu.set_faults(rate_503=1.0, methods=["GetTuningJob"])
+        emu.set_faults(rate_503=1.0, method="GetTuningJob")
         with pytest.raises(exceptions.ServiceUnavailable) as err:
             tuning.get_tuning_job(name=f"{emu.parent}/tuningJobs/1")
         assert error_status(err.value) == "UNAVAILABLE"
         list(tuning.list_tuning_jobs(parent=emu.parent))  # other methods unaffected
 
-        emu.set_faults(rate_503=0.0, methods=[], latency_ms=150)
+        emu.set_faults(latency_ms=150)
         started = time.monotonic()
         list(tuning.list_tuning_jobs(parent=emu.parent))
         assert time.monotonic() - started >= 0.15
@@ -247,7 +247,7 @@ def test_injected_faults_surface_as_google_exceptions(
         assert faults["GenAiTuningService.GetTuningJob:503"] == 1
         assert faults["GenAiTuningService.ListTuningJobs:429"] == 1
     finally:
-        emu.set_faults(rate_429=0.0, rate_503=0.0, latency_ms=0.0, fail_next=[], methods=[])
+        emu.set_faults(latency_ms=0.0)
 
 
 def test_v1beta1_clients_get_v1beta1_operation_types(

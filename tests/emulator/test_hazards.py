@@ -13,6 +13,7 @@ from google.api_core import exceptions
 from google.api_core import timeout as timeouts
 from google.cloud import aiplatform_v1
 
+from gemini_tuning.emulator._faults import rate_rules
 from gemini_tuning.testing import EmulatorProcess, run_emulator
 from tests.emulator.conftest import dataset_lines, gapic, new_job, wait_job
 
@@ -271,3 +272,28 @@ def test_fault_rules_are_checked(emu: EmulatorProcess) -> None:
         with pytest.raises(Exception, match="400"):
             emu.configure(faults=[rule])
     assert Path(emu.state_dir).is_dir()
+
+
+def test_rate_shorthands_are_rules_with_the_rates_they_say() -> None:
+    """--rate-429 0.25 --rate-503 0.5: the 503 rule sees only what the 429 rule let through."""
+    rules = rate_rules(0.25, 0.5)
+    assert [(r["answer"], r["when"], round(r["rate"], 4)) for r in rules] == [
+        ("429", "before", 0.25),
+        ("503", "before", 0.6667),  # 0.75 * 0.6667 = 0.5 of all requests
+    ]
+    assert rate_rules() == []
+
+
+def test_set_faults_replaces_the_rules_in_order(emu: EmulatorProcess) -> None:
+    try:
+        emu.add_fault("500", method="CreateTuningJob")
+        emu.set_faults(fail_next=[503, 429], rate_503=1.0, method="ListModels")
+        rules = emu.configure()["faults"]
+        assert [(r["answer"], r["method"], r["next"]) for r in rules] == [
+            ("503", "ListModels", 1),
+            ("429", "ListModels", 1),
+            ("503", "ListModels", None),
+        ]
+    finally:
+        emu.clear_faults()
+    assert emu.configure()["faults"] == []

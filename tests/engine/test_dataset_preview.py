@@ -14,7 +14,7 @@ import pulumi
 import pytest
 from pulumi import automation as auto
 
-from gemini_tuning.testing import EmulatorProcess, run_emulator
+from gemini_tuning.testing import EmulatorProcess, provider_hooks, run_emulator
 from tests.datasets.test_corpus import CASES, CORPUS
 from tests.engine.conftest import emulator_config, write_examples
 from tests.engine.support import Run, inline_stack
@@ -142,12 +142,12 @@ def test_a_second_preview_reads_no_dataset_and_still_sees_a_same_size_rewrite(
     tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess
 ) -> None:
     """The fingerprint cache through the engine: the provider's real reads are logged
-    (GEMINI_TUNING_DATASET_READ_LOG); an unchanged file is read by no preview, and a rewrite
+    (testing.provider_hooks); an unchanged file is read by no preview, and a rewrite
     that keeps the size and restores the mtime is still a content change."""
     data = write_examples(tmp_path / "train.jsonl", count=30)
     reads = tmp_path / "reads.log"
     env = {
-        "GEMINI_TUNING_DATASET_READ_LOG": str(reads),
+        **provider_hooks(tmp_path / "hooks", dataset_read_log=reads),
         "GEMINI_TUNING_FINGERPRINT_CACHE": str(tmp_path / "fingerprints"),
     }
     _wait_out_the_racy_window(data)

@@ -16,7 +16,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform_v1
 from pulumi import automation as auto
 
-from gemini_tuning.testing import EmulatorProcess
+from gemini_tuning.testing import EmulatorProcess, provider_hooks
 from tests.engine.conftest import emulator_config, write_examples
 from tests.engine.support import Run, inline_stack
 
@@ -170,7 +170,7 @@ def test_a_long_silent_job_gets_a_progress_line_every_few_minutes_and_no_invente
         poll_interval_seconds=15,
         labels={"emulator-seconds-per-epoch": "4"},
     )
-    env = {"GEMINI_TUNING_CLOCK_SPEED": "60"}
+    env = provider_hooks(tmp_path / "hooks", clock_scale=60)
     with inline_stack(
         tmp_path / "engine", pulumi_bin, program, config=stack_config, env=env
     ) as stack:

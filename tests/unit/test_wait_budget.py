@@ -33,3 +33,19 @@ def test_the_wait_ends_at_the_sooner_of_the_timeout_and_what_is_left_of_the_budg
     assert "GEMINI_TUNING_WAIT_MINUTES=30 minutes" in note
     assert _wait.wait_limit(5, now=started + 600) == (300, "")  # the timeout comes first
     assert _wait.wait_limit(60, now=started + 7200)[0] == 0  # spent: no wait at all
+
+
+def test_an_injected_faster_clock_keeps_the_budget_counting_from_its_injection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A test's 60x clock (testing.provider_hooks): the wait budget is not spent at once
+    because the process's start is restated on the new clock."""
+    monkeypatch.setenv(_wait.WAIT_BUDGET, "30")
+    before = _wait._clock
+    try:
+        _wait.set_clock(_wait.Clock(scale=60.0))
+        assert _wait.clock() - _wait.PROCESS_STARTED < 60  # less than a real second gone
+        assert _wait.wait_limit(60)[0] > 1700  # so (nearly) all of the 30 minutes are left
+        assert _wait.wait_limit(60, now=_wait.PROCESS_STARTED + 600)[0] == pytest.approx(1200)
+    finally:
+        _wait.set_clock(before)

@@ -24,8 +24,8 @@ temporary file and renamed, so provider threads and processes that store at once
 torn entry; an entry that does not parse or does not match is ignored and replaced. Deleting the
 directory is always safe.
 
-``GEMINI_TUNING_DATASET_READ_LOG`` names a file to which each real read (a cache miss) appends
-the dataset's path: what tests and benchmarks count.
+``set_read_observer`` lets a test or a benchmark see each real read (a cache miss): it is called
+with the dataset's path. Nothing in the environment turns it on.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 CACHE_ENV = "GEMINI_TUNING_FINGERPRINT_CACHE"
-READ_LOG_ENV = "GEMINI_TUNING_DATASET_READ_LOG"
 DEFAULT_DIRECTORY = Path(".state") / "fingerprints"
 RACY_MARGIN_NS = 2_000_000_000
 ENTRY_VERSION = 1
@@ -200,9 +199,16 @@ def _store(entry_file: Path, entry: dict[str, Any]) -> None:
             temporary.unlink(missing_ok=True)
 
 
+_read_observer: Callable[[Path], None] | None = None
+
+
+def set_read_observer(observer: Callable[[Path], None] | None) -> None:
+    """Call ``observer`` with the absolute path of each real read from now on (None: stop)."""
+    global _read_observer  # noqa: PLW0603 - one process, one observer (tests, benchmarks)
+    _read_observer = observer
+
+
 def _read(path: str | Path, compute: Callable[[], Result]) -> Result:
-    log = os.environ.get(READ_LOG_ENV)
-    if log:
-        with open(log, "a", encoding="utf-8") as handle:
-            handle.write(f"{Path(path).absolute()}\n")
+    if _read_observer is not None:
+        _read_observer(Path(path).absolute())
     return compute()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import threading
 import time
 from collections import Counter
@@ -66,7 +65,6 @@ class Emulator:
         self.hosts: Counter[str] = Counter()  # "host rpc" of each request sent via /_host/
         self.faults: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._rng = random.Random(config.seed)
         self.fault_rules = FaultRules(config)
         self.on_reset_gcs: Callable[[], None] | None = None
 
@@ -127,27 +125,11 @@ class Emulator:
 
     def pick_fault(self, rpc: str, when: str = "before") -> str | None:
         """The fault to answer with ("503", "timeout", "drop", ...), or None for the real one."""
-        code = self._legacy_fault(rpc) if when == "before" else None
-        answer = str(code) if code is not None else self.fault_rules.pick(rpc, when)
+        answer = self.fault_rules.pick(rpc, when)
         if answer is not None:
             with self._lock:
                 self.faults[f"{rpc}:{answer}" + (":after" if when == "after" else "")] += 1
         return answer
-
-    def _legacy_fault(self, rpc: str) -> int | None:
-        """rate_429, rate_503 and fail_next (with fault_methods): before the handler."""
-        cfg = self.config
-        if cfg.fault_methods and not any(m in rpc for m in cfg.fault_methods):
-            return None
-        code = cfg.take_next_failure()
-        if code is None:
-            with self._lock:
-                roll = self._rng.random()
-            if roll < cfg.rate_429:
-                code = 429
-            elif roll < cfg.rate_429 + cfg.rate_503:
-                code = 503
-        return code
 
 
 def _json(payload: Any, status: int = 200) -> Response:

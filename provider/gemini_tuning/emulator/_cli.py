@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gemini_tuning.emulator._config import DEFAULT_BUCKET, DEFAULT_SECONDS_PER_EPOCH, EmulatorConfig
+from gemini_tuning.emulator._faults import rate_rules
 from gemini_tuning.emulator._home import (
     ENV_HOME,
     INFO_FILE,
@@ -107,10 +108,9 @@ def _state_dir(args: argparse.Namespace) -> Path:
 def _config(args: argparse.Namespace) -> EmulatorConfig:
     return EmulatorConfig(
         seconds_per_epoch=args.seconds_per_epoch,
-        rate_429=args.rate_429,
-        rate_503=args.rate_503,
         latency_ms=args.latency_ms,
         seed=args.seed,
+        faults=rate_rules(args.rate_429, args.rate_503),
         progress_extras=args.progress_extras,
     )
 

@@ -36,8 +36,6 @@ HOLD_STATES = ("PAUSED", "UPDATING")
 _NUMBERS = (
     "seconds_per_epoch",
     "hold_seconds",
-    "rate_429",
-    "rate_503",
     "latency_ms",
     "hang_seconds",
     "lro_seconds",
@@ -46,8 +44,6 @@ _NUMBERS = (
 
 def _number(key: str, value: Any) -> float:
     number = float(value)
-    if key in ("rate_429", "rate_503") and not 0.0 <= number <= 1.0:
-        raise ValueError(f"{key} must be within [0, 1]")
     if key == "seconds_per_epoch" and number <= 0:
         raise ValueError("seconds_per_epoch must be > 0")
     if number < 0:
@@ -98,8 +94,6 @@ _COERCE: dict[str, Callable[[str, Any], Any]] = {
         ),
         _flag,
     ),
-    "fail_next": lambda _k, v: [int(x) for x in v],
-    "fault_methods": lambda _k, v: [str(x) for x in v],
     "denied_permissions": lambda _k, v: [str(x) for x in v],
     "disabled_services": lambda _k, v: [str(x) for x in v],
     "faults": _rules,
@@ -115,14 +109,10 @@ class EmulatorConfig:
     pending_seconds: float | None = None
     # How long CANCELLING lasts; None -> a quarter of an epoch, at most 2 s.
     cancelling_seconds: float | None = None
-    # Fault injection (Google API paths only; never /emulator/*).
-    rate_429: float = 0.0
-    rate_503: float = 0.0
+    # Fault injection (Google API paths only; never /emulator/*): the rules of _faults.py,
+    # applied before or after the handler, by dice seeded with ``seed``; and a latency.
     latency_ms: float = 0.0
-    fail_next: list[int] = field(default_factory=list)  # HTTP codes for the next N requests
-    fault_methods: list[str] = field(default_factory=list)  # substrings; empty = every method
     seed: int | None = None
-    # Fault rules, applied before or after the handler (see _faults.py and the README).
     faults: list[dict[str, Any]] = field(default_factory=list)
     hang_seconds: float = 30.0  # how long a "timeout" answer holds the response (then 504)
     # Long-running operations: done from the N-th poll on, and not before T seconds; with
@@ -185,7 +175,3 @@ class EmulatorConfig:
     def _coerce(key: str, value: Any) -> Any:
         coerce = _COERCE.get(key)
         return value if coerce is None else coerce(key, value)
-
-    def take_next_failure(self) -> int | None:
-        with self._lock:
-            return self.fail_next.pop(0) if self.fail_next else None

@@ -59,6 +59,19 @@ def _check_rule(rule: Any) -> dict[str, Any]:
     }
 
 
+def rate_rules(rate_429: float = 0.0, rate_503: float = 0.0) -> list[dict[str, Any]]:
+    """Rules that answer that share of every request 429 and that share 503, before the
+    handler: the `--rate-429` / `--rate-503` options. The first rule is tried first, so the
+    second's rate is of the requests the first let through."""
+    rules: list[dict[str, Any]] = []
+    if rate_429 > 0:
+        rules.append({"answer": "429", "rate": rate_429})
+    if rate_503 > 0:
+        rest = 1.0 - rate_429
+        rules.append({"answer": "503", "rate": min(1.0, rate_503 / rest) if rest > 0 else 0.0})
+    return check_rules(rules)
+
+
 class _FaultSettings(Protocol):
     """What the rules read from the emulator's settings (EmulatorConfig): _config imports this
     module to check rules, so this module names the two fields it needs instead of the class."""

@@ -31,8 +31,9 @@ the job is never cancelled: the create fails with "still running", the job goes 
 `up` adopts it by its identity labels and resumes waiting. The budget is read from the
 environment of the provider process, never stored in state, so it changes no diff.
 
-``GEMINI_TUNING_CLOCK_SPEED`` (tests only) runs this module's clock that many times faster than
-real time, so that hours of simulated waiting fit in seconds.
+The module's clock (``clock``, ``sleep`` and the watcher's waits) is a ``Clock``: real time here;
+``set_clock`` lets a test process inject a faster one (``gemini_tuning.testing.provider_hooks``),
+so that hours of simulated waiting fit in seconds. Nothing in the environment changes it.
 """
 
 from __future__ import annotations
@@ -57,7 +58,6 @@ SHARE_OF_WAIT = 0.2
 END_MARGIN = 0.03  # poll this share of the estimated time left after the expected end
 LATE_SHARE = 0.05
 LATE_MIN_SECONDS = 0.5
-CLOCK_SPEED = "GEMINI_TUNING_CLOCK_SPEED"
 WAIT_BUDGET = "GEMINI_TUNING_WAIT_MINUTES"
 # A GitHub-hosted job is killed after 360 minutes: wait at most 330, leaving time for setup,
 # evaluation, the report and the artifacts upload.
@@ -105,11 +105,31 @@ def say(resource: str, message: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _speed() -> float:
-    try:
-        return max(float(os.environ.get(CLOCK_SPEED) or 1.0), 1e-6)
-    except ValueError:
-        return 1.0
+@dataclass(frozen=True)
+class Clock:
+    """Monotonic seconds, ``scale`` times faster than real time (1: real time)."""
+
+    scale: float = 1.0
+
+    def now(self) -> float:
+        return time.monotonic() * self.scale
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds) / self.scale)
+
+    def wait(self, cond: threading.Condition, seconds: float) -> None:
+        cond.wait(max(0.0, seconds) / self.scale)
+
+
+_clock = Clock()
+
+
+def set_clock(new: Clock) -> None:
+    """Use ``new`` for every wait of this process from now on (a test's faster clock); the
+    process's start is restated on it, so the `up`'s wait budget still counts from now."""
+    global _clock, PROCESS_STARTED  # noqa: PLW0603 - one process, one clock
+    _clock = new
+    PROCESS_STARTED = new.now()
 
 
 def wait_budget_minutes(environ: Mapping[str, str] | None = None) -> float | None:
@@ -142,12 +162,12 @@ def wait_limit(timeout_minutes: float, *, now: float | None = None) -> tuple[flo
 
 
 def clock() -> float:
-    """Seconds, monotonic (faster than real time under GEMINI_TUNING_CLOCK_SPEED)."""
-    return time.monotonic() * _speed()
+    """Seconds, monotonic, on this process's clock (see set_clock)."""
+    return _clock.now()
 
 
 def sleep(seconds: float) -> None:
-    time.sleep(max(0.0, seconds) / _speed())
+    _clock.sleep(seconds)
 
 
 _real_sleep = sleep
@@ -304,7 +324,7 @@ def _wait(
 
 def _wait_on(cond: threading.Condition, seconds: float) -> None:
     """Wait on the watcher's condition for ``seconds`` of this module's clock."""
-    cond.wait(max(0.0, seconds) / _speed())
+    _clock.wait(cond, seconds)
 
 
 def _until_expected_end(interval: float, end: float | None, now: float, waited: float) -> float:
