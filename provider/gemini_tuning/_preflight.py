@@ -42,6 +42,13 @@ from typing import Any, Literal
 
 from gemini_tuning import catalog
 from gemini_tuning._pulumi_cli import pulumi_json
+from gemini_tuning.backends._project import (
+    CredentialsMissingError,
+    ProjectReader,
+    ProjectReadError,
+    QuotaFacts,
+    missing_clients,
+)
 from gemini_tuning.backends._settings import NAMESPACE, Settings, SettingsError, resolve
 
 Status = Literal["ok", "fail", "skipped"]
@@ -286,98 +293,42 @@ def _models_dir(config: Mapping[str, Any], root: Path) -> Path:
 # -- the checks against the services ---------------------------------------------------------
 
 
-class Services:
-    """The official clients, over REST, at the stack's endpoints (the emulator: all of them)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.credentials = settings.credentials()  # google.auth's DefaultCredentialsError
-
-    def _options(self, host: str) -> dict[str, str]:
-        if self.settings.local:
-            return {"api_endpoint": self.settings.api_endpoint}
-        return {"api_endpoint": host}
-
-    def projects(self) -> Any:
-        from google.cloud import resourcemanager_v3
-
-        return resourcemanager_v3.ProjectsClient(
-            transport="rest",
-            credentials=self.credentials,
-            client_options=self._options("cloudresourcemanager.googleapis.com"),
-        )
-
-    def service_usage(self) -> Any:
-        from google.cloud import service_usage_v1
-
-        return service_usage_v1.ServiceUsageClient(
-            transport="rest",
-            credentials=self.credentials,
-            client_options=self._options("serviceusage.googleapis.com"),
-        )
-
-    def quotas(self) -> Any:
-        from google.cloud import cloudquotas_v1
-
-        return cloudquotas_v1.CloudQuotasClient(
-            transport="rest",
-            credentials=self.credentials,
-            client_options=self._options("cloudquotas.googleapis.com"),
-        )
-
-    def storage(self) -> Any:
-        from gemini_tuning.backends._storage import storage_client
-
-        return storage_client(self.settings)
-
-
-def caller_member(credentials: Any) -> str:
-    """The caller as an IAM member: a service account's email when the credentials carry one,
-    else the gcloud account (a user's ADC)."""
-    email = getattr(credentials, "service_account_email", None)
-    if isinstance(email, str) and "@" in email:
+def caller_member(email: str | None) -> str:
+    """The caller as an IAM member: the service account the credentials carry, else the gcloud
+    account (a user's ADC)."""
+    if email:
         return f"serviceAccount:{email}"
     return 'user:"$(gcloud config get-value account)"'
 
 
-def _reason(err: Exception) -> str:
-    message = getattr(err, "message", None) or str(err)
-    code = getattr(err, "code", None)
-    return f"{code} {message}".strip() if code is not None else str(message)
-
-
-def run_checks(plan: Plan, settings: Settings, services: Services) -> list[Check]:
-    from google.api_core import exceptions
-
+def run_checks(plan: Plan, settings: Settings, reader: ProjectReader) -> list[Check]:
     project = settings.project
     checks: list[Check] = []
     try:
-        # v3 names a project by number in its example; the ID is taken too [I: docs silent]
-        found = services.projects().get_project(name=f"projects/{project}")
-        number = str(found.name).rsplit("/", 1)[-1]
+        number = reader.project_number(project)
         checks.append(Check("project", "ok", f"project {project} (number {number})"))
-    except exceptions.GoogleAPICallError as err:
+    except ProjectReadError as err:
         checks.append(
             Check(
                 "project",
                 "fail",
                 f"project {project} cannot be read with these credentials",
-                f"{_reason(err)}; the credentials may be another principal's (log in again, "
+                f"{err}; the credentials may be another principal's (log in again, "
                 f"as one with resourcemanager.projects.get on {project}), or the project ID "
                 f"may be wrong (`pulumi config set {NAMESPACE}:project ID --stack {plan.stack}`)",
                 "gcloud auth application-default login",
             )
         )
         return checks  # every other check needs the project
-    checks.append(_vertex_api(services, project, number))
-    checks.append(_permissions(plan, services, project))
+    checks.append(_vertex_api(reader, project, number))
+    checks.append(_permissions(plan, reader, project))
     bucket = settings.dataset_bucket
     if plan.role == "tuning":
         checks += [
             _base_model(n, m, settings.location, plan.stack) for n, m in plan.base_models.items()
         ]
     if bucket:
-        checks += _bucket_checks(plan, services, settings, bucket, number)
+        checks += _bucket_checks(plan, reader, settings, bucket, number)
     elif plan.role == "tuning":
         checks.append(
             Check(
@@ -389,25 +340,20 @@ def run_checks(plan: Plan, settings: Settings, services: Services) -> list[Check
             )
         )
     if plan.role == "tuning":
-        checks.append(_quota(plan, services, settings))
+        checks.append(_quota(plan, reader, settings))
     return checks
 
 
-def _vertex_api(services: Services, project: str, number: str) -> Check:
-    from google.api_core import exceptions
-
+def _vertex_api(reader: ProjectReader, project: str, number: str) -> Check:
     try:
-        service = services.service_usage().get_service(
-            request={"name": f"projects/{number}/services/{VERTEX_API}"}
-        )
-    except exceptions.GoogleAPICallError as err:
+        state = reader.service_state(number, VERTEX_API)
+    except ProjectReadError as err:
         return Check(
             "vertex-api",
             "skipped",
             f"whether {VERTEX_API} is enabled cannot be read",
-            f"{_reason(err)} (needs serviceusage.services.get)",
+            f"{err} (needs serviceusage.services.get)",
         )
-    state = getattr(service.state, "name", str(service.state))
     if state == "ENABLED":
         return Check("vertex-api", "ok", f"{VERTEX_API} is enabled")
     return Check(
@@ -419,19 +365,15 @@ def _vertex_api(services: Services, project: str, number: str) -> Check:
     )
 
 
-def _permissions(plan: Plan, services: Services, project: str) -> Check:
-    from google.api_core import exceptions
-
+def _permissions(plan: Plan, reader: ProjectReader, project: str) -> Check:
     wanted = required_permissions(plan)
     try:
-        answer = services.projects().test_iam_permissions(
-            resource=f"projects/{project}", permissions=wanted
-        )
-    except exceptions.GoogleAPICallError as err:
+        held = reader.granted_permissions(project, wanted)
+    except ProjectReadError as err:
         return Check(
-            "permissions", "skipped", "the caller's permissions cannot be tested", _reason(err)
+            "permissions", "skipped", "the caller's permissions cannot be tested", str(err)
         )
-    missing = [p for p in wanted if p not in set(answer.permissions)]
+    missing = [p for p in wanted if p not in held]
     if not missing:
         return Check(
             "permissions", "ok", f"the caller holds the {len(wanted)} permissions the update uses"
@@ -441,7 +383,7 @@ def _permissions(plan: Plan, services: Services, project: str) -> Check:
         "fail",
         f"the caller lacks {', '.join(missing)} on {project}",
         f"the {plan.role} stack's update calls the methods that need them",
-        fix_project_role(project, caller_member(services.credentials)),
+        fix_project_role(project, caller_member(reader.caller_email)),
     )
 
 
@@ -474,32 +416,28 @@ def _base_model(name: str, base_model: str, location: str, stack: str) -> Check:
 
 
 def _bucket_checks(
-    plan: Plan, services: Services, settings: Settings, bucket_name: str, number: str
+    plan: Plan, reader: ProjectReader, settings: Settings, bucket_name: str, number: str
 ) -> list[Check]:
-    from google.api_core import exceptions
-
     project, stack = settings.project, plan.stack
-    client = services.storage()
     try:
-        bucket = client.get_bucket(bucket_name)
-    except exceptions.GoogleAPICallError as err:
+        bucket = reader.bucket(bucket_name)
+    except ProjectReadError as err:
         return [
             Check(
                 "bucket",
                 "fail",
                 f"bucket gs://{bucket_name} cannot be read",
-                _reason(err),
+                str(err),
                 f"gcloud storage buckets create gs://{bucket_name} --location {settings.location} "
                 f"--project {project} --uniform-bucket-level-access",
             )
         ]
-    checks = [_caller_bucket(plan, bucket, services.credentials)]
+    checks = [_caller_bucket(plan, bucket_name, reader)]
     if plan.role != "tuning":
         return checks
-    checks.append(_agents(bucket, project, number))
-    location = str(bucket.location or "")
-    data_locations = list(bucket.data_locations or [])
-    if location_compatible(location, data_locations, settings.location):
+    checks.append(_agents(bucket_name, reader, project, number))
+    location = bucket.location
+    if location_compatible(location, bucket.data_locations, settings.location):
         checks.append(
             Check(
                 "bucket-location",
@@ -521,80 +459,72 @@ def _bucket_checks(
     return checks
 
 
-def _caller_bucket(plan: Plan, bucket: Any, credentials: Any) -> Check:
-    from google.api_core import exceptions
-
+def _caller_bucket(plan: Plan, bucket: str, reader: ProjectReader) -> Check:
     wanted = BUCKET_WRITE_PERMISSIONS if plan.role == "tuning" else BUCKET_READ_PERMISSIONS
     role = "roles/storage.objectAdmin" if plan.role == "tuning" else "roles/storage.objectViewer"
     try:
-        held = set(bucket.test_iam_permissions(list(wanted)))
-    except exceptions.GoogleAPICallError as err:
+        held = reader.granted_bucket_permissions(bucket, wanted)
+    except ProjectReadError as err:
         return Check(
             "bucket-permissions",
             "skipped",
             "the caller's bucket permissions cannot be tested",
-            _reason(err),
+            str(err),
         )
     missing = [p for p in wanted if p not in held]
     if not missing:
         return Check(
             "bucket-permissions",
             "ok",
-            f"the caller may {'write' if plan.role == 'tuning' else 'read'} gs://{bucket.name}",
+            f"the caller may {'write' if plan.role == 'tuning' else 'read'} gs://{bucket}",
         )
     return Check(
         "bucket-permissions",
         "fail",
-        f"the caller lacks {', '.join(missing)} on gs://{bucket.name}",
+        f"the caller lacks {', '.join(missing)} on gs://{bucket}",
         "datasets, release records and artifacts live there",
-        fix_bucket_role(bucket.name, caller_member(credentials), role),
+        fix_bucket_role(bucket, caller_member(reader.caller_email), role),
     )
 
 
-def _agents(bucket: Any, project: str, number: str) -> Check:
-    from google.api_core import exceptions
-
+def _agents(bucket: str, reader: ProjectReader, project: str, number: str) -> Check:
     try:
-        policy = bucket.get_iam_policy(requested_policy_version=3)
-    except exceptions.GoogleAPICallError as err:
+        policy = reader.bucket_policy(bucket)
+    except ProjectReadError as err:
         return Check(
             "service-agent-bucket",
             "skipped",
-            f"the IAM policy of gs://{bucket.name} cannot be read",
-            f"{_reason(err)} (needs storage.buckets.getIamPolicy)",
+            f"the IAM policy of gs://{bucket} cannot be read",
+            f"{err} (needs storage.buckets.getIamPolicy)",
         )
-    missing = agents_without_read(policy.to_api_repr(), number)
+    missing = agents_without_read(policy, number)
     if not missing:
         return Check(
             "service-agent-bucket",
             "ok",
-            f"the Vertex AI service agents may read gs://{bucket.name}",
+            f"the Vertex AI service agents may read gs://{bucket}",
         )
-    fixes = fix_agent_read(project, bucket.name, missing)
+    fixes = fix_agent_read(project, bucket, missing)
     return Check(
         "service-agent-bucket",
         "fail",
-        f"gs://{bucket.name} grants {', '.join(m.split(':', 1)[1] for m in missing)} "
-        "no read access",
+        f"gs://{bucket} grants {', '.join(m.split(':', 1)[1] for m in missing)} no read access",
         "the tuning job reads its datasets as the service agent: it would fail after it was "
         "created (a grant through the project's policy is not seen by this check)",
         fixes,
     )
 
 
-def _quota(plan: Plan, services: Services, settings: Settings) -> Check:
-    from google.api_core import exceptions
-
+def _quota(plan: Plan, reader: ProjectReader, settings: Settings) -> Check:
     needed = min(plan.jobs, settings.max_concurrent_jobs or plan.jobs)
-    parent = f"projects/{settings.project}/locations/global/services/{VERTEX_API}"
     try:
-        infos = list(services.quotas().list_quota_infos(parent=parent))
-    except exceptions.GoogleAPICallError as err:
+        infos = reader.quotas(settings.project, VERTEX_API)
+    except ProjectReadError as err:
         return Check(
             "tuning-quota",
             "skipped",
             "the concurrent tuning-job quota cannot be read (Cloud Quotas API)",
-            f"{_reason(err)} (needs cloudquotas.quotas.get, e.g. roles/cloudquotas.viewer)",
+            f"{err} (needs cloudquotas.quotas.get, e.g. roles/cloudquotas.viewer)",
         )
     found = quota_value(infos, settings.location)
     if found is None:
@@ -618,22 +548,21 @@ def _quota(plan: Plan, services: Services, settings: Settings) -> Check:
     )
 
 
-def quota_value(infos: Sequence[Any], region: str) -> tuple[str, int, str | None] | None:
+def quota_value(infos: Sequence[QuotaFacts], region: str) -> tuple[str, int, str | None] | None:
     """(quota id, value in effect for ``region``, the region dimension or None) of the first
     concurrent QuotaInfo about tuning; None when there is none."""
     for info in infos:
-        text = f"{info.quota_id} {info.metric} {info.quota_display_name}".lower()
+        text = f"{info.quota_id} {info.metric} {info.display_name}".lower()
         if not info.is_concurrent or "tuning" not in text:
             continue
         general: int | None = None
-        for dims in info.dimensions_infos:
-            dimensions = dict(dims.dimensions)
+        for dimensions, value in info.values:
             if dimensions.get("region") == region:
-                return str(info.quota_id), int(dims.details.value), region
+                return info.quota_id, value, region
             if "region" not in dimensions and general is None:
-                general = int(dims.details.value)
+                general = value
         if general is not None:
-            return str(info.quota_id), general, None
+            return info.quota_id, general, None
     return None
 
 
@@ -677,57 +606,36 @@ def preflight(
         plan = build_plan(stack, config, cwd.resolve(), read_outputs(stack))
     except (SettingsError, ValueError) as err:
         return str(err)
-    from google.auth.exceptions import DefaultCredentialsError
-
     try:
-        services = Services(settings)
-    except DefaultCredentialsError as err:
+        reader = ProjectReader(settings)
+    except CredentialsMissingError as err:
         return [
             Check(
                 "credentials",
                 "fail",
                 "no Application Default Credentials",
-                str(err).splitlines()[0],
+                str(err),
                 "gcloud auth application-default login",
             )
         ]
     return [
-        Check("credentials", "ok", _who(settings, services.credentials)),
-        *run_checks(plan, settings, services),
+        Check("credentials", "ok", _who(settings, reader.caller_email)),
+        *run_checks(plan, settings, reader),
     ]
 
 
-def _who(settings: Settings, credentials: Any) -> str:
+def _who(settings: Settings, email: str | None) -> str:
     if settings.local:
         return f"the emulator at {settings.api_endpoint} (anonymous credentials)"
-    member = caller_member(credentials)
+    member = caller_member(email)
     who = member.split(":", 1)[1] if member.startswith("serviceAccount:") else "a user"
     return f"Application Default Credentials ({who})"
-
-
-CLIENTS = {
-    "google.cloud.resourcemanager_v3": "google-cloud-resource-manager",
-    "google.cloud.service_usage_v1": "google-cloud-service-usage",
-    "google.cloud.cloudquotas_v1": "google-cloud-quotas",
-}
-
-
-def _missing_clients() -> list[str]:
-    import importlib.util
-
-    def absent(module: str) -> bool:
-        try:
-            return importlib.util.find_spec(module) is None
-        except ModuleNotFoundError:
-            return True
-
-    return [package for module, package in CLIENTS.items() if absent(module)]
 
 
 def _handle(args: argparse.Namespace) -> int:
     from gemini_tuning._report import pulumi_reader
 
-    missing = _missing_clients()
+    missing = missing_clients()
     if missing:
         print(
             f"error: preflight needs {', '.join(missing)}: pip install 'gemini-tuning[preflight]'",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from gemini_tuning import _preflight as pf
 from gemini_tuning import catalog, cli
+from gemini_tuning.backends._project import QuotaFacts
 
 
 def test_a_tuning_stack_needs_to_create_jobs_and_update_models() -> None:
@@ -94,13 +95,15 @@ def test_fix_commands_name_the_project_bucket_and_region() -> None:
     assert "--dimensions=region=us-central1 " in pf.fix_quota("p1", "Q", 2, "us-central1")
 
 
-def _info(quota_id: str, value: int, dims: dict[str, str], *, concurrent: bool = True) -> object:
-    return SimpleNamespace(
+def _info(
+    quota_id: str, value: int, dims: dict[str, str], *, concurrent: bool = True
+) -> QuotaFacts:
+    return QuotaFacts(
         quota_id=quota_id,
         metric="aiplatform.googleapis.com/x",
-        quota_display_name="Concurrent tuning jobs",
+        display_name="Concurrent tuning jobs",
         is_concurrent=concurrent,
-        dimensions_infos=[SimpleNamespace(dimensions=dims, details=SimpleNamespace(value=value))],
+        values=((dims, value),),
     )
 
 
@@ -159,7 +162,7 @@ def test_json_lists_every_check_and_exit_1_while_one_fails(
 def test_without_the_extra_it_names_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(pf, "_missing_clients", lambda: ["google-cloud-quotas"])
+    monkeypatch.setattr(pf, "missing_clients", lambda: ["google-cloud-quotas"])
     assert cli.main(["preflight", "--stack", "s"]) == 2
     assert "pip install 'gemini-tuning[preflight]'" in capsys.readouterr().err
 
@@ -225,29 +228,32 @@ def test_without_application_default_credentials_it_says_how_to_log_in(
     assert found[0].fix == "gcloud auth application-default login"
 
 
-class FakeBucket:
-    name = "b1"
+class BucketReader:
+    """A ProjectReader whose caller holds ``held`` on every bucket (a user's credentials)."""
+
+    caller_email = None
 
     def __init__(self, held: list[str]) -> None:
         self.held = held
 
-    def test_iam_permissions(self, permissions: list[str]) -> list[str]:
-        return [p for p in permissions if p in self.held]
+    def granted_bucket_permissions(self, bucket: str, wanted: Sequence[str]) -> set[str]:
+        return {p for p in wanted if p in self.held}
 
 
 def test_a_caller_who_cannot_write_the_bucket_gets_object_admin() -> None:
     plan = pf.Plan(stack="dev", role="tuning")
-    check = pf._caller_bucket(plan, FakeBucket(["storage.objects.get"]), object())
+    check = pf._caller_bucket(plan, "b1", BucketReader(["storage.objects.get"]))  # type: ignore[arg-type]
     assert check.status == "fail"
     assert "storage.objects.create" in check.what
     assert check.fix == (
         'gcloud storage buckets add-iam-policy-binding gs://b1 --member user:"$(gcloud config '
         'get-value account)" --role roles/storage.objectAdmin'
     )
-    promoting = pf._caller_bucket(pf.Plan(stack="prod", role="promotion"), FakeBucket([]), object())
+    promoting = pf._caller_bucket(pf.Plan(stack="prod", role="promotion"), "b1", BucketReader([]))  # type: ignore[arg-type]
     assert promoting.fix.endswith("--role roles/storage.objectViewer")
 
 
 def test_the_caller_member_is_the_service_account_when_there_is_one() -> None:
-    robot = SimpleNamespace(service_account_email="deployer@p1.iam.gserviceaccount.com")
+    robot = "deployer@p1.iam.gserviceaccount.com"
     assert pf.caller_member(robot) == "serviceAccount:deployer@p1.iam.gserviceaccount.com"
+    assert pf.caller_member(None) == 'user:"$(gcloud config get-value account)"'
