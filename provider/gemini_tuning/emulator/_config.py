@@ -19,7 +19,7 @@ DEFAULT_LOCATION = "us-central1"
 
 
 def project_number(project: str) -> str:
-    """The project number the emulator uses for ``project`` (vertex-api.md section 0).
+    """The project number the emulator uses for ``project`` (wire-contract.md section 0).
 
     A project that is already a number is kept. A project ID maps to a stable 12-digit number
     derived from its SHA-256 (so the same ID gives the same number on every machine and after a
