@@ -27,7 +27,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 RUNNABLE = {"sh", "bash", "shell", "python", "py"}
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<ticks>```+|~~~+)\s*(?P<lang>[\w+-]*)")
-MARKER = re.compile(r"^\s*<!--\s*(?P<kind>not-run|run-by|run-here)\s*(?::\s*(?P<arg>.*?))?\s*-->\s*$")
+MARKER = re.compile(
+    r"^\s*<!--\s*(?P<kind>not-run|run-by|run-here)\s*(?::\s*(?P<arg>.*?))?\s*-->\s*$"
+)
 TIMEOUT_S = 120
 
 # Python blocks marked `run-here: pulumi-mocks` run between these: Pulumi's mocks stand in for
@@ -138,9 +140,8 @@ def test_a_block_run_by_a_test_names_one_that_exists() -> None:
         for node in (n.strip() for n in block.arg.split(",")):
             file, _, name = node.partition("::")
             source = REPO / file
-            if not name or not source.is_file():
-                missing.append(f"{block}: {node}")
-            elif not re.search(rf"^\s*(async )?def {re.escape(name)}\(", source.read_text(), re.M):
+            defined = re.compile(rf"^\s*(async )?def {re.escape(name)}\(", re.M)
+            if not name or not source.is_file() or not defined.search(source.read_text()):
                 missing.append(f"{block}: {node}")
     assert not missing, f"run-by names no test: {missing}"
 
@@ -173,4 +174,4 @@ def test_a_block_marked_run_here_runs(block: Block) -> None:
         timeout=TIMEOUT_S,
         check=False,
     )
-    assert done.returncode == 0, f"{block} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"{block} failed ({done.returncode}):\n{done.stdout}{done.stderr}"

@@ -122,7 +122,7 @@ class EmulatorConfig:
     fail_next: list[int] = field(default_factory=list)  # HTTP codes for the next N requests
     fault_methods: list[str] = field(default_factory=list)  # substrings; empty = every method
     seed: int | None = None
-    # Fault rules, applied before or after the handler (see _faults.py and the README).
+    # Fault rules, applied before or after the handler (see _faults.py and docs/guides/emulator.md).
     faults: list[dict[str, Any]] = field(default_factory=list)
     hang_seconds: float = 30.0  # how long a "timeout" answer holds the response (then 504)
     # Long-running operations: done from the N-th poll on, and not before T seconds; with
