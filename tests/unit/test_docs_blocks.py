@@ -1,4 +1,5 @@
-"""Every shell and Python block of the docs (README.md and docs/) is run, or says why not.
+"""Every shell and Python block of the docs (README.md, docs/ and the files its pages include)
+is run, or says why not.
 
 The convention (docs/contributing.md, "Code blocks"): the line before a ```sh, ```bash or
 ```python fence is one of
@@ -75,10 +76,17 @@ class Block:
         return f"{self.path}:{self.line} ({self.lang})"
 
 
+INCLUDE = re.compile(r'^--8<-- "(?P<path>[^"]+)"', re.M)
+
+
 def doc_files() -> list[Path]:
-    """README.md and every page under docs/ (a link such as docs/_index.md counts once)."""
+    """README.md, every page under docs/ (a link such as docs/_index.md counts once) and every
+    file a page includes (``--8<-- "path"``: the site shows its blocks too)."""
     pages = sorted(p for p in (REPO / "docs").rglob("*.md") if not p.is_symlink())
-    return [REPO / "README.md", *pages]
+    included = sorted(
+        {REPO / m["path"] for page in pages for m in INCLUDE.finditer(page.read_text("utf-8"))}
+    )
+    return [REPO / "README.md", *pages, *included]
 
 
 def blocks_of(path: Path) -> list[Block]:
@@ -117,7 +125,8 @@ BLOCKS = [block for path in doc_files() for block in blocks_of(path)]
 
 def test_the_docs_have_blocks_to_check() -> None:
     """The parser finds the blocks (a broken parser would make every other test vacuous)."""
-    assert len(BLOCKS) >= 10
+    assert len(BLOCKS) >= 20
+    assert any(b.path.startswith("provider/") for b in BLOCKS)  # the included files count
     assert any(b.marker == "run-here" for b in BLOCKS)
 
 
