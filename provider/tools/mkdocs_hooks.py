@@ -28,6 +28,7 @@ INCLUDE = re.compile(r'^--8<-- "(?P<path>[^"]+)"(?: shift=(?P<shift>[1-5]))?[ \t
 HEADING = re.compile(r"^#{1,5} ")
 LINK = re.compile(r"(?P<bang>!?)\[(?P<text>[^\]]*)\]\((?P<target>[^)\s]+)\)")
 FENCE = re.compile(r"^\s*(```|~~~)")
+CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
 EXTERNAL = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|#|/)", re.I)
 
 _included: dict[str, str] = {}  # repository path of an included file -> the docs page (src uri)
@@ -93,11 +94,18 @@ class _Context:
             if in_fence or FENCE.match(line):
                 out.append(line)
                 continue
-            spans = line.split("`")  # odd-numbered pieces are inline code: left alone
-            for i in range(0, len(spans), 2):
-                spans[i] = LINK.sub(lambda m: self._link(m, written_in), spans[i])
-            out.append("`".join(spans))
+            out.append(self._rewrite_line(line, written_in))
         return "".join(out)
+
+    def _rewrite_line(self, line: str, written_in: str) -> str:
+        code = [m.span() for m in CODE_SPAN.finditer(line)]
+
+        def replace(link: re.Match[str]) -> str:
+            if any(start <= link.start() < end for start, end in code):
+                return link[0]  # written inside inline code: no link
+            return self._link(link, written_in)
+
+        return LINK.sub(replace, line)
 
     def _link(self, match: re.Match[str], written_in: str) -> str:
         target = match["target"]
