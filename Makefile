@@ -56,6 +56,8 @@ lint: setup
 	@$(ENV) ruff check . && ruff format --check . && mypy
 	@# The rooms and boundaries of ARCHITECTURE.md ([tool.importlinter] in pyproject.toml).
 	@$(ENV) lint-imports --no-logo --no-cache
+	@# The docs site (mkdocs.yml, docs/): --strict fails on a broken link, a missing page or include.
+	@$(ENV) NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet --site-dir site
 	@if command -v cargo >/dev/null; then cd provider/scan && cargo fmt --check && cargo clippy --release --quiet -- -D warnings; fi
 
 unit: setup
@@ -81,4 +83,4 @@ dist: setup
 	@rm -rf dist && $(ENV) hatchling build -d dist && ls -l dist
 
 clean:
-	rm -rf .state .venv policies/.venv .pytest_cache .mypy_cache .ruff_cache provider/scan/target dist
+	rm -rf .state .venv policies/.venv .pytest_cache .mypy_cache .ruff_cache provider/scan/target dist site

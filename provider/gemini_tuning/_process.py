@@ -78,7 +78,7 @@ def apply_if_dynamic_provider_process() -> None:
 # provider server's was not). A create that waits for a tuning job holds a worker for hours, so
 # 20 jobs would tune four at a time. The executor starts threads lazily up to ``_max_workers``,
 # so raising that attribute on the live executor lets more calls run at once; waiting is
-# I/O-bound, so the extra threads cost little. /work/shared/design/pulumi-notes.md
+# I/O-bound, so the extra threads cost little. docs/reference/pulumi-notes.md
 # ("Long-running creates") records the same SDK detail.
 
 

@@ -1,6 +1,6 @@
 """Base models that can be tuned and their limits: one table for specs, datasets and emulator.
 
-Sources: ../shared/design/vertex-api.md sections 6-7 (Google's supervised-tuning pages as of
+Sources: docs/reference/wire-contract.md sections 6-7 (Google's supervised-tuning pages as of
 2026-09 and the Gemini API tuning docs). Values marked [I] there are our documented choices:
 
 - Minimum example count: 16 for gemini-1.0-pro-002 (documented); 1 for the Gemini 1.5+ models,
@@ -23,7 +23,7 @@ Where each model tunes (``BaseModel.tuning_locations``; ``tuning_location_error`
   Pro" under both the US and the EU multi-region, and "Tuning for Gemini 2.0 Flash / Flash-Lite"
   under the US one; the Gemini 3 family tunes in us-central1 and europe-west4 and is served from
   the us/eu multi-regions, where supervised tuning is listed among the capabilities
-  (../shared/design/vertex-api.md section 7 and its last section, "Hosts").
+  (docs/reference/wire-contract.md section 7 and its last section, "Hosts").
 - ``global``: "The following capabilities are not available when using the global endpoint:
   Tuning" ("Deployments and endpoints", .../learn/locations).
 - translation-llm-002: "The only supported region is us-central1" (Translation LLM supervised

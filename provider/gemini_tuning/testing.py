@@ -11,7 +11,7 @@
 
 The emulator (and its GCS emulator) listen on free loopback ports; state lives under the given
 directory, so `restart()` keeps jobs, models and endpoints. See
-gemini_tuning/emulator/README.md.
+docs/guides/emulator.md.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 #      runtime scripts next to it;
 #   2. the cached build in $GT_PULUMI_CACHE/pulumi-$VERSION/bin;
 #   3. a build from the Go module proxy (the official installer downloads from a host this
-#      project's machines cannot reach). See ../shared/design/pulumi-notes.md section A.
+#      project's machines cannot reach). See docs/reference/pulumi-notes.md section A.
 #
 # Prints the bin directory on stdout (last line); progress goes to stderr.
 set -euo pipefail

@@ -1,6 +1,6 @@
 # Sourced by the Makefile (and usable by hand: `. provider/tools/env.sh`): the offline Pulumi
 # environment of this checkout. Nothing here is a secret: the passphrase only protects the
-# local dev stacks' state, and is documented in the README.
+# local dev stacks' state, and is documented in docs/installation-configuration.md.
 GT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export GT_ROOT
 # metadata=skip: the file backend writes no `.attrs` sidecars, which its driver rewrites in place

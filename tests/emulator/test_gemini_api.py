@@ -1,4 +1,4 @@
-"""The emulator's Gemini API `tunedModels` surface (vertex-api.md section 6; issue 7).
+"""The emulator's Gemini API `tunedModels` surface (wire-contract.md section 6; issue 7).
 
 Through the official clients where they can: the GAPIC `google-ai-generativelanguage` client
 (what the gemini-api backend uses) and google-genai in Gemini API mode (get, list, update,
@@ -225,7 +225,7 @@ def test_genai_gemini_api_mode_get_list_generate_update_delete(
 
 
 def test_genai_tune_drops_the_examples_in_gemini_api_mode(genai_client: genai.Client) -> None:
-    """vertex-api.md section 6: why the backend uses the GAPIC client to create."""
+    """wire-contract.md section 6: why the backend uses the GAPIC client to create."""
     with pytest.raises(errors.ClientError) as err:
         genai_client.tunings.tune(
             base_model=BASE,

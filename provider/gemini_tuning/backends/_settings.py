@@ -21,7 +21,7 @@ the location in the name of the resource it acts on (_locations.service_host: ``
 ``global``); one without a project, to the emulator. An ``apiEndpoint`` that is not on loopback
 is the user's override: every call goes there. A loopback one (the emulator) gets the host the
 real service would be asked appended as a path, ``{url}/_host/{host}``: the emulator strips it
-and refuses a host that does not serve the location in the path (emulator/README.md).
+and refuses a host that does not serve the location in the path (docs/guides/emulator.md).
 ``apiEndpoint: emulator`` reads the URLs that ``gemini-tuning emulator start`` wrote to
 ``$GEMINI_TUNING_EMULATOR_HOME/emulator.json`` (default ``./.state/emulator``; the provider
 process runs in the project directory), and without ``datasetBucket`` uses the bucket it names

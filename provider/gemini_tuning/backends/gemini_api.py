@@ -3,7 +3,7 @@ client `google-ai-generativelanguage`, REST transport. Docs and the worked examp
 gemini_api.md beside this file.
 
 Why not google-genai: in Gemini API mode its ``tunings.tune()`` (2.34) drops the training
-examples, so it cannot create a tuned model there (vertex-api.md section 6).
+examples, so it cannot create a tuned model there (docs/reference/wire-contract.md section 6).
 
 How the TuningBackend words map onto this API:
 

@@ -47,7 +47,7 @@ _ADAPTER_SIZE_NAMES = {
 LIST_PAGE_SIZE = 100
 LABEL_WRITE_ATTEMPTS = 8
 # The service copies a job's tuning labels onto the model and the endpoints it creates
-# (vertex-api.md section 1): how the endpoints of a job's checkpoints are found.
+# (docs/reference/wire-contract.md section 1): how the endpoints of a job's checkpoints are found.
 TUNING_JOB_LABEL = "google-vertex-llm-tuning-job-id"
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 Role = Literal["training", "validation"]
 
 BOM = b"\xef\xbb\xbf"
-# Our reading of "5000, or 30% of training examples if >1000" (vertex-api.md section 7): a
+# Our reading of "5000, or 30% of training examples if >1000" (wire-contract.md section 7): a
 # validation set of more than 1000 examples may hold at most 30% as many as the training set [I].
 VALIDATION_SHARE_THRESHOLD = 1000
 VALIDATION_MAX_SHARE = 0.3

@@ -1,5 +1,5 @@
 """A local emulator of Vertex AI supervised tuning that the official Google clients talk to
-unchanged. It is a simulation: see README.md in this folder for what is emulated and how.
+unchanged. It is a simulation: see docs/guides/emulator.md for what is emulated and how.
 
 Public names are loaded lazily, so that `gemini-tuning emulator status` stays fast.
 """

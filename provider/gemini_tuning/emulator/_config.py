@@ -19,7 +19,7 @@ DEFAULT_LOCATION = "us-central1"
 
 
 def project_number(project: str) -> str:
-    """The project number the emulator uses for ``project`` (vertex-api.md section 0).
+    """The project number the emulator uses for ``project`` (wire-contract.md section 0).
 
     A project that is already a number is kept. A project ID maps to a stable 12-digit number
     derived from its SHA-256 (so the same ID gives the same number on every machine and after a
@@ -109,8 +109,8 @@ class EmulatorConfig:
     pending_seconds: float | None = None
     # How long CANCELLING lasts; None -> a quarter of an epoch, at most 2 s.
     cancelling_seconds: float | None = None
-    # Fault injection (Google API paths only; never /emulator/*): the rules of _faults.py,
-    # applied before or after the handler, by dice seeded with ``seed``; and a latency.
+    # Fault injection (Google API paths only; never /emulator/*): the rules of _faults.py
+    # (docs/guides/emulator.md), before or after the handler, by dice seeded with ``seed``.
     latency_ms: float = 0.0
     seed: int | None = None
     faults: list[dict[str, Any]] = field(default_factory=list)

@@ -1,4 +1,4 @@
-"""Gemini API (generativelanguage v1beta) `tunedModels` handlers (vertex-api.md section 6).
+"""Gemini API (generativelanguage v1beta) `tunedModels` handlers (wire-contract.md section 6).
 
 Transport-free like `_vertex`: each handler takes a `Call` and returns a JSON-able dict (or a
 list of chunks for streaming). The API key is checked by `_app` before any handler runs and never

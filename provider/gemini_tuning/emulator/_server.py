@@ -78,8 +78,9 @@ AGENT_PROJECTS = (DEFAULT_PROJECT, "local-project")
 
 
 def grant_service_agents(storage: Any, bucket: str) -> None:
-    """Give the bucket created at start the binding the README's IAM set-up gives a real one
-    (the Vertex AI service agents: roles/storage.objectViewer), unless it has a policy already
+    """Give the bucket created at start the binding the IAM set-up (docs/guides/cloud-setup.md)
+    gives a real one (the Vertex AI service agents: roles/storage.objectViewer), unless it has a
+    policy already
     (a restart keeps what a test or a user set)."""
     if storage.get_bucket_iam_policy(bucket) is not None:
         return

@@ -430,7 +430,7 @@ class VertexService:
 
     @staticmethod
     def _tuning_labels(job: Resource) -> dict[str, str]:
-        """The labels the service puts on a tuned model and on its endpoints (vertex-api.md)."""
+        """The labels the service puts on a tuned model and on its endpoints (wire-contract.md)."""
         return {
             "google-vertex-llm-tuning-base-model-id": job.internal["base_model"].replace(".", "-"),
             "google-vertex-llm-tuning-job-id": job.name.rsplit("/", 1)[-1],
@@ -855,7 +855,7 @@ class VertexService:
         pages said tuned Gemini models cannot be deleted, while the Model Registry page documents
         deleting a model once it is undeployed; which one holds is not settled, so tests run
         both. The wording is the emulator's [I]; the code is FAILED_PRECONDITION, as for the
-        documented refusals of a delete (vertex-api.md section 2)."""
+        documented refusals of a delete (docs/reference/wire-contract.md section 2)."""
         tuned = [r for r in versions if r.internal.get("job")]
         if self.config.refuse_tuned_model_delete and tuned:
             name = tuned[0].name

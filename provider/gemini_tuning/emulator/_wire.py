@@ -1,4 +1,4 @@
-"""JSON wire conventions (vertex-api.md section 0): field case, enums, int64, timestamps.
+"""JSON wire conventions (wire-contract.md section 0): field case, enums, int64, timestamps.
 
 Request bodies are checked and answers written through the real message types (_protos.py);
 these helpers serve the handlers in between."""
