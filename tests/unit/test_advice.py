@@ -105,3 +105,38 @@ def test_the_advice_round_trips_through_plain_fields_and_old_records_have_none()
     assert EpochAdvice.from_dict({**fields, "epochs": 5.0, "suggested_epoch_count": 3.0}) == advice
     assert EpochAdvice.from_dict(None) is None
     assert EpochAdvice.from_dict({"curve": "validation"}) is None
+
+
+def test_report_rows_carry_the_advice_and_the_table_says_it_only_where_the_loss_flattened() -> None:
+    from gemini_tuning import _report
+
+    outputs = {
+        "models": {
+            "squad-qa": {
+                "version": 1,
+                "state": "SUCCEEDED",
+                "hyperparameters": {"epoch_count": 4},
+                "loss_per_epoch": [4.6, 1.1, 0.56, 0.41],
+                "validation_loss_per_epoch": [3.171287, 3.0549, 3.040496, 3.045615],
+            },
+            "number-successor": {
+                "version": 2,
+                "state": "SUCCEEDED",
+                "hyperparameters": {"epoch_count": 5},
+                "loss_per_epoch": [1.596271, 1.021099, 0.664418, 0.448242, 0.300915],
+                "validation_loss_per_epoch": [],
+            },
+        }
+    }
+    rows = _report.collect(["dev"], lambda _stack: outputs)
+    advice = {row["model"]: row["advice"] for row in rows}
+    assert advice["number-successor"] is None
+    assert advice["squad-qa"]["suggested_epoch_count"] == 2
+    assert advice["squad-qa"]["curve"] == "validation"
+    text = _report.render(rows)
+    assert (
+        "dev squad-qa v1: validation loss no better after epoch 2 of 4: epoch_count 2 reaches "
+        "the same loss (within 1%) for 50% less training cost"
+    ) in text
+    assert "number-successor v2:" not in text
+    assert "Epoch advice" not in _report.render([r for r in rows if r["model"] != "squad-qa"])
