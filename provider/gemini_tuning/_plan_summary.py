@@ -60,6 +60,7 @@ class ModelPlan:
     target: str | None = None
     advice: EpochAdvice | None = None  # of the job that already ran (its recorded loss curves)
     advised_version: int | None = None
+    job_step: bool = False  # the preview holds a step for its TuningJob (not a hidden "same")
 
 
 @dataclass
@@ -160,6 +161,8 @@ def summarize(
             if promoting and wanted.get(entry.name) is not None:
                 entry.new_version = wanted[entry.name]
         _versions(entry, previous, wanted, promoting)
+        if not entry.job_step and entry.action != "blocked":
+            _carried_advice(entry, previous.get(entry.name))
         if promoting:
             _promotion_gate(entry, source, models_dir)
         if not entry.gate and isinstance(previous.get(entry.name), Mapping):
@@ -247,6 +250,7 @@ def _job_step(entry: ModelPlan, op: str, old: Mapping[str, Any], new: Mapping[st
     elif op == "delete":
         entry.action = "remove"
         entry.reasons.append("no longer selected: its job's model is deleted unless served")
+    entry.job_step = True
     inputs = new.get("inputs") or {}
     if entry.action in ("tune", "re-tune"):
         entry.estimate = _estimate(inputs.get("cost_estimate"))
@@ -274,6 +278,21 @@ def _job_advice(
         return
     entry.advice = advice
     entry.advised_version = _int((ran.get("labels") or {}).get("model-version"))
+
+
+def _carried_advice(entry: ModelPlan, carried: Any) -> None:
+    """Epoch advice from the previous stack outputs, for a job the preview does not list
+    (`pulumi preview --json` leaves unchanged resources out unless ``--show-sames``): the
+    program exports each model's loss curves and declared hyperparameters. A promoting stack
+    exports no curves, so it says nothing."""
+    if not isinstance(carried, Mapping) or carried.get("state") != "SUCCEEDED":
+        return
+    entry.advice = advise(
+        carried.get("validation_loss_per_epoch"),
+        carried.get("loss_per_epoch"),
+        (carried.get("hyperparameters") or {}).get("epoch_count"),
+    )
+    entry.advised_version = _int(carried.get("version")) if entry.advice else None
 
 
 def _model_step(

@@ -139,9 +139,7 @@ def _advice(entry: Mapping[str, Any]) -> dict[str, Any] | None:
     """Where the job's loss stopped improving (gemini_tuning._advice), from the curves the stack
     carries; a promoting stack carries none (the tuning stack's report says it)."""
     declared = (entry.get("hyperparameters") or {}).get("epoch_count")
-    found = advise(
-        entry.get("validation_loss_per_epoch"), entry.get("loss_per_epoch"), declared
-    )
+    found = advise(entry.get("validation_loss_per_epoch"), entry.get("loss_per_epoch"), declared)
     return found.as_dict() if found is not None else None
 
 

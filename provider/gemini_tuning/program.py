@@ -281,9 +281,9 @@ def _release(
     # Where the job's loss stopped improving (gemini_tuning._advice), as structured fields; None
     # (absent from the record) when the curve improved to its last epoch.
     declared = definition.hyperparameters.epoch_count
-    record["advice"] = pulumi.Output.all(
-        job.validation_loss_per_epoch, job.loss_per_epoch
-    ).apply(lambda curves: _advice_fields(curves[0], curves[1], declared))
+    record["advice"] = pulumi.Output.all(job.validation_loss_per_epoch, job.loss_per_epoch).apply(
+        lambda curves: _advice_fields(curves[0], curves[1], declared)
+    )
     return Release(f"{name}-release", store=store, record=record)
 
 

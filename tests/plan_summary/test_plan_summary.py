@@ -111,8 +111,8 @@ def test_nothing_is_read_from_the_wording_of_a_message() -> None:
         **preview,
         "diagnostics": [
             {
-                "message": "[gemini-tuning] number-successor: estimate: 1 training tokens (1 tokens "
-                "x 1 epochs), about $9.99\n",
+                "message": "[gemini-tuning] number-successor: estimate: 1 training tokens "
+                "(1 tokens x 1 epochs), about $9.99\n",
                 "severity": "info#err",
             },
             {
@@ -201,3 +201,36 @@ def test_the_cli_reads_the_gate_from_the_stacks_models_dir(
     monkeypatch.chdir(tmp_path)
     cli.main(["plan-summary", "preview.json"])
     assert "0.42" in capsys.readouterr().out
+
+
+def _with_job_curve(validation: list[float], new_epochs: int) -> dict[str, Any]:
+    """The recorded re-tune, as if v1's job had published ``validation`` and v2 asked for
+    ``new_epochs`` (the rest of the preview as recorded)."""
+    preview = load("retune")
+    for step in preview["steps"]:
+        if step["urn"].endswith("TuningJob::number-successor"):
+            step["oldState"]["outputs"]["validation_loss_per_epoch"] = validation
+            step["oldState"]["outputs"]["effective_epoch_count"] = len(validation)
+            step["oldState"]["outputs"]["epoch_count"] = len(validation)
+            step["newState"]["inputs"]["epoch_count"] = new_epochs
+    return preview
+
+
+def test_a_job_that_ran_is_advised_from_its_recorded_curve_until_the_definition_takes_it() -> None:
+    assert plan("retune").models[0].advice is None  # its training loss kept falling
+    flat = [2.0, 1.2, 0.9, 0.899, 0.9]
+    (m,) = summarize(_with_job_curve(flat, 6), models_dir=None).models
+    assert m.advice is not None
+    assert (m.advice.curve, m.advice.suggested_epoch_count, m.advised_version) == (
+        "validation",
+        3,
+        1,
+    )
+    text = render(summarize(_with_job_curve(flat, 6), models_dir=None))
+    assert (
+        "- number-successor v1: validation loss no better after epoch 3 of 5: epoch_count 3 "
+        "reaches the same loss (within 1%) for 40% less training cost"
+    ) in text
+    (taken,) = summarize(_with_job_curve(flat, 3), models_dir=None).models
+    assert taken.advice is None
+    assert "Epoch advice" not in render(summarize(_with_job_curve(flat, 3), models_dir=None))
