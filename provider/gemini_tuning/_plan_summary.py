@@ -12,7 +12,9 @@ the preview's JSON, never from the wording of a message: its steps (op, urn, old
 the TuningJob's checked ``cost_estimate`` input, which the policy pack reads too; the inputs
 whose change replaces or updates a resource, compared by the same rules as the providers' diffs
 (resources/_lifecycle.py); the finished job's loss curves), the stack's config, the previous stack
-outputs and the source stack's outputs as the StackReference last read them. A failed preview
+outputs (also the loss curves of jobs the preview does not list: unchanged resources are left
+out without ``--show-sames``) and the source stack's outputs as the StackReference last read
+them. A failed preview
 (a gate that is not met, an invalid definition) is shown with its errors, verbatim, and the
 command exits 1.
 

@@ -4,6 +4,8 @@ It reads each stack's ``models`` output with ``pulumi stack output --json`` (so 
 engine recorded, through whatever backend the environment points at) and prints one row per
 model and environment. Without ``--stack`` it reads every stack the backend has (``pulumi stack
 ls``), tuning stacks first; a stack named with ``--stack`` that does not exist is listed as such.
+Under the table, the epoch advice (gemini_tuning._advice) of each model whose job's loss stopped
+improving before its last epoch, from the loss curves the stack exports.
 """
 
 from __future__ import annotations
