@@ -29,10 +29,12 @@ call a curve flat that still falls by a few percent per epoch. A relative tolera
 rule independent of the loss's scale; a curve near zero (where 1 % is tiny) is then rarely
 called flat, which errs on the side of saying nothing.
 
-The saving: Vertex bills supervised tuning by training tokens, which are the tokens of the
-training dataset times the number of epochs (prices.toml; https://cloud.google.com/vertex-ai/
-generative-ai/pricing lists tuning "per 1M training tokens"), so ``epoch_count k`` instead of
-``n`` saves ``(n - k) / n`` of the training cost, whatever the price.
+The saving: Vertex prices supervised tuning per 1M training tokens, and the project counts
+training tokens as the training dataset's tokens x epochs (prices.toml, datasets/_estimate.py:
+the cost estimate preview prints). [I] The search tool available here returned no text of
+Google's pricing page (https://cloud.google.com/vertex-ai/generative-ai/pricing) to quote; the
+rule follows prices.toml's reading of it. So ``epoch_count k`` instead of ``n`` saves
+``(n - k) / n`` of the training cost, whatever the price.
 """
 
 from __future__ import annotations
