@@ -4,14 +4,19 @@
     gemini-tuning plan-summary preview.json --stack staging --max-cost 50 >> summary.md
 
 Per model: the action (tune, re-tune, promote, roll back, update, remove, nothing, or blocked when
-the preview failed on it), the reasons, the training tokens x epochs and the estimated cost of the
-jobs it would submit, and the gate with its margin; then the total, marked over budget when it
-exceeds ``--max-cost``. Everything comes from the preview's own JSON: its steps (op, urn, old and
-new state), the stack's config, the previous stack outputs, the source stack's outputs as the
-StackReference last read them, and the diagnostics our providers print (``[gemini-tuning]
-squad-qa: replace: epoch_count changed (3 -> 4)``, ``estimate: 245 training tokens (49 tokens x
-5 epochs), about $0.00 at $5 per 1M tokens``). A failed preview (a gate that is not met, an
-invalid definition) is shown with its error, and the command exits 1.
+the preview failed before planning it), the reasons, the training tokens x epochs and the
+estimated cost of the jobs it would submit, the gate with its margin, and, for a job that already
+ran, the epoch advice (gemini_tuning._advice: where its loss stopped improving); then the total,
+marked over budget when it exceeds ``--max-cost``. Everything comes from the structured part of
+the preview's JSON, never from the wording of a message: its steps (op, urn, old and new state:
+the TuningJob's checked ``cost_estimate`` input, which the policy pack reads too; the inputs
+whose change replaces or updates a resource, compared by the same rules as the providers' diffs
+(resources/_lifecycle.py); the finished job's loss curves), the stack's config, the previous stack
+outputs (also the loss curves of jobs the preview does not list: unchanged resources are left
+out without ``--show-sames``) and the source stack's outputs as the StackReference last read
+them. A failed preview
+(a gate that is not met, an invalid definition) is shown with its errors, verbatim, and the
+command exits 1.
 
 Exit codes: 0 the summary was written; 1 the preview failed or the total is over ``--max-cost``
 (the summary is still written, so the workflow can post it before failing); 2 unreadable input.
@@ -21,34 +26,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gemini_tuning._advice import EpochAdvice, advise
+
 NAMESPACE = "gemini-tuning"
-_SAY = re.compile(r"^\[gemini-tuning\] (?P<resource>[^:]+): (?P<text>.*)$")
-_REASON = re.compile(r"^(replace|update|re-evaluate|store): ")
-_ESTIMATE = re.compile(
-    r"estimate: (?P<total>[\d,]+) training tokens \((?P<tokens>[\d,]+) tokens x "
-    r"(?P<epochs>\d+) epochs\), about \$(?P<usd>[\d,.]+)(?: at \$(?P<price>[\d.]+) per 1M tokens)?"
-)
-_BLOCKED = re.compile(
-    r"cannot promote (?P<model>\S+) v(?P<version>\d+) from \S+ to \S+: (?P<why>.*)"
-)
-_SHORT = re.compile(r"(?P<key>\w+) (?P<value>[\d.]+) < gate (?P<gate>[\d.]+) \(short by [\d.]+\)")
 _SUFFIXES = ("-model", "-eval", "-release")
 _REPLACING = ("replace", "create-replacement", "delete-replaced")
 
 
 @dataclass
 class Estimate:
-    tokens: int
+    """A TuningJob's ``cost_estimate`` input (resources/tuning_job.py: cost_estimate_input)."""
+
+    tokens: int  # the training dataset's tokens
     epochs: int
-    total_tokens: int
-    usd: float
+    total_tokens: int  # billed training tokens: tokens x epochs
+    usd: float | None  # None: the price table has no price for the base model
 
 
 @dataclass
@@ -62,6 +60,9 @@ class ModelPlan:
     gate: dict[str, float] = field(default_factory=dict)
     margin: str = ""
     target: str | None = None
+    advice: EpochAdvice | None = None  # of the job that already ran (its recorded loss curves)
+    advised_version: int | None = None
+    job_step: bool = False  # the preview holds a step for its TuningJob (not a hidden "same")
 
 
 @dataclass
@@ -74,7 +75,7 @@ class Summary:
 
     @property
     def total_usd(self) -> float:
-        return sum(m.estimate.usd for m in self.models if m.estimate is not None)
+        return sum(m.estimate.usd or 0.0 for m in self.models if m.estimate is not None)
 
     @property
     def total_tokens(self) -> int:
@@ -137,12 +138,12 @@ def summarize(
 ) -> Summary:
     steps = list(preview.get("steps") or [])
     config = preview.get("config") or {}
-    said = _said(preview.get("diagnostics") or [])
     stack = stack or _stack_name(steps) or "?"
     previous = _outputs_of(steps, "pulumi:pulumi:Stack").get("models") or {}
     source = _outputs_of(steps, "pulumi:pulumi:StackReference").get("outputs") or {}
     promoting = bool(config.get(f"{NAMESPACE}:promoteFrom"))
     wanted = _config_models(config.get(f"{NAMESPACE}:models"))
+    errors = _errors(preview.get("diagnostics") or [])
     plans: dict[str, ModelPlan] = {}
 
     def plan(name: str) -> ModelPlan:
@@ -151,58 +152,96 @@ def summarize(
     for name in wanted:
         plan(name)
     for step in steps:
-        _apply_step(step, plan, said, promoting=promoting)
-    errors: list[str] = []
-    for message in _errors(preview.get("diagnostics") or []):
-        blocked = _BLOCKED.search(message)
-        if blocked:
-            entry = plan(blocked["model"])
-            entry.action = "blocked"
-            entry.new_version = int(blocked["version"])
-            entry.reasons.append(blocked["why"])
-            shorts = list(_SHORT.finditer(blocked["why"]))
-            if shorts:  # the gate the preview checked, and what the release scored
-                entry.gate = {m["key"]: float(m["gate"]) for m in shorts}
-                entry.margin = _margin({m["key"]: float(m["value"]) for m in shorts}, entry.gate)
-        errors.append(message)
+        _apply_step(step, plan, promoting=promoting)
+    planned = {_model_of(_kind_and_name(str(s.get("urn", "")))[1]) for s in steps}
     for entry in plans.values():
+        if errors and entry.name not in planned:
+            # The program stopped before declaring it: the preview's errors (shown verbatim) say
+            # why; nothing can be applied for it until they are fixed.
+            entry.action = "blocked"
+            entry.reasons.append("the preview failed before planning it (see the errors above)")
+            if promoting and wanted.get(entry.name) is not None:
+                entry.new_version = wanted[entry.name]
         _versions(entry, previous, wanted, promoting)
+        if not entry.job_step and entry.action != "blocked":
+            _carried_advice(entry, previous.get(entry.name))
         if promoting:
             _promotion_gate(entry, source, models_dir)
         if not entry.gate and isinstance(previous.get(entry.name), Mapping):
             entry.gate = dict(previous[entry.name].get("gate") or {})
         if entry.action in ("tune", "re-tune") and entry.gate and not entry.margin:
             entry.margin = "measured by `up` (the Evaluation runs after the job)"
+        if entry.action == "blocked" and entry.gate and not entry.margin:
+            entry.margin = "not checked: the preview failed"
     role = "promotion" if promoting else "tuning"
     return Summary(stack, role, sorted(plans.values(), key=lambda p: p.name), errors, max_cost)
 
 
-def _apply_step(
-    step: Mapping[str, Any], plan: Any, said: Mapping[str, list[str]], *, promoting: bool
-) -> None:
+def _apply_step(step: Mapping[str, Any], plan: Any, *, promoting: bool) -> None:
     kind, resource = _kind_and_name(str(step.get("urn", "")))
-    if kind not in ("TuningJob", "TunedModel", "Evaluation"):
+    if kind not in ("TuningJob", "TunedModel", "Evaluation", "Release"):
         return
     entry: ModelPlan = plan(_model_of(resource))
     op = str(step.get("op"))
     old, new = step.get("oldState") or {}, step.get("newState") or {}
     if kind == "TuningJob":
-        _job_step(entry, op, old, new, said.get(resource, []))
+        _job_step(entry, op, old, new)
     elif kind == "TunedModel":
         _model_step(entry, op, old, new, promoting)
-    else:
+    elif kind == "Evaluation":
         entry.gate = dict((new.get("inputs") or {}).get("gate") or entry.gate)
         metrics = (old.get("outputs") or {}).get("metrics")
         if op == "same" and metrics and entry.gate:
             entry.margin = _margin(metrics, entry.gate) + " (as evaluated)"
-    for line in said.get(resource, []):
-        if _REASON.match(line) and line not in entry.reasons:
-            entry.reasons.append(line)
+    if op in ("update", *_REPLACING):
+        for line in _change_reasons(kind, old, new):
+            if line not in entry.reasons:
+                entry.reasons.append(line)
 
 
-def _job_step(
-    entry: ModelPlan, op: str, old: Mapping[str, Any], new: Mapping[str, Any], said: list[str]
-) -> None:
+def _change_reasons(kind: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Why a step changes its resource, by the rules its provider's diff applies to the same
+    structured inputs (so the words are the ones preview prints, but nothing reads them back):
+    the recorded inputs (a dynamic provider's diff compares the old *outputs*) against the
+    checked new inputs, dataset contents by fingerprint."""
+    from gemini_tuning.resources import _lifecycle as lc
+    from gemini_tuning.specs import TunedModelSpec, TuningJobSpec
+
+    olds = dict(old.get("outputs") or old.get("inputs") or {})
+    news = dict(new.get("inputs") or {})
+    if kind == "TuningJob":
+        datasets = {
+            f"{role}_dataset_fingerprint": lc.dataset_change_reason(role, olds, news)
+            for role in ("training", "validation")
+        }
+        return lc.plan_diff(
+            TuningJobSpec,
+            olds,
+            news,
+            replace_keys=lc.JOB_REPLACE_KEYS,
+            update_keys=lc.JOB_UPDATE_KEYS,
+            extra_reasons=datasets,
+        ).describe()
+    if kind == "TunedModel":
+        return lc.plan_diff(
+            TunedModelSpec,
+            olds,
+            news,
+            replace_keys=lc.MODEL_REPLACE_KEYS,
+            update_keys=lc.MODEL_UPDATE_KEYS,
+        ).describe()
+    if kind == "Evaluation":
+        from gemini_tuning.resources.evaluation import _plan as evaluation_plan
+
+        lines = evaluation_plan(olds, news).describe()
+        return [line.replace("update: ", "re-evaluate: ", 1) for line in lines]
+    from gemini_tuning.resources.release import _changed_fields
+
+    fields = _changed_fields(olds.get("record") or {}, news.get("record") or {})
+    return [f"update: release record ({', '.join(fields)} changed)"] if fields else []
+
+
+def _job_step(entry: ModelPlan, op: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
     if op == "create":
         entry.action = "tune"
         entry.reasons.append("no tuning job in this stack yet")
@@ -213,15 +252,49 @@ def _job_step(
     elif op == "delete":
         entry.action = "remove"
         entry.reasons.append("no longer selected: its job's model is deleted unless served")
+    entry.job_step = True
+    inputs = new.get("inputs") or {}
     if entry.action in ("tune", "re-tune"):
-        for line in said:
-            found = _ESTIMATE.search(line)
-            if found:
-                entry.estimate = _estimate(found)
-    labels = (new.get("inputs") or {}).get("labels") or {}
+        entry.estimate = _estimate(inputs.get("cost_estimate"))
+    labels = inputs.get("labels") or {}
     old_labels = (old.get("inputs") or {}).get("labels") or {}
     entry.new_version = _int(labels.get("model-version")) or entry.new_version
     entry.old_version = _int(old_labels.get("model-version")) or entry.old_version
+    _job_advice(entry, op, old.get("outputs") or {}, inputs)
+
+
+def _job_advice(
+    entry: ModelPlan, op: str, ran: Mapping[str, Any], inputs: Mapping[str, Any]
+) -> None:
+    """Epoch advice from the loss curves of the job this stack already ran (its recorded
+    outputs). Left out when the new inputs already ask for no more epochs than advised."""
+    if op in ("create", "delete") or ran.get("job_state") != "SUCCEEDED":
+        return
+    advice = advise(
+        ran.get("validation_loss_per_epoch"),
+        ran.get("loss_per_epoch"),
+        ran.get("effective_epoch_count") or ran.get("epoch_count"),
+    )
+    asked = _int(inputs.get("epoch_count"))
+    if advice is None or (asked is not None and asked <= advice.suggested_epoch_count):
+        return
+    entry.advice = advice
+    entry.advised_version = _int((ran.get("labels") or {}).get("model-version"))
+
+
+def _carried_advice(entry: ModelPlan, carried: Any) -> None:
+    """Epoch advice from the previous stack outputs, for a job the preview does not list
+    (`pulumi preview --json` leaves unchanged resources out unless ``--show-sames``): the
+    program exports each model's loss curves and declared hyperparameters. A promoting stack
+    exports no curves, so it says nothing."""
+    if not isinstance(carried, Mapping) or carried.get("state") != "SUCCEEDED":
+        return
+    entry.advice = advise(
+        carried.get("validation_loss_per_epoch"),
+        carried.get("loss_per_epoch"),
+        (carried.get("hyperparameters") or {}).get("epoch_count"),
+    )
+    entry.advised_version = _int(carried.get("version")) if entry.advice else None
 
 
 def _model_step(
@@ -304,31 +377,18 @@ def _margin(metrics: Mapping[str, Any], gate: Mapping[str, float]) -> str:
     return "; ".join(parts)
 
 
-def _estimate(found: re.Match[str]) -> Estimate:
-    total = int(found["total"].replace(",", ""))
-    usd = float(found["usd"].replace(",", ""))
-    if found["price"]:
-        usd = total * float(found["price"]) / 1_000_000  # more exact than the rounded text
-    return Estimate(
-        tokens=int(found["tokens"].replace(",", "")),
-        epochs=int(found["epochs"]),
-        total_tokens=total,
-        usd=usd,
+def _estimate(raw: Any) -> Estimate | None:
+    """The TuningJob's ``cost_estimate`` input, as its check computed it (None without one:
+    a dataset that could not be read at preview)."""
+    if not isinstance(raw, Mapping):
+        return None
+    tokens, epochs, total = (
+        _int(raw.get(key)) for key in ("dataset_tokens", "epochs", "training_tokens")
     )
-
-
-def _said(diagnostics: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """What each resource printed (first line of each message, de-duplicated in order: the
-    engine runs check twice, so each line comes twice)."""
-    found: dict[str, list[str]] = {}
-    for diag in diagnostics:
-        for raw in str(diag.get("message") or "").splitlines():
-            said = _SAY.match(raw.strip())
-            if said:
-                lines = found.setdefault(said["resource"].strip(), [])
-                if said["text"] not in lines:
-                    lines.append(said["text"])
-    return found
+    if tokens is None or epochs is None or total is None:
+        return None
+    usd = raw.get("usd")
+    return Estimate(tokens, epochs, total, None if usd is None else float(usd))
 
 
 def _errors(diagnostics: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -410,7 +470,7 @@ def render(summary: Summary) -> str:
     for m in summary.models:
         estimate = m.estimate
         tokens = f"{estimate.tokens:,} x {estimate.epochs}" if estimate else "—"
-        cost = _usd(estimate.usd) if estimate else "—"
+        cost = _usd(estimate.usd) if estimate and estimate.usd is not None else "—"
         gate = ", ".join(f"{k} ≥ {v:g}" for k, v in sorted(m.gate.items())) or "none"
         lines.append(
             f"| {m.name} | **{m.action}** | {_version(m)} | {tokens} | {cost} | {gate} "
@@ -429,6 +489,14 @@ def render(summary: Summary) -> str:
                 lines.append(f"- {m.name}: {reason}")
             if m.target and m.action in ("promote", "roll back"):
                 lines.append(f"- {m.name}: serves `{m.target}`")
+        lines.append("")
+    advised = [m for m in summary.models if m.advice is not None]
+    if advised:
+        lines += ["Epoch advice (from the loss curves of the jobs that already ran):", ""]
+        for m in advised:
+            assert m.advice is not None
+            which = f" v{m.advised_version}" if m.advised_version is not None else ""
+            lines.append(f"- {m.name}{which}: {m.advice.message}")
         lines.append("")
     return "\n".join(lines)
 

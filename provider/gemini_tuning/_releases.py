@@ -6,14 +6,16 @@ object per model version it tunes (the Release resource)::
     gs://BUCKET/gemini-tuning/releases/<project>/<stack>/<model>/v<version>.json
 
 holding the model version, its job and endpoint, the evaluation (metrics, baseline, and the
-fingerprint of the evaluation set that produced them), the dataset fingerprints and the hash of
-the definition file. Why an object in the bucket, not the tuning stack's outputs or the Model
-Registry: the outputs of a stack hold only what it carries *now* (a replaced version leaves its
-state), and Vertex labels cannot hold metrics (63 lowercase characters). A bucket object outlives
-every stack, any stack or person with read access can fetch it, and it is written once per
-version. The promoting stack finds the store in its source's ``environment.release_store``
-output, reads the record of the version it asks for, checks its gate against exactly that
-record, and checks in the Model Registry that the version still exists.
+fingerprint of the evaluation set that produced them), the dataset fingerprints, the hash of the
+definition file and, when the job's loss stopped improving before its last epoch, the epoch advice
+(``advice``: gemini_tuning._advice.EpochAdvice.as_dict(); absent in older records). Why an object
+in the bucket, not the tuning stack's outputs or the Model Registry: the outputs of a stack hold
+only what it carries *now* (a replaced version leaves its state), and Vertex labels cannot hold
+metrics (63 lowercase characters). A bucket object outlives every stack, any stack or person with
+read access can fetch it, and it is written once per version. The promoting stack finds the store
+in its source's ``environment.release_store`` output, reads the record of the version it asks for,
+checks its gate against exactly that record, and checks in the Model Registry that the version
+still exists.
 
 This module: the record's shape and paths, the promotion decision and the prune plan (pure),
 and the few storage calls (read, write, list, delete) through backends/_storage.py.
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gemini_tuning import _claims as claims
+from gemini_tuning._advice import EpochAdvice
 from gemini_tuning.backends import ModelStatus, Settings
 from gemini_tuning.backends import _storage as storage
 
@@ -267,9 +270,17 @@ class ReleaseView:
             "claims": self.claims,
             "notes": self.notes,
             "metrics": evaluation.get("metrics") or {},
+            # Where the job's loss stopped improving (gemini_tuning._advice); older records, and
+            # jobs whose loss improved to the last epoch, have none.
+            "advice": _advice_of(self.record),
             "created": self.model.create_time if self.model else None,
             "record": self.uri,
         }
+
+
+def _advice_of(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    found = EpochAdvice.from_dict(record.get("advice"))
+    return found.as_dict() if found is not None else None
 
 
 @dataclass(frozen=True)

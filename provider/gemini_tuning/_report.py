@@ -4,6 +4,8 @@ It reads each stack's ``models`` output with ``pulumi stack output --json`` (so 
 engine recorded, through whatever backend the environment points at) and prints one row per
 model and environment. Without ``--stack`` it reads every stack the backend has (``pulumi stack
 ls``), tuning stacks first; a stack named with ``--stack`` that does not exist is listed as such.
+Under the table, the epoch advice (gemini_tuning._advice) of each model whose job's loss stopped
+improving before its last epoch, from the loss curves the stack exports.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gemini_tuning._advice import advise
 from gemini_tuning._pulumi_cli import pulumi_json
 
 PIPELINE_ORDER = ("dev", "staging", "prod")  # a stack's place: the first of these in its name
@@ -128,9 +131,18 @@ def collect(stacks: Sequence[str], read: Reader) -> list[dict[str, Any]]:
                     "aliases": [a for a in entry.get("aliases") or [] if a != "default"],
                     "resource": entry.get("model"),
                     "artifacts": (entry.get("artifacts") or {}).get("folder"),
+                    "advice": _advice(entry),
                 }
             )
     return rows
+
+
+def _advice(entry: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Where the job's loss stopped improving (gemini_tuning._advice), from the curves the stack
+    carries; a promoting stack carries none (the tuning stack's report says it)."""
+    declared = (entry.get("hyperparameters") or {}).get("epoch_count")
+    found = advise(entry.get("validation_loss_per_epoch"), entry.get("loss_per_epoch"), declared)
+    return found.as_dict() if found is not None else None
 
 
 def _gate(entry: Mapping[str, Any]) -> str:
@@ -185,7 +197,18 @@ def render(rows: Sequence[Mapping[str, Any]]) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in table
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    advised = [row for row in rows if row.get("advice")]
+    if advised:
+        lines += ["", "Epoch advice (seed 002: stop where the loss flattens):"]
+        lines += [
+            f"  {row['env']} {row['model']} v{_int(row.get('version'))}: {row['advice']['message']}"
+            for row in advised
+        ]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _int(value: Any) -> str:
+    return "?" if value is None else str(int(value))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

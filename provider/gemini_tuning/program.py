@@ -278,7 +278,20 @@ def _release(
         record["endpoint"] = job.tuned_model_endpoint
     if definition.datasets.validation:
         record["datasets"]["validation"] = job.validation_dataset_fingerprint
+    # Where the job's loss stopped improving (gemini_tuning._advice), as structured fields; None
+    # (absent from the record) when the curve improved to its last epoch.
+    declared = definition.hyperparameters.epoch_count
+    record["advice"] = pulumi.Output.all(job.validation_loss_per_epoch, job.loss_per_epoch).apply(
+        lambda curves: _advice_fields(curves[0], curves[1], declared)
+    )
     return Release(f"{name}-release", store=store, record=record)
+
+
+def _advice_fields(validation: Any, training: Any, declared: int | None) -> dict[str, Any] | None:
+    from gemini_tuning._advice import advise
+
+    found = advise(validation, training, declared)
+    return found.as_dict() if found is not None else None
 
 
 def _release_store(config: pulumi.Config) -> str | None:

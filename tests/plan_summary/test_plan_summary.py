@@ -79,18 +79,73 @@ def test_a_rollback_is_told_from_a_promotion_by_the_versions() -> None:
     assert "**roll back** | v2 → v1" in render(plan("rollback"))
 
 
-def test_a_missed_gate_shows_the_failure_the_gate_and_the_margin() -> None:
-    summary = plan("gate-miss")
+def test_a_missed_gate_blocks_the_model_shows_the_error_and_the_definitions_gate(
+    tmp_path: Path,
+) -> None:
+    """The preview failed before declaring the model: it is blocked, the engine's error is quoted
+    verbatim, and the gate is the checkout's definition's. What v1 scored sits only inside the
+    error's wording, which the summary never parses: the margin says it was not checked."""
+    (tmp_path / f"{MODEL}.yaml").write_text(
+        "evaluation:\n  gate: {exact_match: 0.99, token_f1: 0.99}\n"
+    )
+    summary = summarize(load("gate-miss"), models_dir=tmp_path)
     assert recorded_exit("gate-miss") != 0  # the preview itself failed
     assert summary.failed
     (m,) = summary.models
-    assert m.action == "blocked"
+    assert (m.action, m.new_version) == ("blocked", 1)
     assert m.gate == {"exact_match": 0.99, "token_f1": 0.99}
-    assert "exact_match 0.930 vs 0.99 (-0.060)" in m.margin
+    assert m.margin == "not checked: the preview failed"
     text = render(summary)
     assert "**Preview failed**" in text
     assert "evaluation gate not met: exact_match 0.93 < gate 0.99" in text
     assert "an unhandled error occurred" not in text
+
+
+def test_nothing_is_read_from_the_wording_of_a_message() -> None:
+    """Issue 24, item 1: the estimate, the reasons and the versions come from the steps'
+    structured state; a preview whose diagnostics say nothing (or something else) gives the same
+    plan."""
+    preview = load("retune")
+    silent = {**preview, "diagnostics": []}
+    reworded = {
+        **preview,
+        "diagnostics": [
+            {
+                "message": "[gemini-tuning] number-successor: estimate: 1 training tokens "
+                "(1 tokens x 1 epochs), about $9.99\n",
+                "severity": "info#err",
+            },
+            {
+                "message": "[gemini-tuning] number-successor: replace: nothing changed\n",
+                "severity": "info#err",
+            },
+        ],
+    }
+    expected = plan("retune")
+    assert summarize(silent, models_dir=None) == expected
+    assert summarize(reworded, models_dir=None) == expected
+    (m,) = expected.models
+    assert m.estimate is not None
+    assert m.estimate.usd == pytest.approx(294 * 5 / 1e6)
+    assert "replace: nothing changed" not in m.reasons
+
+
+def test_a_changed_dataset_content_is_named_as_the_reason_to_re_tune() -> None:
+    preview = load("retune")
+    for step in preview["steps"]:
+        if step["urn"].endswith("TuningJob::number-successor"):
+            inputs = step["newState"]["inputs"]
+            inputs["epoch_count"] = 5  # only the data changes
+            inputs["training_dataset_fingerprint"] = "sha256:" + "cd34" * 16
+            inputs["training_dataset_examples"] = 16
+    (m,) = summarize(preview, models_dir=None).models
+    assert m.action == "re-tune"
+    assert any(
+        r.startswith("replace: training dataset content changed (sha256 ")
+        and r.endswith(".. -> cd34.., 15 -> 16 examples)")
+        for r in m.reasons
+    ), m.reasons
+    assert not any("epoch_count" in r for r in m.reasons)
 
 
 def test_cost_over_the_ceiling_is_marked_and_the_command_exits_1(
@@ -146,3 +201,36 @@ def test_the_cli_reads_the_gate_from_the_stacks_models_dir(
     monkeypatch.chdir(tmp_path)
     cli.main(["plan-summary", "preview.json"])
     assert "0.42" in capsys.readouterr().out
+
+
+def _with_job_curve(validation: list[float], new_epochs: int) -> dict[str, Any]:
+    """The recorded re-tune, as if v1's job had published ``validation`` and v2 asked for
+    ``new_epochs`` (the rest of the preview as recorded)."""
+    preview = load("retune")
+    for step in preview["steps"]:
+        if step["urn"].endswith("TuningJob::number-successor"):
+            step["oldState"]["outputs"]["validation_loss_per_epoch"] = validation
+            step["oldState"]["outputs"]["effective_epoch_count"] = len(validation)
+            step["oldState"]["outputs"]["epoch_count"] = len(validation)
+            step["newState"]["inputs"]["epoch_count"] = new_epochs
+    return preview
+
+
+def test_a_job_that_ran_is_advised_from_its_recorded_curve_until_the_definition_takes_it() -> None:
+    assert plan("retune").models[0].advice is None  # its training loss kept falling
+    flat = [2.0, 1.2, 0.9, 0.899, 0.9]
+    (m,) = summarize(_with_job_curve(flat, 6), models_dir=None).models
+    assert m.advice is not None
+    assert (m.advice.curve, m.advice.suggested_epoch_count, m.advised_version) == (
+        "validation",
+        3,
+        1,
+    )
+    text = render(summarize(_with_job_curve(flat, 6), models_dir=None))
+    assert (
+        "- number-successor v1: validation loss no better after epoch 3 of 5: epoch_count 3 "
+        "reaches the same loss (within 1%) for 40% less training cost"
+    ) in text
+    (taken,) = summarize(_with_job_curve(flat, 3), models_dir=None).models
+    assert taken.advice is None
+    assert "Epoch advice" not in render(summarize(_with_job_curve(flat, 3), models_dir=None))

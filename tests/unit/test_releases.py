@@ -334,3 +334,21 @@ def test_a_missing_record_reads_as_none_and_a_refused_read_says_the_services_cod
     refused = _RefusingClient(exceptions.Forbidden("caller lacks storage.objects.get"))
     with pytest.raises(BackendError, match=r"^403 caller lacks storage\.objects\.get$"):
         storage.read_object(refused, "b", "r.json")
+
+
+def test_a_record_keeps_the_epoch_advice_and_an_older_record_without_it_still_lists() -> None:
+    """Issue 25, item 3: the record holds the advice as structured fields (program.py writes
+    EpochAdvice.as_dict()); records written before it, and jobs whose loss improved to the end,
+    have none."""
+    from gemini_tuning._advice import advise
+
+    advice = advise([2.0, 1.2, 0.9, 0.9, 0.9], None, 5)
+    assert advice is not None
+    status = ModelStatus(MODEL_V1)
+    record = {**_record(3, MODEL_V1), "advice": advice.as_dict()}
+    row = rel.ReleaseView(f"{STORE}/qa/v3.json", record, status, True).to_dict()
+    assert row["advice"]["suggested_epoch_count"] == 3
+    assert row["advice"]["message"].startswith("validation loss no better after epoch 3 of 5")
+    old = rel.ReleaseView(f"{STORE}/qa/v3.json", _record(3, MODEL_V1), status, True).to_dict()
+    assert old["advice"] is None
+    assert old["metrics"] == row["metrics"]
