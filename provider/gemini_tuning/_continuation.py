@@ -4,10 +4,11 @@ A definition may tune on top of a *released* version of a model this stack tunes
 another). The release record (``_releases``: ``<store>/<model>/v<version>.json``) names the
 tuned model version the job starts from; the program sends it as ``pre_tuned_model`` and no
 ``base_model`` (TuningJob's ``oneof source_model`` holds one of them, tuning_job.proto; Google's
-continuous-tuning REST body carries ``preTunedModel {tunedModelName, checkpointId}`` only). The format, from "Use
-continuous tuning for Gemini models" (https://docs.cloud.google.com/vertex-ai/generative-ai/
-docs/models/gemini-use-continuous-tuning): "projects/{project}/locations/{location}/models/
-{modelId}@{version_id}"; a record always names the version (``@N``), never the moving default.
+continuous-tuning REST body carries ``preTunedModel {tunedModelName, checkpointId}`` only). The
+format, from "Use continuous tuning for Gemini models" (https://docs.cloud.google.com/vertex-ai/
+generative-ai/docs/models/gemini-use-continuous-tuning): "projects/{project}/locations/
+{location}/models/{modelId}@{version_id}"; a record always names the version (``@N``), never
+the moving default.
 
 Where it lands: "For continuous tuning, tunedModelDisplayName will by default use the same
 display name as the pre-tuned model. If a new display name is provided, the tuning job will

@@ -134,9 +134,7 @@ VERTEX_MODELS: dict[str, BaseModel] = {
     for m in (
         BaseModel("gemini-3.5-flash", "vertex", **_GEMINI_3),  # type: ignore[arg-type]
         BaseModel("gemini-3.1-flash-lite", "vertex", **_GEMINI_3),  # type: ignore[arg-type]
-        BaseModel(
-            "gemini-2.5-pro", "vertex", adapter_sizes=(1, 2, 4, 8), continuous_tuning=True
-        ),
+        BaseModel("gemini-2.5-pro", "vertex", adapter_sizes=(1, 2, 4, 8), continuous_tuning=True),
         BaseModel("gemini-2.5-flash", "vertex", continuous_tuning=True),  # [I] see above
         BaseModel("gemini-2.5-flash-lite", "vertex", continuous_tuning=True),  # [I]
         BaseModel("translation-llm-002", "vertex", tuning_locations=("us-central1",)),

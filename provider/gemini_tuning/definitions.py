@@ -467,7 +467,8 @@ def _continuation_rules(
         return []
     field = "continue_from"
     if definition.backend != "vertex":
-        return [(lines.get(field), field, "continuous tuning is a Vertex feature (backend: vertex)")]
+        why = "continuous tuning is a Vertex feature (backend: vertex)"
+        return [(lines.get(field), field, why)]
     model = catalog.lookup(definition.base_model, "vertex", allow_retired=True)
     reason = catalog.continuous_tuning_error(model)
     if reason:

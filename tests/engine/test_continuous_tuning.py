@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 
 CREATE_JOB = "GenAiTuningService.CreateTuningJob"
 BUCKET = "gt-continuous-data"
-STORE = f"gemini-tuning/releases/gemini-tuning/dev"
+STORE = "gemini-tuning/releases/gemini-tuning/dev"
 
 BASE = """\
 version: {version}

@@ -54,7 +54,7 @@ def test_a_definition_names_the_released_model_and_version(tmp_path: Path) -> No
         (CONTINUED, "squad-qa", 5, "continue_from.version", "can only continue an earlier version of itself, not v1"),  # noqa: E501
     ],
 )  # fmt: skip
-def test_continue_from_errors_name_the_file_the_line_and_the_field(
+def test_continue_from_errors_name_the_file_the_line_and_the_field(  # noqa: PLR0917
     tmp_path: Path, text: str, name: str, line: int, field: str, reason: str
 ) -> None:
     path = _write(tmp_path, text, name)
@@ -173,3 +173,18 @@ def test_the_diff_says_which_version_a_re_tune_continues() -> None:
     assert "new job" in reason
     added = pre_tuned_change_reason({"base_model": "gemini-2.5-flash"}, {"pre_tuned_model": MODEL})
     assert added.startswith("pre_tuned_model added (continuous tuning from models/8812)")
+
+
+def test_the_example_loads_where_its_readme_puts_it(tmp_path: Path) -> None:
+    """examples/continuous/models/squad-qa-more.yaml, copied to stacks/models/ as its README
+    says, is a valid definition continuing squad-qa v1."""
+    repo = Path(__file__).resolve().parents[2]
+    example = repo / "examples" / "continuous" / "models" / "squad-qa-more.yaml"
+    target = tmp_path / "squad-qa-more.yaml"
+    target.write_text(example.read_text())
+    definition = load_definition(target, check_files=False)
+    assert definition.continue_from is not None
+    assert (definition.continue_from.model, definition.continue_from.version) == ("squad-qa", 1)
+    assert definition.line_of("continue_from.version") == 11
+    squad = load_definition(repo / "stacks" / "models" / "squad-qa.yaml", check_files=False)
+    assert definition.base_model == squad.base_model

@@ -204,7 +204,7 @@ class VertexService:
             body.get("tunedModelDisplayName"), "tuned_model_display_name", MAX_DISPLAY_NAME
         )
         if parent_version is not None:
-            hp = self._continue(pre, parent_version, hp, display, internal)
+            hp = self._continue(dict(pre or {}), parent_version, hp, display, internal)
             display = display or parent_version.data.get("displayName", "")
         out_hp = self._check_hyper_parameters(hp, model, internal)
         labels = check_labels(body.get("labels"))

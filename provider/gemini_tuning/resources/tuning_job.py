@@ -28,8 +28,8 @@ from gemini_tuning.resources._lifecycle import (
     SPEC_LABEL,
     dataset_change_reason,
     identity_labels,
-    pre_tuned_change_reason,
     plan_diff,
+    pre_tuned_change_reason,
     spec_hash,
 )
 from gemini_tuning.resources._props import (
