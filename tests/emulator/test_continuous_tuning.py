@@ -10,6 +10,8 @@ generative-ai/docs/models/gemini-use-continuous-tuning) and TuningJob.tunedModel
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -167,3 +169,51 @@ def test_google_genai_tunes_a_tuned_model_version(
     assert job.state == types.JobState.JOB_STATE_SUCCEEDED
     assert job.tuned_model is not None
     assert job.tuned_model.model == v1.replace("@1", "@2")
+
+
+@pytest.fixture
+def provider_on(emu: EmulatorProcess) -> Iterator[None]:
+    """The resources' backends pointed at ``emu`` (as a stack's configure() does)."""
+    from gemini_tuning import backends
+
+    config = {
+        "gemini-tuning:project": emu.project,
+        "gemini-tuning:location": emu.location,
+        "gemini-tuning:apiEndpoint": emu.url,
+    }
+    backends.configure(config.get)
+    yield
+    backends.configure(None)
+
+
+def test_preview_refuses_a_new_continuation_of_a_version_that_is_gone(
+    emu: EmulatorProcess,
+    train_uri: str,
+    tuning: aiplatform_v1.GenAiTuningServiceClient,
+    provider_on: None,
+    tmp_path: Path,
+) -> None:
+    from gemini_tuning.resources.tuning_job import TuningJobProvider
+
+    v1 = _parent_version(tuning, emu, train_uri)
+    gone = v1.replace("@1", "@9")
+    data = tmp_path / "t.jsonl"
+    turns = (
+        '[{"role": "user", "parts": [{"text": "q"}]}, {"role": "model", "parts": [{"text": "a"}]}]'
+    )
+    data.write_text('{"contents": ' + turns + "}\n")
+    news = {
+        "resource_name": "qa-more",
+        "stack": "it",
+        "backend": "vertex",
+        "training_dataset": str(data),
+    }
+    provider = TuningJobProvider()
+    ok = provider.check({}, {**news, "pre_tuned_model": v1}).failures
+    assert [(f.property, f.reason) for f in ok] == []
+    failed = provider.check({}, {**news, "pre_tuned_model": gone}).failures
+    assert [f.property for f in failed] == ["pre_tuned_model"]
+    assert f"{gone} does not exist (deleted or pruned since it was released)" in failed[0].reason
+    # A job already tuned from it is left alone: no new job, nothing to check.
+    kept = {**news, "pre_tuned_model": gone}
+    assert provider.check(kept, kept).failures == []
