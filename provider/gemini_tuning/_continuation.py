@@ -66,9 +66,10 @@ def check_record(
         have = ", ".join(f"v{v}" for v in sorted(released)) or "none"
         raise ContinuationError(
             "continue_from.version",
-            f"{what} was never released by this stack (no record in {store}/{origin.model}/; "
-            f"released versions: {have}). Tune and release it first (`pulumi up` with it in "
-            "gemini-tuning:models), or continue a released version",
+            f"{what} was never released by this stack, or its record was pruned (no "
+            f"{store}/{origin.model}/v{origin.version}.json; released versions: {have}). Tune "
+            "and release it first (`pulumi up` with it in gemini-tuning:models), or continue a "
+            "released version",
         )
     tuned = str(record.get("tuned_model") or "")
     if "/models/" not in tuned or "@" not in tuned:
@@ -113,14 +114,38 @@ VersionLister = Callable[[str], Sequence[int]]
 
 
 def resolve(
-    origin: Origin, store: str, *, read_record: RecordReader, released: VersionLister
+    origin: Origin,
+    store: str,
+    *,
+    read_record: RecordReader,
+    released: VersionLister,
+    own: tuple[str, int] | None = None,
 ) -> str:
-    """Read the release record of ``origin`` in ``store`` and check it (check_record)."""
+    """Read the release record of ``origin`` in ``store`` and check it (check_record).
+
+    ``own``: the continuing definition's (name, version). When the parent's record is gone
+    (``releases prune`` deletes a record with its version) but this definition was already
+    released continuing it, its own record says what it was tuned from: the same
+    ``pre_tuned_model`` comes back, so nothing is re-tuned and the stack keeps working."""
     from gemini_tuning import _releases
 
     record = read_record(_releases.record_uri(store, origin.model, origin.version))
+    if record is None and own is not None:
+        tuned = _recorded_continuation(read_record(_releases.record_uri(store, *own)), origin)
+        if tuned is not None:
+            return tuned
     versions = released(f"{store.rstrip('/')}/{origin.model}") if record is None else ()
     return check_record(origin, record, store=store, released=versions)
+
+
+def _recorded_continuation(record: Mapping[str, Any] | None, origin: Origin) -> str | None:
+    """What a continuing definition's own record says it continued, if it continued
+    ``origin``."""
+    continued = (record or {}).get("continued_from") or {}
+    if continued.get("model") != origin.model or continued.get("version") != origin.version:
+        return None
+    tuned = continued.get("tuned_model")
+    return str(tuned) if tuned else None
 
 
 def aliases_for(name: str, continued_model: str | None, aliases: Sequence[str]) -> list[str]:

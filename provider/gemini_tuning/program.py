@@ -336,6 +336,7 @@ def _continued_model(
             store,
             read_record=lambda uri: _releases.read_record(settings, uri),
             released=lambda prefix: _released_versions(settings, prefix),
+            own=(name, definition.version),
         )
     except _continuation.ContinuationError as err:
         raise fail(err.field, str(err)) from None

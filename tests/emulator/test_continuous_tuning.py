@@ -144,6 +144,7 @@ def test_a_model_google_does_not_continue_is_refused(
     assert "translation-llm-002" in str(err.value.message)
 
 
+@pytest.mark.filterwarnings("ignore:The SDK's tuning implementation is experimental")
 def test_google_genai_tunes_a_tuned_model_version(
     emu: EmulatorProcess, train_uri: str, tuning: aiplatform_v1.GenAiTuningServiceClient
 ) -> None:

@@ -121,7 +121,7 @@ def test_a_released_version_resolves_to_its_tuned_model_version() -> None:
 @pytest.mark.parametrize(
     ("origin", "record", "field", "reason"),
     [
-        (_origin(version=3), None, "continue_from.version", "squad-qa v3 was never released by this stack (no record in gs://b/gemini-tuning/releases/p/dev/squad-qa/; released versions: v1, v2)"),  # noqa: E501
+        (_origin(version=3), None, "continue_from.version", "squad-qa v3 was never released by this stack, or its record was pruned (no gs://b/gemini-tuning/releases/p/dev/squad-qa/v3.json; released versions: v1, v2)"),  # noqa: E501
         (_origin(), {**RECORD, "tuned_model": None}, "continue_from.version", "names no tuned model version"),  # noqa: E501
         (_origin(), {**RECORD, "tuned_model": MODEL}, "continue_from.version", "names no tuned model version"),  # noqa: E501
         (_origin(base_model="gemini-2.5-pro"), RECORD, "base_model", "was tuned from gemini-2.5-flash, not gemini-2.5-pro"),  # noqa: E501
@@ -157,6 +157,30 @@ def test_resolve_reads_the_record_of_the_asked_version_and_lists_only_when_missi
     with pytest.raises(ContinuationError, match="released versions: v1"):
         _continuation.resolve(_origin(version=2), STORE, read_record=reader, released=lister)
     assert listed == [f"{STORE}/squad-qa"]
+
+
+def test_a_released_continuation_survives_its_parents_record_being_pruned() -> None:
+    """``releases prune`` deletes the parent's record with its version; the continuation's own
+    record still names what it was tuned from, so the job's input does not change."""
+    own = {"model": "qa-more", "version": 1, "continued_from": {**_FROM, "version": 1}}
+    records = {f"{STORE}/qa-more/v1.json": own, f"{STORE}/qa-more/v2.json": {"version": 2}}
+    found = _continuation.resolve(
+        _origin(), STORE, read_record=records.get, released=lambda _p: [], own=("qa-more", 1)
+    )
+    assert found == f"{MODEL}@1"
+    # Its own record continued another version, or there is none: the usual refusal.
+    for own_version in (2, 3):
+        with pytest.raises(ContinuationError, match="never released by this stack"):
+            _continuation.resolve(
+                _origin(),
+                STORE,
+                read_record=records.get,
+                released=lambda _p: [],
+                own=("qa-more", own_version),
+            )
+
+
+_FROM = {"model": "squad-qa", "tuned_model": f"{MODEL}@1"}
 
 
 def test_a_definition_continuing_another_model_takes_aliases_of_its_own() -> None:
