@@ -215,6 +215,10 @@ def test_preview_refuses_a_new_continuation_of_a_version_that_is_gone(
     failed = provider.check({}, {**news, "pre_tuned_model": gone}).failures
     assert [f.property for f in failed] == ["pre_tuned_model"]
     assert f"{gone} does not exist (deleted or pruned since it was released)" in failed[0].reason
-    # A job already tuned from it is left alone: no new job, nothing to check.
-    kept = {**news, "pre_tuned_model": gone}
-    assert provider.check(kept, kept).failures == []
+    # A job already tuned from it is left alone: no new job, nothing to check...
+    kept = provider.check({}, {**news, "pre_tuned_model": v1}).inputs
+    tuned = {**kept, "pre_tuned_model": gone}
+    assert provider.check(tuned, {**news, "pre_tuned_model": gone}).failures == []
+    # ...unless a change makes it a new job (here more epochs): then the version must exist.
+    again = provider.check(tuned, {**news, "pre_tuned_model": gone, "epoch_count": 2}).failures
+    assert [f.property for f in again] == ["pre_tuned_model"]

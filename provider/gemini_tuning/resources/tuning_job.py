@@ -120,7 +120,8 @@ class TuningJobProvider(dyn.ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         timing_log.mark("check", resource=news.get("resource_name"))
         result = self._check(news)
-        if not result.failures and _starts_a_job(_olds, news):
+        continuous = news.get("pre_tuned_model")
+        if continuous and not result.failures and _starts_a_job(_olds, result.inputs):
             missing = _missing_pre_tuned_model(news)
             if missing is not None:
                 result = dyn.CheckResult(result.inputs, [missing])
@@ -391,8 +392,14 @@ def _imported_inputs(props: dict[str, Any], status: backends.JobStatus) -> dict[
 
 
 def _starts_a_job(olds: dict[str, Any], news: dict[str, Any]) -> bool:
-    """A new resource, or a continuous one whose pre-tuned model changed (a replace)."""
-    return not olds or olds.get("pre_tuned_model") != news.get("pre_tuned_model")
+    """A new resource, or a change the diff will call a replace (a new job): the checked
+    inputs (fingerprints included) against the old ones, by the diff's own rules."""
+    if not olds:
+        return True
+    plan = plan_diff(
+        TuningJobSpec, olds, news, replace_keys=JOB_REPLACE_KEYS, update_keys=JOB_UPDATE_KEYS
+    )
+    return bool(plan.replaces)
 
 
 def _missing_pre_tuned_model(news: dict[str, Any]) -> dyn.CheckFailure | None:
