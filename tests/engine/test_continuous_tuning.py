@@ -5,7 +5,7 @@ tunes ``base`` v1 and records its release; a definition that continues an unrele
 fails at preview with its file, line and field and no job; ``base-more`` continues the released
 v1 and lands as the next version of base's Vertex model (display name and all) with its own
 alias; base moves to v2 and its old version goes, but never base-more's; moving base-more to v2
-re-tunes it (a replace that names ``pre_tuned_model``).
+re-tunes it (a replace that names ``pre_tuned_model``); staging promotes both.
 """
 
 from __future__ import annotations
@@ -184,3 +184,32 @@ def test_a_new_parent_version_re_tunes_and_says_why(dev: Dev, seen: dict[str, st
     assert list(dev.backend.get_model(entry["model"]).version_aliases) == ["dev-base-more"]
     assert not dev.exists(old)  # the replaced continuation was its own job's to delete
     assert dev.exists(v2)
+
+
+def test_staging_promotes_the_continuation_beside_its_parent(dev: Dev) -> None:
+    """Promotion takes a continuation by name and version like any model; in staging too its
+    aliases carry its name, so the parent's ``staging`` stays on the parent's version."""
+    dev.stack(base=2, more=2)  # the definitions in the checkout, as dev has them
+    jobs = dev.emu.calls(CREATE_JOB)
+    staging = emulator_project_stack(
+        dev.project,
+        dev.env,
+        dev.pulumi_bin,
+        dev.emu,
+        "staging",
+        bucket=BUCKET,
+        config={
+            "gemini-tuning:promoteFrom": "organization/gemini-tuning/dev",
+            "gemini-tuning:models": json.dumps({"base": 2, "base-more": 1}),
+            "gemini-tuning:aliases": '["staging"]',
+        },
+    )
+    models = staging.up(color="never").outputs["models"].value
+    assert dev.emu.calls(CREATE_JOB) == jobs
+    parent, continued = models["base"]["model"], models["base-more"]["model"]
+    assert continued == f"{parent.split('@', 1)[0]}@2"
+    assert "staging" in dev.backend.get_model(parent).version_aliases
+    assert set(dev.backend.get_model(continued).version_aliases) == {
+        "dev-base-more",
+        "staging-base-more",
+    }
