@@ -28,6 +28,17 @@ Where each model tunes (``BaseModel.tuning_locations``; ``tuning_location_error`
   Tuning" ("Deployments and endpoints", .../learn/locations).
 - translation-llm-002: "The only supported region is us-central1" (Translation LLM supervised
   tuning page, .../models/translation-supervised-tuning).
+
+Which models can be tuned further (``BaseModel.continuous_tuning``): "Use continuous tuning for
+Gemini models" (https://docs.cloud.google.com/vertex-ai/generative-ai/docs/models/
+gemini-use-continuous-tuning): "The following Gemini models support continuous tuning: Gemini 3.5
+Flash, Gemini 3.1 Flash-Lite, Gemini 2.5 Pro, ...". Our copy of the list is cut after Gemini 2.5
+Pro: Gemini 2.5 Flash and Flash-Lite are our reading [I] (the page lists the current tunable
+Gemini models, newest first). The same page (its full text in our copies of the translated
+pages) also says that only supervised-tuned models tuned on or after 11 July 2025 can be
+continued, and that a continuous job must use the same CMEK as the pre-tuned model's job. It
+says nothing of adapter sizes: a continued model keeps its adapter size in this project [I]
+(an adapter of another rank cannot continue the trained one).
 """
 
 from __future__ import annotations
@@ -103,6 +114,8 @@ class BaseModel:
     # Where a tuning job of this model can run (Vertex locations; empty: not location-bound,
     # the Gemini API). See the module docstring for the sources.
     tuning_locations: tuple[str, ...] = GEMINI_2_5_LOCATIONS
+    # A tuned version of this model can be tuned further (continuous tuning, preTunedModel).
+    continuous_tuning: bool = False
 
     @property
     def retired(self) -> bool:
@@ -111,6 +124,7 @@ class BaseModel:
 
 _GEMINI_3 = {
     "supports_cmek": False,
+    "continuous_tuning": True,
     "notes": ("tuning in us-central1, europe-west4 and the us/eu multi-regions only",),
     "tuning_locations": GEMINI_3_LOCATIONS,
 }
@@ -120,9 +134,9 @@ VERTEX_MODELS: dict[str, BaseModel] = {
     for m in (
         BaseModel("gemini-3.5-flash", "vertex", **_GEMINI_3),  # type: ignore[arg-type]
         BaseModel("gemini-3.1-flash-lite", "vertex", **_GEMINI_3),  # type: ignore[arg-type]
-        BaseModel("gemini-2.5-pro", "vertex", adapter_sizes=(1, 2, 4, 8)),
-        BaseModel("gemini-2.5-flash", "vertex"),
-        BaseModel("gemini-2.5-flash-lite", "vertex"),
+        BaseModel("gemini-2.5-pro", "vertex", adapter_sizes=(1, 2, 4, 8), continuous_tuning=True),
+        BaseModel("gemini-2.5-flash", "vertex", continuous_tuning=True),  # [I] see above
+        BaseModel("gemini-2.5-flash-lite", "vertex", continuous_tuning=True),  # [I]
         BaseModel("translation-llm-002", "vertex", tuning_locations=("us-central1",)),
         BaseModel(
             "gemini-2.0-flash-001",
@@ -241,6 +255,17 @@ def tuning_location_error(model: BaseModel, location: str) -> str | None:
     return (
         f"base model {model.id} cannot be tuned in location {location!r}: {why}. Locations "
         f"where it can: {', '.join(model.tuning_locations)} (set gemini-tuning:location)"
+    )
+
+
+def continuous_tuning_error(model: BaseModel) -> str | None:
+    """Why a tuned version of ``model`` cannot be tuned further, or None when it can."""
+    if model.continuous_tuning:
+        return None
+    can = ", ".join(sorted(m.id for m in VERTEX_MODELS.values() if m.continuous_tuning))
+    return (
+        f"Google does not list {model.id} among the models that support continuous tuning; "
+        f"models that do: {can}"
     )
 
 

@@ -96,6 +96,25 @@ class EvaluationDefinition(BaseModel):
     system_instruction: str | None = None
 
 
+class ContinueFrom(BaseModel):
+    """Continuous tuning: start from a released version of a model this stack tunes (this
+    one or another), by its definition name and version. The release record names the tuned
+    model version (``projects/P/locations/L/models/M@N``) the job sends as ``preTunedModel``;
+    the result lands as the next version of that model (Google's continuous tuning)."""
+
+    model_config = _STRICT
+
+    model: str = Field(description="The definition name of the released model")
+    version: Annotated[int, Field(ge=1)] = Field(description="Its released definition version")
+
+    @field_validator("model")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError(f"{value!r} is not a definition name")
+        return value
+
+
 class ModelDefinition(BaseModel):
     """One model, versioned in git. Bump ``version`` with every change you mean to ship."""
 
@@ -118,6 +137,12 @@ class ModelDefinition(BaseModel):
     base_model: str = Field(
         description="A tunable base model of the backend (gemini_tuning.catalog)",
         examples=catalog.supported_ids("vertex"),
+    )
+    continue_from: ContinueFrom | None = Field(
+        None,
+        description="Continuous tuning: tune on top of a released version of a model this "
+        "stack tunes, e.g. {model: squad-qa, version: 1} (Vertex; base_model must be that "
+        "version's base model). The result is the next version of the same Vertex model",
     )
     datasets: Datasets
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
@@ -225,7 +250,7 @@ def load_definition(
         definition = ModelDefinition.model_validate(raw)
     except ValidationError as err:
         raise DefinitionError(path, [_problem(e, lines) for e in err.errors()]) from None
-    problems = _tuning_rules(definition, lines)
+    problems = _tuning_rules(definition, lines) + _continuation_rules(definition, lines)
     if location is not None:
         problems += _location_rules(definition, location, lines)
     if definition.name != path.stem:
@@ -428,6 +453,35 @@ def _tuning_rules(
             field = _JOB_FIELDS.get(prop, prop)
             found.append((_line_of(field, lines), field, reason))
         return found
+    return []
+
+
+def _continuation_rules(
+    definition: ModelDefinition, lines: dict[str, int]
+) -> list[tuple[int | None, str, str]]:
+    """What continuous tuning asks of a definition, before any release is read: the Vertex
+    backend, a base model Google continues (catalog.continuous_tuning_error), and an earlier
+    version when the definition continues itself."""
+    origin = definition.continue_from
+    if origin is None:
+        return []
+    field = "continue_from"
+    if definition.backend != "vertex":
+        why = "continuous tuning is a Vertex feature (backend: vertex)"
+        return [(lines.get(field), field, why)]
+    model = catalog.lookup(definition.base_model, "vertex", allow_retired=True)
+    reason = catalog.continuous_tuning_error(model)
+    if reason:
+        return [(lines.get(field), field, reason)]
+    if origin.model == definition.name and origin.version >= definition.version:
+        return [
+            (
+                _line_of(f"{field}.version", lines),
+                f"{field}.version",
+                f"{definition.name} v{definition.version} can only continue an earlier version "
+                f"of itself, not v{origin.version}",
+            )
+        ]
     return []
 
 

@@ -149,9 +149,13 @@ def _tune(
 
     hyper = definition.hyperparameters.model_dump(exclude_none=True)
     labels = {**definition.labels, "model-version": str(definition.version)}
+    # Continuous tuning sends the released version it continues and no base model (the two
+    # are one TuningJob oneof, see _continuation).
+    pre_tuned = _continued_model(name, definition, config, root, release_store)
+    source = {"pre_tuned_model": pre_tuned} if pre_tuned else {"base_model": definition.base_model}
     job_inputs: dict[str, Any] = {
         "backend": definition.backend,
-        "base_model": definition.base_model,
+        **source,
         "training_dataset": definition.datasets.training,
         "labels": labels,
         **policy,
@@ -173,7 +177,7 @@ def _tune(
         backend=definition.backend,
         model=job.tuned_model,
         endpoint=job.tuned_model_endpoint,
-        version_aliases=aliases,
+        version_aliases=_aliases(name, definition, aliases),
         labels=labels,
         **policy,
     )
@@ -191,6 +195,8 @@ def _tune(
         "loss_per_epoch": job.loss_per_epoch,
         "validation_loss_per_epoch": job.validation_loss_per_epoch,
     }
+    if pre_tuned:
+        entry["continued_from"] = _continued_from(definition, pre_tuned)
     evaluation = None
     if definition.evaluation is not None:
         ev = definition.evaluation
@@ -230,7 +236,13 @@ def _tune(
     )
     if release_store is not None:
         release = _release(
-            name, definition, config, job=job, evaluation=evaluation, store=release_store
+            name,
+            definition,
+            config,
+            job=job,
+            evaluation=evaluation,
+            store=release_store,
+            continued_from=entry.get("continued_from"),
         )
         entry["release"] = release.record_uri
     return entry
@@ -244,12 +256,14 @@ def _release(
     job: Any,
     evaluation: Any,
     store: str,
+    continued_from: dict[str, Any] | None = None,
 ) -> Any:
     """The durable record of this version (see _releases): what a promoting stack reads."""
     from gemini_tuning import _releases
     from gemini_tuning.resources.release import Release
 
     evaluated: dict[str, Any] = {}
+    continued = {"continued_from": continued_from} if continued_from else {}
     if evaluation is not None and definition.evaluation is not None:
         evaluated = {
             "metrics": evaluation.metrics,
@@ -271,6 +285,7 @@ def _release(
         "datasets": {"training": job.training_dataset_fingerprint},
         "definition_hash": _releases.definition_hash(_definition_file(config, name).read_bytes()),
         "evaluation": evaluated,
+        **continued,
     }
     # Only outputs that exist: at preview the engine reports an output absent from the state
     # as unknown, and an unknown in the record would show a change that is not there.
@@ -292,6 +307,78 @@ def _advice_fields(validation: Any, training: Any, declared: int | None) -> dict
 
     found = advise(validation, training, declared)
     return found.as_dict() if found is not None else None
+
+
+def _continued_model(
+    name: str,
+    definition: ModelDefinition,
+    config: pulumi.Config,
+    root: Path,
+    store: str | None,
+) -> str | None:
+    """The tuned model version a ``continue_from`` definition starts from, read from this
+    stack's release record of it (through backends/_storage); a StackConfigError naming the
+    file, line and field when there is none to continue. None without ``continue_from``."""
+    from gemini_tuning import _continuation, _releases, backends
+
+    origin = definition.continue_from
+    if origin is None:
+        return None
+
+    def fail(field: str, message: str) -> StackConfigError:
+        line = definition.line_of(field) or definition.line_of("continue_from")
+        where = _relative(_definition_file(config, name), root) + (f":{line}" if line else "")
+        return StackConfigError(f"invalid model definitions:\n{where}: {field}: {message}")
+
+    if store is None:
+        raise fail(
+            "continue_from",
+            "continuous tuning starts from a released version, and this stack keeps no release "
+            "records: set gemini-tuning:datasetBucket (or releaseBucket)",
+        )
+    try:
+        settings = _settings()
+        return _continuation.resolve(
+            _continuation.Origin(
+                model=origin.model,
+                version=origin.version,
+                base_model=definition.base_model,
+                adapter_size=definition.hyperparameters.adapter_size,
+                location=settings.location,
+            ),
+            store,
+            read_record=lambda uri: _releases.read_record(settings, uri),
+            released=lambda prefix: _released_versions(settings, prefix),
+            own=(name, definition.version),
+        )
+    except _continuation.ContinuationError as err:
+        raise fail(err.field, str(err)) from None
+    except (backends.BackendError, backends.SettingsError) as err:
+        raise fail(
+            "continue_from",
+            f"cannot read the release record of {origin.model} v{origin.version} in {store} "
+            f"({err}); the deployer needs storage.objects.get on that bucket",
+        ) from None
+
+
+def _released_versions(settings: Any, prefix: str) -> list[int]:
+    from gemini_tuning import _releases
+
+    found = _releases.list_records(settings, prefix)
+    return sorted(int(r["version"]) for _uri, r in found if str(r.get("version", "")).isdigit())
+
+
+def _continued_from(definition: ModelDefinition, tuned: Any) -> dict[str, Any]:
+    origin = definition.continue_from
+    assert origin is not None
+    return {"model": origin.model, "version": origin.version, "tuned_model": tuned}
+
+
+def _aliases(name: str, definition: ModelDefinition, aliases: list[str]) -> list[str]:
+    from gemini_tuning._continuation import aliases_for
+
+    origin = definition.continue_from
+    return aliases_for(name, origin.model if origin is not None else None, aliases)
 
 
 def _release_store(config: pulumi.Config) -> str | None:
@@ -437,7 +524,7 @@ def _promote(
         model=chosen["model"],
         endpoint=chosen["endpoint"],
         adopted=True,
-        version_aliases=aliases,
+        version_aliases=_aliases(name, definition, aliases),
         promotion={
             "from": source_name,
             "version": version,

@@ -188,6 +188,7 @@ class VertexService:
         pre = body.get("preTunedModel")
         if pre:
             self._check_same_location(pre, location)
+        parent_version = self._pre_tuned_version(pre) if pre else None
         model = self._check_base_model(base, pre)
         if base:
             reason = catalog.tuning_location_error(model, location)
@@ -198,12 +199,14 @@ class VertexService:
             raise invalid("supervised_tuning_spec is required.")
         train, val = self._check_uris(spec)
         internal: dict[str, Any] = {"api": api, "base_model": model.id}
-        if pre:
-            internal["pre_tuned_model"] = str(pre["tunedModelName"])
-        out_hp = self._check_hyper_parameters(spec.get("hyperParameters") or {}, model, internal)
+        hp = spec.get("hyperParameters") or {}
         display = check_display_name(
             body.get("tunedModelDisplayName"), "tuned_model_display_name", MAX_DISPLAY_NAME
         )
+        if parent_version is not None:
+            hp = self._continue(dict(pre or {}), parent_version, hp, display, internal)
+            display = display or parent_version.data.get("displayName", "")
+        out_hp = self._check_hyper_parameters(hp, model, internal)
         labels = check_labels(body.get("labels"))
         internal["spe"] = self._seconds_per_epoch(labels)
         if FAIL_LABEL in labels:
@@ -280,8 +283,22 @@ class VertexService:
             )
 
     def _pre_tuned_base(self, pre: Any) -> catalog.BaseModel:
-        """Continuous tuning: the named tuned model version (or alias) must exist; the new
-        job tunes on its base model and its result is the model's next version."""
+        """Continuous tuning tunes on the pre-tuned version's base model, which must be one
+        Google continues ("The following Gemini models support continuous tuning", https://
+        docs.cloud.google.com/vertex-ai/generative-ai/docs/models/gemini-use-continuous-tuning;
+        catalog.continuous_tuning_error). The refusal's text is ours [I]."""
+        found = self._pre_tuned_version(pre)
+        model = catalog.lookup(found.internal["base_model"], "vertex", allow_retired=True)
+        reason = catalog.continuous_tuning_error(model)
+        if reason:
+            raise invalid(f"Pre-tuned model {found.name} cannot be tuned further: {reason}.")
+        return model
+
+    def _pre_tuned_version(self, pre: Any) -> Resource:
+        """The tuned model version ``preTunedModel.tunedModelName`` names: ``models/M@N``, an
+        alias after ``@``, or the default version when none is given (PreTunedModel.
+        tuned_model_name, tuning_job.proto: "Or, omit the version id to use the default
+        version"). Missing: 400 [I: the service's wording is not documented]."""
         name = pre.get("tunedModelName") if isinstance(pre, dict) else None
         if not isinstance(name, str) or "/models/" not in name:
             raise invalid("pre_tuned_model.tuned_model_name must be a model resource name.")
@@ -290,8 +307,53 @@ class VertexService:
             if str(r.internal["version"]) == (want or "default") or (
                 want or "default"
             ) in r.data.get("versionAliases", []):
-                return catalog.lookup(r.internal["base_model"], "vertex")
+                return r
         raise invalid(f"Pre-tuned model {name} not found.")
+
+    @staticmethod
+    def _continue(
+        pre: dict[str, Any],
+        parent: Resource,
+        hp: dict[str, Any],
+        display: str | None,
+        internal: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Where a continuous job's result lands, from which checkpoint, with which adapter.
+
+        - Landing: "For continuous tuning, tunedModelDisplayName will by default use the same
+          display name as the pre-tuned model. If a new display name is provided, the tuning
+          job will create a new model instead of a new version" (TuningJob, https://docs.cloud.
+          google.com/vertex-ai/docs/reference/rest/v1/projects.locations.tuningJobs); the
+          TunedModel.model field: "if the provided tuned_model_display_name is set and
+          different from parent model's display name, the tuned model will have a new parent
+          model with version 1. Otherwise the version id will be incremented by 1".
+        - Checkpoint: "If not specified, the default checkpoint will be used"
+          (PreTunedModel.checkpoint_id); one the version does not have is 400 [I].
+        - Adapter size: the docs are silent; a continued adapter keeps its rank, so another
+          size is 400 and none means the parent's [I] (catalog module docstring).
+        """
+        parent_display = str(parent.data.get("displayName", ""))
+        if not display or display == parent_display:
+            internal["pre_tuned_model"] = parent.name  # lands as its model's next version
+        checkpoint = pre.get("checkpointId")
+        known = [str(c.get("checkpointId")) for c in parent.data.get("checkpoints", [])]
+        if checkpoint and str(checkpoint) not in known:
+            raise invalid(
+                f"Checkpoint {checkpoint} not found in {parent.name}; its checkpoints: "
+                f"{', '.join(known) or 'none'}."
+            )
+        size = parent.internal.get("adapter_size")
+        if size and hp.get("adapterSize") is None:
+            return {**hp, "adapterSize": ADAPTER_SIZE_NAME[int(size)]}
+        wanted = hp.get("adapterSize")
+        if size and wanted is not None:
+            name = parse_enum(wanted, ADAPTER_SIZES, "adapter_size")
+            if ADAPTER_SIZE_VALUE[name] != int(size):
+                raise invalid(
+                    f"adapter_size {name} differs from the pre-tuned model's "
+                    f"({ADAPTER_SIZE_NAME[int(size)]}): a continued model keeps its adapter size."
+                )
+        return hp
 
     @staticmethod
     def _check_hyper_parameters(
@@ -418,7 +480,8 @@ class VertexService:
 
     def _reserve_model(self, job: Resource) -> tuple[str, int]:
         """The model version the job produces (named at its first checkpoint, registered when
-        it succeeds): a new model @1, or for continuous tuning the next version of its model."""
+        it succeeds): a new model @1, or for continuous tuning the next version of its model (unless
+        the job named a display name of its own: then a new model, see _continue)."""
         i = job.internal
         if "model_name" not in i:
             name, version = f"{job.parent}/models/{_ops.new_id()}", 1
@@ -542,6 +605,8 @@ class VertexService:
             "job": job.name,
             "base_model": base,
         }
+        if job.internal.get("adapter_size"):
+            internal["adapter_size"] = job.internal["adapter_size"]  # a continuation keeps it
         siblings = self._versions(model_name) if version > 1 else []
         if siblings and siblings[0].internal.get("model_labels"):
             # The model's own labels belong to every version, this new one too.

@@ -195,6 +195,30 @@ def dataset_change_reason(which: str, old: Mapping[str, Any], new: Mapping[str, 
     return f"{which} dataset content changed ({_fingerprints(old_fp, new_fp)}{counts})"
 
 
+def pre_tuned_change_reason(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """E.g. 'pre_tuned_model: continues another model version (models/12@1 -> models/12@3):
+    a tuning job starts from one version, so another is a new job'. Names are shortened to
+    ``models/ID@N``: the project and location do not change (a job continues a model where
+    the model lives)."""
+    before, after = old.get("pre_tuned_model"), new.get("pre_tuned_model")
+    if is_unknown(after):
+        return "pre_tuned_model is known after apply; only if it differs from " + _short(before)
+    if not before or not after:
+        return (
+            f"pre_tuned_model {'added' if after else 'removed'} (continuous tuning "
+            f"{'from ' + _model_short(after) if after else 'no more'}): a new tuning job"
+        )
+    return (
+        f"pre_tuned_model: continues another model version ({_model_short(before)} -> "
+        f"{_model_short(after)}): a tuning job starts from one version, so another is a new job"
+    )
+
+
+def _model_short(name: Any) -> str:
+    text = str(name)
+    return "models/" + text.rsplit("/models/", 1)[-1] if "/models/" in text else text
+
+
 def _fingerprints(old: str, new: str) -> str:
     """'sha256 ab12.. -> cd34..' for local files; the object versions for gs:// inputs."""
     old_kind, _, old_digest = old.partition(":")

@@ -29,6 +29,7 @@ from gemini_tuning.resources._lifecycle import (
     dataset_change_reason,
     identity_labels,
     plan_diff,
+    pre_tuned_change_reason,
     spec_hash,
 )
 from gemini_tuning.resources._props import (
@@ -119,6 +120,11 @@ class TuningJobProvider(dyn.ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         timing_log.mark("check", resource=news.get("resource_name"))
         result = self._check(news)
+        continuous = news.get("pre_tuned_model")
+        if continuous and not result.failures and _starts_a_job(_olds, result.inputs):
+            missing = _missing_pre_tuned_model(news)
+            if missing is not None:
+                result = dyn.CheckResult(result.inputs, [missing])
         if not _olds and not result.failures:  # a new resource: its create submits a job
             _announce_start(news)
         timing_log.mark("check_done", resource=news.get("resource_name"))
@@ -146,6 +152,7 @@ class TuningJobProvider(dyn.ResourceProvider):
             f"{role}_dataset_fingerprint": dataset_change_reason(role, olds, news)
             for role in ("training", "validation")
         }
+        reasons["pre_tuned_model"] = pre_tuned_change_reason(olds, news)
         plan = plan_diff(
             TuningJobSpec,
             olds,
@@ -382,6 +389,38 @@ def _imported_inputs(props: dict[str, Any], status: backends.JobStatus) -> dict[
         reasons = "; ".join(f"{f.property}: {f.reason}" for f in failures)
         raise RuntimeError(f"cannot import tuning job {status.name}: {reasons}")
     return {**inputs, **computed, "owner_token": None}
+
+
+def _starts_a_job(olds: dict[str, Any], news: dict[str, Any]) -> bool:
+    """A new resource, or a change the diff will call a replace (a new job): the checked
+    inputs (fingerprints included) against the old ones, by the diff's own rules."""
+    if not olds:
+        return True
+    plan = plan_diff(
+        TuningJobSpec, olds, news, replace_keys=JOB_REPLACE_KEYS, update_keys=JOB_UPDATE_KEYS
+    )
+    return bool(plan.replaces)
+
+
+def _missing_pre_tuned_model(news: dict[str, Any]) -> dyn.CheckFailure | None:
+    """A continuous job needs its pre-tuned model version to exist ("You must provide a model
+    resource name", https://docs.cloud.google.com/vertex-ai/generative-ai/docs/models/
+    gemini-use-continuous-tuning): checked at preview, only when a job would be submitted, so a
+    job already tuned from a version deleted since is left alone."""
+    name = news.get("pre_tuned_model")
+    if not name or is_unknown(name) or (news.get("backend") or "vertex") != "vertex":
+        return None
+    try:
+        backends.backend_for("vertex").get_model(str(name))
+    except backends.NotFoundError:
+        return dyn.CheckFailure(
+            "pre_tuned_model",
+            f"{name} does not exist (deleted or pruned since it was released): continuous "
+            "tuning starts from an existing model version; continue another released version",
+        )
+    except (backends.BackendError, backends.SettingsError):
+        return None  # settings or access: create reports it with what to do
+    return None
 
 
 def _location_failure(spec: TuningJobSpec) -> dyn.CheckFailure | None:
