@@ -160,9 +160,11 @@ class EmulatorProcess:
     def reset_stats(self) -> None:
         self._admin("/emulator/stats", {})
 
-    def reset(self, *, gcs: bool = False) -> None:
-        """Forget every job, model, endpoint and operation (and GCS objects with gcs=True)."""
-        self._admin("/emulator/reset", {"gcs": gcs})
+    def reset(self, *, gcs: bool = False, settings: bool = False) -> None:
+        """Forget every job, model, endpoint, operation and count; with ``gcs=True`` every GCS
+        object and bucket too, with ``settings=True`` every setting changed since the start
+        (faults included). Both: the emulator as it started, on the same ports."""
+        self._admin("/emulator/reset", {"gcs": gcs, "settings": settings})
 
     def set_faults(
         self,

@@ -27,7 +27,7 @@ from gemini_tuning.testing import EmulatorProcess
 from tests.engine.conftest import emulator_config, write_examples
 from tests.engine.support import engine_env, kill_process_tree
 
-pytestmark = [pytest.mark.engine, pytest.mark.emulator]
+pytestmark = [pytest.mark.engine, pytest.mark.emulator, pytest.mark.private_emulator]
 
 KILLS = 20
 DEFAULT_KILL_SEED = 20261206  # fixed, printed; GT_KILL_SEED picks other moments (bench-style)

@@ -46,7 +46,7 @@ from tests.engine.conftest import emulator_config, write_examples
 from tests.engine.support import engine_env, job_reads, kill_process_tree
 from tests.engine.test_killed_up import Project
 
-pytestmark = [pytest.mark.engine, pytest.mark.emulator]
+pytestmark = [pytest.mark.engine, pytest.mark.emulator, pytest.mark.private_emulator]
 
 STATE_BUCKET = "gt-pulumi-state"
 STATE_PREFIX = "pulumi"  # gs://gt-pulumi-state/pulumi: a folder of a bucket, as teams often use

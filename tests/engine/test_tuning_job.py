@@ -245,6 +245,7 @@ def test_injected_503s_do_not_break_up(
     assert emulator.calls(CREATE_JOB) >= 1
 
 
+@pytest.mark.private_emulator
 def test_sigkill_during_wait_then_up_adopts_the_running_job(
     tmp_path: Path, pulumi_bin: Path, emulator: EmulatorProcess
 ) -> None:

@@ -5,6 +5,7 @@ path)."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import threading
@@ -67,6 +68,7 @@ class Emulator:
         self._lock = threading.Lock()
         self.fault_rules = FaultRules(config)
         self.on_reset_gcs: Callable[[], None] | None = None
+        self._settings_at_start = copy.deepcopy(config.to_json())  # what reset(settings) restores
 
     def start(self) -> None:
         _protos.protos()  # the message types, loaded before the first request needs them
@@ -98,6 +100,21 @@ class Emulator:
             self.counts.clear()
             self.hosts.clear()
             self.faults.clear()
+
+    def reset(self, *, gcs: bool = False, settings: bool = False) -> None:
+        """Forget every resource and count; with ``gcs`` every object, with ``settings`` every
+        setting changed since the start (faults, quotas, holds, ...) and the dice's state. The
+        trainer's readers finish first, so no job of before the reset is written after it."""
+        if not self.vertex.trainer.quiesce():
+            raise RuntimeError("a trainer reader is still at work after 30 s: not reset")
+        self.store.reset()
+        self.vertex.forget_learned()
+        self.reset_stats()
+        if gcs and self.on_reset_gcs:
+            self.on_reset_gcs()
+        if settings:
+            self.config.update(copy.deepcopy(self._settings_at_start))
+            self.fault_rules = FaultRules(self.config)
 
     def check_host(self, host: str | None, route: RouteSpec, params: list[str]) -> None:
         """A request sent as the provider sends it, ``/_host/{host}/v1/...``: the host the real
@@ -307,10 +324,7 @@ def create_app(emu: Emulator) -> Starlette:
 
     async def reset(request: Request) -> Response:
         body = await _admin_body(request)
-        emu.store.reset()
-        emu.reset_stats()
-        if body.get("gcs") and emu.on_reset_gcs:
-            emu.on_reset_gcs()
+        emu.reset(gcs=bool(body.get("gcs")), settings=bool(body.get("settings")))
         return _json({"ok": True})
 
     async def config(request: Request) -> Response:

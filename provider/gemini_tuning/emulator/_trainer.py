@@ -12,6 +12,7 @@ and valid: start = max(read time, create time + pending seconds).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import queue
@@ -110,6 +111,8 @@ class Trainer:
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._pass: tuple[int, float] = (-1, 0.0)  # (job writes, next change) at the last pass
         self._threads: list[threading.Thread] = []
+        self._busy = 0  # readers at work on a job (see quiesce)
+        self._idle = threading.Condition()
 
     # --- worker -------------------------------------------------------------------------------
 
@@ -138,15 +141,33 @@ class Trainer:
     def enqueue(self, name: str) -> None:
         self._queue.put(name)
 
+    def quiesce(self, timeout: float = 30.0) -> bool:
+        """Drop the jobs waiting for a reader and wait until no reader is at work (a reset must
+        not have a job of before it written back after it); False if one still is."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                name = self._queue.get_nowait()
+                if name is None:  # a stop: hand it back
+                    self._queue.put(None)
+                    break
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout=timeout)
+
     def _run(self) -> None:
         while True:
             name = self._queue.get()
             if name is None:
                 return
+            with self._idle:
+                self._busy += 1
             try:
                 self._read_datasets(name)
             except Exception:
                 log.exception("reading the datasets of %s failed", name)
+            finally:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
 
     def _read_datasets(self, name: str) -> None:
         res = self.store.get(name)

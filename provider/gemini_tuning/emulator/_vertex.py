@@ -1120,6 +1120,11 @@ class VertexService:
             answer = _answers.tuned_answer(prompt, examples)
         return self._respond(call.body, prompt, answer, base)
 
+    def forget_learned(self) -> None:
+        """Drop the cache of learners (a reset: job names are given out again)."""
+        with self._learned_lock:
+            self._learned.clear()
+
     def _trained(self, job: str) -> _learner.Trained | None:
         """The learner a job trained (kept in the store, so a restarted emulator serves it),
         cached: the endpoint is asked once per evaluation example."""
