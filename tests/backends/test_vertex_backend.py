@@ -238,7 +238,7 @@ def test_releases_list_reports_a_claim_written_to_the_model(backend: VertexBacke
     from google.cloud import aiplatform_v1
 
     from gemini_tuning import _claims as claims
-    from gemini_tuning._releases_cli import registry_views, render
+    from gemini_tuning.cli._releases import registry_views, render
 
     first = _succeeded(backend, backend.submit_job(_request(owner="stray")).name)
     second = _continue_from(backend, first)

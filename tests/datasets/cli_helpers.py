@@ -6,13 +6,13 @@ import argparse
 import contextlib
 import io
 
-from gemini_tuning.datasets import _cli
+from gemini_tuning.cli import _datasets
 
 
 def run_cli(*argv: str) -> tuple[int, str]:
     """(exit code, stdout) of ``gemini-tuning`` with ``argv``."""
     parser = argparse.ArgumentParser(prog="gemini-tuning")
-    _cli.register(parser.add_subparsers(dest="group", required=True))
+    _datasets.register(parser.add_subparsers(dest="group", required=True))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         try:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gemini_tuning import _preflight as pf
 from gemini_tuning import cli
+from gemini_tuning.cli import _preflight as pf
 from gemini_tuning.emulator._config import project_number
 from gemini_tuning.testing import EmulatorProcess
 
@@ -160,7 +160,7 @@ def test_done_when_three_failures_and_exit_1(
     emu.configure(max_running_jobs=0)
     config = with_values(dev_config, datasetBucket=name, location="asia-northeast2")
     monkeypatch.setattr(pf, "pulumi_config", lambda _cwd: lambda _s: config)
-    monkeypatch.setattr("gemini_tuning._report.pulumi_reader", lambda _cwd: lambda _s: None)
+    monkeypatch.setattr("gemini_tuning.cli._report.pulumi_reader", lambda _cwd: lambda _s: None)
     code = cli.main(["preflight", "--stack", "dev", "--cwd", str(ROOT)])
     out = capsys.readouterr().out
     assert code == 1, out

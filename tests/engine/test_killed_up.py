@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from gemini_tuning._doctor import inspect, render
 from gemini_tuning._state import local_backend_url
+from gemini_tuning.cli._doctor import inspect, render
 from gemini_tuning.testing import EmulatorProcess
 from tests.engine.conftest import emulator_config, write_examples
 from tests.engine.support import engine_env, kill_process_tree

@@ -57,7 +57,7 @@ def test_the_wheel_holds_what_the_code_loads_at_run_time(wheel: Path) -> None:
         "gemini_tuning/prices.toml",  # datasets/_estimate.PRICES_FILE
         "gemini_tuning/py.typed",  # typed package (PEP 561)
     }
-    templates = package / "_init_templates"  # `gemini-tuning init` copies every one of them
+    templates = package / "cli" / "_init_templates"  # `gemini-tuning init` copies every one of them
     needed |= {
         f"gemini_tuning/{p.relative_to(package)}"
         for p in templates.rglob("*")
@@ -70,7 +70,7 @@ def test_the_wheel_holds_what_the_code_loads_at_run_time(wheel: Path) -> None:
     }
     assert needed <= names, sorted(needed - names)
     assert modules <= names, sorted(modules - names)
-    assert any(n.endswith("gemini_tuning/_init_templates/gitignore") for n in names)
+    assert any(n.endswith("gemini_tuning/cli/_init_templates/gitignore") for n in names)
     pack = {  # `init --policies` copies the policy pack from here
         f"gemini_tuning/_policy_pack/{name}"
         for name in (

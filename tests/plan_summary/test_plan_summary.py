@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from gemini_tuning import cli
-from gemini_tuning._plan_summary import Summary, render, summarize
+from gemini_tuning.cli._plan_summary import Summary, render, summarize
 
 PREVIEWS = Path(__file__).resolve().parent / "previews"
 MODEL = "number-successor"

@@ -108,7 +108,7 @@ def test_the_advice_round_trips_through_plain_fields_and_old_records_have_none()
 
 
 def test_report_rows_carry_the_advice_and_the_table_says_it_only_where_the_loss_flattened() -> None:
-    from gemini_tuning import _report
+    from gemini_tuning.cli import _report
 
     outputs = {
         "models": {

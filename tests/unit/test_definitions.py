@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from gemini_tuning import _report, backends
+from gemini_tuning import backends
+from gemini_tuning.cli import _report
 from gemini_tuning.definitions import (
     SCHEMA_FILE,
     DefinitionError,

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from gemini_tuning import cli
-from gemini_tuning._init_cli import package_source
 from gemini_tuning._pulumi_version import PULUMI_VERSION
+from gemini_tuning.cli._init import package_source
 from gemini_tuning.definitions import load_definition, schema_text
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gemini_tuning import _preflight as pf
 from gemini_tuning import catalog, cli
 from gemini_tuning.backends._project import QuotaFacts
+from gemini_tuning.cli import _preflight as pf
 
 
 def test_a_tuning_stack_needs_to_create_jobs_and_update_models() -> None:

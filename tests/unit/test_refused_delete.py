@@ -8,8 +8,8 @@ from typing import Any
 
 from gemini_tuning import _claims as claims
 from gemini_tuning import _releases as rel
-from gemini_tuning import _releases_cli as cli
 from gemini_tuning.backends import DeleteRefusedError, ModelStatus
+from gemini_tuning.cli import _releases as cli
 from gemini_tuning.resources.tuning_job import _retire_model
 
 MODEL = "projects/p/locations/us-central1/models/42@1"

@@ -244,7 +244,7 @@ def test_the_tuning_stacks_own_alias_is_not_a_claim_but_anyone_elses_is() -> Non
 
 
 def test_models_the_state_holds_count_as_current_even_when_the_outputs_are_stale() -> None:
-    from gemini_tuning._releases_cli import models_in_state
+    from gemini_tuning.cli._releases import models_in_state
 
     exported = {
         "deployment": {
@@ -268,7 +268,7 @@ def test_a_claim_on_every_version_is_reported_as_a_model_level_claim() -> None:
     """A claim written to the bare model name is the model's label, merged into every version
     the service returns (issue 22 item 4): `releases list` says so; a claim on one version, or a
     model with one version (nothing to compare), is not reported."""
-    from gemini_tuning._releases_cli import render
+    from gemini_tuning.cli._releases import render
 
     stray = claims.with_claim({}, "gemini-tuning/prod")
     staging = claims.with_claim({}, "gemini-tuning/staging")

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gemini_tuning import _sweep as sweep
 from gemini_tuning._claims import claim_labels
 from gemini_tuning.backends import BackendError, EndpointStatus, JobStatus, ModelStatus
+from gemini_tuning.cli import _sweep as sweep
 from gemini_tuning.resources._lifecycle import RESOURCE_LABEL, identity_labels, owner_label
 from gemini_tuning.specs import RUN_LABEL, _check_labels
 from tests.acceptance._target import SKIP_LINE, TargetError, target

@@ -14,7 +14,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "gemini-tuning.yml"
 # What `gemini-tuning init` writes into a team's repository keeps the same contracts.
-INIT_WORKFLOW = REPO / "provider/gemini_tuning/_init_templates/github/workflows/gemini-tuning.yml"
+INIT_WORKFLOW = (
+    REPO / "provider/gemini_tuning/cli/_init_templates/github/workflows/gemini-tuning.yml"
+)
 
 
 @pytest.fixture(params=[WORKFLOW, INIT_WORKFLOW], ids=["repo", "init-template"])

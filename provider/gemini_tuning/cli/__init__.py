@@ -28,14 +28,14 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     # Imported here so that `import gemini_tuning` (done by the provider process) stays cheap.
-    from gemini_tuning import _doctor as doctor_cli
-    from gemini_tuning import _init_cli as init_cli
-    from gemini_tuning import _plan_summary as plan_summary_cli
-    from gemini_tuning import _preflight as preflight_cli
-    from gemini_tuning import _releases_cli as releases_cli
-    from gemini_tuning import _report as report_cli
-    from gemini_tuning import _sweep as sweep_cli
-    from gemini_tuning.datasets import _cli as datasets_cli
+    from gemini_tuning.cli import _datasets as datasets_cli
+    from gemini_tuning.cli import _doctor as doctor_cli
+    from gemini_tuning.cli import _init as init_cli
+    from gemini_tuning.cli import _plan_summary as plan_summary_cli
+    from gemini_tuning.cli import _preflight as preflight_cli
+    from gemini_tuning.cli import _releases as releases_cli
+    from gemini_tuning.cli import _report as report_cli
+    from gemini_tuning.cli import _sweep as sweep_cli
     from gemini_tuning.emulator import _cli as emulator_cli
 
     datasets_cli.register(groups)

@@ -166,7 +166,7 @@ def render(project: str, versions: Mapping[str, str], source: str | None = None)
         "@@PULUMI@@": versions["pulumi"],
     }
     files: dict[str, str] = {}
-    for relative, template in _templates(resources.files("gemini_tuning") / TEMPLATES, ""):
+    for relative, template in _templates(resources.files("gemini_tuning.cli") / TEMPLATES, ""):
         text = template.read_text(encoding="utf-8")
         for placeholder, value in values.items():
             text = text.replace(placeholder, value)
@@ -185,7 +185,7 @@ def policy_pack_files() -> dict[str, str]:
     """The policy pack's files under ``policies/``: from the package (a wheel ships them as
     ``_policy_pack``), or from the checkout an editable install runs from."""
     shipped = resources.files("gemini_tuning") / "_policy_pack"
-    checkout = Path(__file__).resolve().parents[2] / "policies"
+    checkout = Path(__file__).resolve().parents[3] / "policies"
     source: Traversable = shipped if shipped.is_dir() else checkout
     names = [*POLICY_PACK, *(e.removeprefix("policies/") for e in sorted(EXECUTABLES))]
     files = {}

@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gemini_tuning import catalog
-from gemini_tuning._pulumi_cli import pulumi_json
 from gemini_tuning.backends._project import (
     CredentialsMissingError,
     ProjectReader,
@@ -50,6 +49,7 @@ from gemini_tuning.backends._project import (
     missing_clients,
 )
 from gemini_tuning.backends._settings import NAMESPACE, Settings, SettingsError, resolve
+from gemini_tuning.cli._pulumi import pulumi_json
 
 Status = Literal["ok", "fail", "skipped"]
 VERTEX_API = "aiplatform.googleapis.com"
@@ -633,7 +633,7 @@ def _who(settings: Settings, email: str | None) -> str:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from gemini_tuning._report import pulumi_reader
+    from gemini_tuning.cli._report import pulumi_reader
 
     missing = missing_clients()
     if missing:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gemini_tuning._advice import advise
-from gemini_tuning._pulumi_cli import pulumi_json
+from gemini_tuning.cli._pulumi import pulumi_json
 
 PIPELINE_ORDER = ("dev", "staging", "prod")  # a stack's place: the first of these in its name
 COLUMNS = (
