@@ -567,12 +567,18 @@ def _key_lines(root: Any) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Write (or with --check, verify) the committed JSON Schema."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    check = "--check" in args
-    args = [a for a in args if a != "--check"]
-    target = Path(args[0] if args else "stacks/schema") / SCHEMA_FILE
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m gemini_tuning.definitions",
+        description=f"Write the model-definition JSON Schema to DIR/{SCHEMA_FILE}.",
+    )
+    parser.add_argument("directory", nargs="?", default="stacks/schema", metavar="DIR")
+    parser.add_argument("--check", action="store_true", help="fail if the file is stale")
+    args = parser.parse_args(argv)
+    target = Path(args.directory) / SCHEMA_FILE
     text = schema_text()
-    if check:
+    if args.check:
         current = target.read_text(encoding="utf-8") if target.is_file() else ""
         if current != text:
             print(f"{target} is stale: run python -m gemini_tuning.definitions", file=sys.stderr)

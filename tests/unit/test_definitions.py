@@ -350,3 +350,18 @@ def test_a_file_that_does_not_parse_keeps_the_pure_python_parsers_message() -> N
     with pytest.raises(yaml.YAMLError) as ours:
         definitions._parse(text)
     assert str(ours.value) == str(pure.value)
+
+
+def test_the_schema_command_writes_checks_and_has_help(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gemini_tuning import definitions
+
+    assert definitions.main(["--check", str(tmp_path)]) == 1  # nothing written yet: stale
+    assert definitions.main([str(tmp_path)]) == 0
+    assert definitions.main(["--check", str(tmp_path)]) == 0
+    with pytest.raises(SystemExit) as done:
+        definitions.main(["--help"])
+    assert done.value.code == 0
+    assert "DIR" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [definitions.SCHEMA_FILE]
