@@ -60,7 +60,7 @@ FLOOR_PROGRAM = """\
 import pulumi
 import pulumi.dynamic as dyn
 
-from gemini_tuning import Probe
+from gemini_tuning.testing import Probe
 from gemini_tuning.resources.probe import _PROVIDER
 
 

@@ -130,7 +130,7 @@ def one_up(root: Path, data: Path, spe: float, poll: float) -> dict[str, float]:
 def probe_up(root: Path) -> dict[str, float]:
     """Wall time of an `up` of one Probe (the engine's cost for one dynamic resource), and the
     part after its summary event (the Automation API's extra commands)."""
-    from gemini_tuning import Probe
+    from gemini_tuning.testing import Probe
 
     pulumi_bin = pulumi_bin_dir()
     assert pulumi_bin is not None

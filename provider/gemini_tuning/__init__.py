@@ -11,14 +11,18 @@ from typing import TYPE_CHECKING, Any
 from gemini_tuning._version import __version__
 
 if TYPE_CHECKING:
-    from gemini_tuning.resources.probe import Probe
+    from gemini_tuning.resources.evaluation import Evaluation
+    from gemini_tuning.resources.release import Release
     from gemini_tuning.resources.tuned_model import TunedModel
     from gemini_tuning.resources.tuning_job import TuningJob
 
-__all__ = ["Probe", "TunedModel", "TuningJob", "__version__"]
+__all__ = ["Evaluation", "Release", "TunedModel", "TuningJob", "__version__"]
 
+# The resources a program declares. (The no-op `Probe` of the tests and benchmarks is
+# `gemini_tuning.testing.Probe`.)
 _LAZY = {
-    "Probe": "gemini_tuning.resources.probe",
+    "Evaluation": "gemini_tuning.resources.evaluation",
+    "Release": "gemini_tuning.resources.release",
     "TunedModel": "gemini_tuning.resources.tuned_model",
     "TuningJob": "gemini_tuning.resources.tuning_job",
 }

@@ -348,3 +348,13 @@ def log_dataset_reads(log: str | os.PathLike[str] | None) -> None:
             handle.write(f"{path}\n")  # one short write: lines of threads do not interleave
 
     _cache.set_read_observer(append)
+
+
+def __getattr__(name: str) -> Any:
+    """``Probe``: the dynamic resource that calls no API (resources/probe.py), the engine's floor
+    in the benchmarks and the plumbing check of the tests; loaded on use (it imports Pulumi)."""
+    if name == "Probe":
+        from gemini_tuning.resources.probe import Probe
+
+        return Probe
+    raise AttributeError(f"module 'gemini_tuning.testing' has no attribute {name!r}")

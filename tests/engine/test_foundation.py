@@ -18,7 +18,7 @@ MAX_PROVIDER_CHARS = 200
 
 
 def _probe_program() -> None:
-    from gemini_tuning import Probe
+    from gemini_tuning.testing import Probe
 
     probe = Probe("inline-probe", value="hello")
     pulumi.export("echo", probe.echo)

@@ -138,9 +138,7 @@ PROBE = """
 import importlib.util, json, sys, tempfile
 from pathlib import Path
 import gemini_tuning
-from gemini_tuning import TunedModel, TuningJob
-from gemini_tuning.resources.evaluation import Evaluation
-from gemini_tuning.resources.release import Release
+from gemini_tuning import Evaluation, Release, TunedModel, TuningJob
 from gemini_tuning import cli, program
 from gemini_tuning.datasets import _estimate
 from gemini_tuning._artifacts import write_loss_curve

@@ -136,3 +136,21 @@ print(json.dumps({
 }))
 """
     assert _run(code) == {"unexecuted": [], "whole": True, "same": True}
+
+
+def test_the_public_api_is_the_four_resources_a_program_declares() -> None:
+    import gemini_tuning
+
+    assert gemini_tuning.__all__ == [
+        "Evaluation",
+        "Release",
+        "TunedModel",
+        "TuningJob",
+        "__version__",
+    ]
+    assert {getattr(gemini_tuning, n).__name__ for n in gemini_tuning.__all__[:4]} == set(
+        gemini_tuning.__all__[:4]
+    )
+    from gemini_tuning.testing import Probe
+
+    assert Probe.__module__ == "gemini_tuning.resources.probe"
