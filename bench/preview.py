@@ -41,8 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import pulumi_bin_dir  # noqa: E402
-from tests.engine.support import copy_project  # noqa: E402
+from tests.support.engine import copy_project, pulumi_bin_dir  # noqa: E402
 
 from gemini_tuning._state import local_backend_url  # noqa: E402
 from gemini_tuning.datasets._cache import CACHE_ENV, RACY_MARGIN_NS  # noqa: E402

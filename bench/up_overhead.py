@@ -49,9 +49,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import pulumi_bin_dir  # noqa: E402
-from tests.engine.conftest import BUCKET, emulator_config, write_examples  # noqa: E402
-from tests.engine.support import inline_stack  # noqa: E402
+from tests.support.engine import (  # noqa: E402
+    BUCKET,
+    emulator_config,
+    inline_stack,
+    pulumi_bin_dir,
+    write_examples,
+)
 
 from gemini_tuning import _timing  # noqa: E402
 from gemini_tuning.emulator._wire import parse_timestamp  # noqa: E402

@@ -4,32 +4,18 @@ skip, unless GT_REQUIRE_ENGINE=1 (CI), where a missing engine is a failure."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from gemini_tuning._process import share_one_status_proto
+from tests.support.engine import pulumi_bin_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
 # A test run loads both the SDK's provider server (the plugin's tests) and the Google clients, as
 # the plugin does: the same process patch as the plugin's main() (gemini_tuning/_process.py).
 share_one_status_proto()
-
-
-def pulumi_bin_dir() -> Path | None:
-    candidates = [os.environ.get("GT_PULUMI_BIN")]
-    state = REPO / ".state" / "pulumi-bin"
-    if state.is_file():
-        candidates.append(state.read_text().strip())
-    on_path = shutil.which("pulumi")
-    if on_path:
-        candidates.append(str(Path(on_path).resolve().parent))
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "pulumi").is_file():
-            return Path(candidate)
-    return None
 
 
 @pytest.fixture(scope="session")

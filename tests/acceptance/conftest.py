@@ -26,7 +26,7 @@ from gemini_tuning.datasets._estimate import price_per_million
 from gemini_tuning.specs import RUN_LABEL
 from gemini_tuning.testing import EmulatorProcess, run_emulator
 from tests.acceptance._target import SKIP_LINE, Target, TargetError, target
-from tests.engine.support import command, copy_project, emulator_stack_config, engine_env
+from tests.support.engine import command, copy_project, emulator_stack_config, engine_env
 
 EMULATOR_BUCKET = "gt-acceptance"
 # The smallest documented minimum: the supervised-tuning page once required "a minimum of 16

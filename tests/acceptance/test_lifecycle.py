@@ -21,13 +21,12 @@ import pytest
 from gemini_tuning.backends import NotFoundError
 from gemini_tuning.specs import RUN_LABEL
 from tests.acceptance.conftest import AcceptanceRun
-from tests.engine.support import Run, kill_process_tree
+from tests.support.engine import Run, kill_process_tree
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.engine]
 
 MODEL = "acc-qa"
 TUNE, PROMOTE = "tune", "promote"
-CREATE_JOB = "GenAiTuningService.CreateTuningJob"
 NOTHING = {
     "cancel_jobs": [],
     "cancelling_jobs": [],

@@ -12,7 +12,7 @@ from gemini_tuning.backends import JobRequest, Settings, vertex
 from gemini_tuning.backends.vertex import VertexBackend
 from gemini_tuning.resources import _submit
 from gemini_tuning.testing import EmulatorProcess
-from tests.backends.conftest import emulator_with_training_file
+from tests.support.emulator import emulator_with_training_file
 
 pytestmark = pytest.mark.emulator
 

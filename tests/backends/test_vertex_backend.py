@@ -19,7 +19,7 @@ from gemini_tuning.backends import (
 )
 from gemini_tuning.backends.vertex import VertexBackend, split_without
 from gemini_tuning.testing import EmulatorProcess
-from tests.backends.conftest import emulator_with_training_file
+from tests.support.emulator import emulator_with_training_file
 
 pytestmark = pytest.mark.emulator
 
@@ -431,7 +431,7 @@ def test_the_whole_loss_curve_is_read_not_a_sample(
 
     from gemini_tuning.backends import _experiment
     from gemini_tuning.emulator._metrics import RUN_ID
-    from tests.engine.conftest import write_examples
+    from tests.support.engine import write_examples
 
     emu.upload(write_examples(tmp_path_factory.mktemp("long") / "l.jsonl", 400), "gs://b/l.jsonl")
     request = JobRequest(

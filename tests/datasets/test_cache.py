@@ -18,7 +18,7 @@ from gemini_tuning import catalog
 from gemini_tuning.datasets import _cache, cached, fingerprint_file
 from gemini_tuning.resources import _dataset_inputs as ds
 from gemini_tuning.testing import log_dataset_reads
-from tests.engine.conftest import write_examples
+from tests.support.engine import write_examples
 
 LATER = 10 * 1_000_000_000  # a read that started 10 s after the file was last written
 

@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.datasets import SQUAD
-from tests.datasets.cli_helpers import run_cli
-
-CORPUS = Path(__file__).parent / "corpus"
+from tests.support.datasets import CORPUS, SQUAD, run_cli
 
 
 @pytest.fixture

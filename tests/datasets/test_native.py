@@ -17,7 +17,8 @@ import pytest
 from gemini_tuning.catalog import BaseModel, lookup
 from gemini_tuning.datasets import _validate, validate_file
 from gemini_tuning.datasets._native import NATIVE_ENV, native_available
-from tests.datasets.test_corpus import CASES, CORPUS, _model
+from tests.support.datasets import CASES, CORPUS
+from tests.support.datasets import corpus_model as _model
 
 FLASH = lookup("gemini-2.5-flash")
 FLASH_15 = lookup("gemini-1.5-flash-002", allow_retired=True)

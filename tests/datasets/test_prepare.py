@@ -21,7 +21,7 @@ from gemini_tuning.datasets import (
     token_f1,
     validate_file,
 )
-from tests.datasets import SQUAD, SQUAD_SHA256
+from tests.support.datasets import SQUAD, SQUAD_SHA256
 
 FLASH = lookup("gemini-2.5-flash")
 

@@ -18,7 +18,7 @@ from gemini_tuning.datasets import (
     upload_content_addressed,
 )
 from gemini_tuning.testing import log_dataset_reads
-from tests.engine.conftest import write_examples
+from tests.support.engine import write_examples
 
 BUCKET = "tuning-data"
 

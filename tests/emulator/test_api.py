@@ -10,7 +10,7 @@ from google.api_core import exceptions
 from google.cloud import aiplatform_v1, aiplatform_v1beta1
 
 from gemini_tuning.testing import EmulatorProcess
-from tests.emulator.conftest import (
+from tests.support.emulator import (
     BASE_MODEL,
     error_status,
     gapic,
@@ -278,7 +278,7 @@ def test_enums_as_ints_for_gapic_and_names_for_genai(
 ) -> None:
     from google import genai
 
-    from tests.emulator.test_genai import genai_client
+    from tests.support.emulator import genai_client
 
     # gapic sends adapterSize as an int (TWO = 6, not in size order) and reads ints back.
     request = aiplatform_v1.TuningJob(

@@ -16,7 +16,7 @@ from google.cloud import aiplatform_v1
 
 from gemini_tuning.emulator._trainer import checkpoint_epochs
 from gemini_tuning.testing import EmulatorProcess
-from tests.emulator.conftest import error_status, new_job, wait_job
+from tests.support.emulator import error_status, new_job, wait_job
 
 pytestmark = pytest.mark.emulator
 

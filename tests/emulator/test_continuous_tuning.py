@@ -20,8 +20,7 @@ from google.cloud import aiplatform_v1
 from google.genai import types
 
 from gemini_tuning.testing import EmulatorProcess
-from tests.emulator.conftest import error_status, new_job, wait_job
-from tests.emulator.test_genai import genai_client
+from tests.support.emulator import error_status, genai_client, new_job, wait_job
 
 pytestmark = pytest.mark.emulator
 ADAPTER = aiplatform_v1.SupervisedHyperParameters.AdapterSize

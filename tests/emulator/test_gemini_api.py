@@ -25,13 +25,11 @@ from google.genai import errors, types
 from google.longrunning import operations_pb2
 
 from gemini_tuning.testing import EmulatorProcess
-from tests.engine.support import REPO
+from tests.support.emulator import BASE, TUTORIAL
 
 pytestmark = pytest.mark.emulator
 
 KEY = "emulator-test-key-5c1d"
-BASE = "models/gemini-1.5-flash-001-tuning"
-TUTORIAL = [json.loads(line) for line in (REPO / "stacks/data/number-successor.jsonl").open()]
 
 
 def rest(

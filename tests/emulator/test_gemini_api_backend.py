@@ -19,7 +19,7 @@ from gemini_tuning.backends import (
 )
 from gemini_tuning.backends import gemini_api as ga
 from gemini_tuning.testing import EmulatorProcess
-from tests.emulator.test_gemini_api import BASE, TUTORIAL
+from tests.support.emulator import BASE, TUTORIAL
 
 pytestmark = pytest.mark.emulator
 

@@ -10,28 +10,18 @@ from google.api_core import exceptions
 from google.cloud import aiplatform_v1
 from google.genai import errors as genai_errors
 from google.genai import types
-from google.oauth2.credentials import Credentials
 
 from gemini_tuning import datasets
 from gemini_tuning.testing import EmulatorProcess
-from tests.emulator.conftest import BASE_MODEL, FACTS, gapic, squad_prompt
+from tests.support.emulator import (
+    BASE_MODEL,
+    FACTS,
+    gapic,
+    genai_client,
+    squad_prompt,
+)
 
 pytestmark = pytest.mark.emulator
-
-
-def genai_client(emu: EmulatorProcess, api_version: str | None = None) -> genai.Client:
-    options = (
-        types.HttpOptions(base_url=emu.url, api_version=api_version)
-        if api_version
-        else types.HttpOptions(base_url=emu.url)
-    )
-    return genai.Client(
-        vertexai=True,
-        project=emu.project,
-        location=emu.location,
-        credentials=Credentials(token="x"),  # type: ignore[no-untyped-call]
-        http_options=options,
-    )
 
 
 def _tune_one_epoch(client: genai.Client, train_uri: str) -> str:

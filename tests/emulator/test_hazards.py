@@ -15,7 +15,7 @@ from google.cloud import aiplatform_v1
 
 from gemini_tuning.emulator._faults import rate_rules
 from gemini_tuning.testing import EmulatorProcess, run_emulator
-from tests.emulator.conftest import dataset_lines, gapic, new_job, wait_job
+from tests.support.emulator import dataset_lines, gapic, new_job, wait_job
 
 pytestmark = pytest.mark.emulator
 

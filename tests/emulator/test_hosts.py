@@ -14,7 +14,7 @@ from google.cloud import aiplatform_v1
 
 from gemini_tuning._locations import service_host
 from gemini_tuning.testing import EmulatorProcess
-from tests.emulator.conftest import error_status, wait_job
+from tests.support.emulator import error_status, wait_job
 
 
 def _client(emu: EmulatorProcess, cls: Any, host: str | None) -> Any:

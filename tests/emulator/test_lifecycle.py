@@ -7,7 +7,7 @@ from google.api_core import exceptions
 from google.cloud import aiplatform_v1
 
 from gemini_tuning.testing import EmulatorProcess
-from tests.emulator.conftest import (
+from tests.support.emulator import (
     FACTS,
     error_status,
     gapic,

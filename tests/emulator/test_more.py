@@ -11,7 +11,7 @@ from gemini_tuning import catalog
 from gemini_tuning.emulator import _wire
 from gemini_tuning.emulator._errors import ApiError
 from gemini_tuning.testing import EmulatorProcess
-from tests.emulator.conftest import FACTS, new_job, squad_prompt, wait_job
+from tests.support.emulator import FACTS, new_job, squad_prompt, wait_job
 
 pytestmark = pytest.mark.emulator
 

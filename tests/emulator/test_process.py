@@ -13,7 +13,7 @@ import pytest
 from google.cloud import aiplatform_v1
 
 from gemini_tuning.testing import run_emulator
-from tests.emulator.conftest import FACTS, dataset_lines, gapic, new_job, squad_prompt, wait_job
+from tests.support.emulator import FACTS, dataset_lines, gapic, new_job, squad_prompt, wait_job
 
 pytestmark = pytest.mark.emulator
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from google.cloud import aiplatform_v1
 
 from gemini_tuning.testing import run_emulator
-from tests.emulator.conftest import dataset_lines, gapic, new_job, wait_job
+from tests.support.emulator import dataset_lines, gapic, new_job, wait_job
 
 
 def test_a_full_reset_forgets_resources_objects_settings_and_counts(tmp_path: Path) -> None:

@@ -9,8 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.engine.support import inline_stack
-from tests.engine.test_tuning_job import job_program
+from tests.support.engine import inline_stack, job_program
 
 
 def main() -> None:

@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gemini_tuning.testing import EmulatorProcess, run_emulator
-
-BUCKET = "gt-datasets"
-
-
-def write_examples(path: Path, count: int = 24, *, topic: str = "capital") -> Path:
-    """A small valid Gemini `contents` training file."""
-    lines = []
-    for i in range(count):
-        example = {
-            "contents": [
-                {"role": "user", "parts": [{"text": f"What is the {topic} of region {i}?"}]},
-                {"role": "model", "parts": [{"text": f"The {topic} of region {i} is city {i}."}]},
-            ]
-        }
-        lines.append(json.dumps(example))
-    path.write_text("\n".join(lines) + "\n")
-    return path
+from tests.support.engine import BUCKET
 
 
 @pytest.fixture(scope="session")
@@ -48,13 +31,3 @@ def emulator(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Emulato
     emu.reset(gcs=True, settings=True)
     emu.storage_client().create_bucket(BUCKET)
     yield emu
-
-
-def emulator_config(emu: EmulatorProcess) -> dict[str, str]:
-    return {
-        "gemini-tuning:apiEndpoint": emu.url,
-        "gemini-tuning:storageEndpoint": emu.gcs_host,
-        "gemini-tuning:project": emu.project,
-        "gemini-tuning:location": emu.location,
-        "gemini-tuning:datasetBucket": BUCKET,
-    }

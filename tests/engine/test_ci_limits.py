@@ -12,9 +12,14 @@ import pytest
 from pulumi import automation as auto
 
 from gemini_tuning.testing import EmulatorProcess
-from tests.engine.conftest import emulator_config, write_examples
-from tests.engine.support import Run, inline_stack
-from tests.engine.test_tuning_job import CREATE_JOB, job_program
+from tests.support.engine import (
+    CREATE_JOB,
+    Run,
+    emulator_config,
+    inline_stack,
+    job_program,
+    write_examples,
+)
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 

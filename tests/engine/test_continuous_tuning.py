@@ -21,11 +21,10 @@ from pulumi import automation as auto
 from gemini_tuning.backends import NotFoundError, Settings
 from gemini_tuning.backends.vertex import VertexBackend
 from gemini_tuning.testing import EmulatorProcess, run_emulator
-from tests.engine.support import Run, copy_project, emulator_project_stack, engine_env
+from tests.support.engine import CREATE_JOB, Run, copy_project, emulator_project_stack, engine_env
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 
-CREATE_JOB = "GenAiTuningService.CreateTuningJob"
 BUCKET = "gt-continuous-data"
 STORE = "gemini-tuning/releases/gemini-tuning/dev"
 

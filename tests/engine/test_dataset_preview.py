@@ -15,9 +15,8 @@ import pytest
 from pulumi import automation as auto
 
 from gemini_tuning.testing import EmulatorProcess, provider_hooks, run_emulator
-from tests.datasets.test_corpus import CASES, CORPUS
-from tests.engine.conftest import emulator_config, write_examples
-from tests.engine.support import Run, inline_stack
+from tests.support.datasets import CASES, CORPUS
+from tests.support.engine import Run, emulator_config, inline_stack, write_examples
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 

@@ -19,16 +19,10 @@ import pytest
 from pulumi import automation as auto
 
 from gemini_tuning.testing import EmulatorProcess, run_emulator
-from tests.engine.support import (
-    Run,
-    copy_project,
-    emulator_project_stack,
-    engine_env,
-)
+from tests.support.engine import CREATE_JOB, Run, copy_project, emulator_project_stack, engine_env
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 
-CREATE_JOB = "GenAiTuningService.CreateTuningJob"
 BUCKET = "gt-policy-datasets"
 POLICY_LINE = 8  # the line of `deletion_policy:` in DEFINITION
 

@@ -17,7 +17,8 @@ import pytest
 from pulumi import automation as auto
 
 from gemini_tuning.testing import EmulatorProcess, run_emulator
-from tests.engine.support import (
+from tests.support.engine import (
+    CREATE_JOB,
     Run,
     copy_project,
     emulator_project_stack,
@@ -27,7 +28,6 @@ from tests.engine.support import (
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 
-CREATE_JOB = "GenAiTuningService.CreateTuningJob"
 BUCKET = "gt-env-datasets"
 MODELS = ("number-successor", "squad-qa")
 

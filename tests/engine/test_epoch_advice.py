@@ -23,7 +23,7 @@ import pytest
 from pulumi import automation as auto
 
 from gemini_tuning.testing import run_emulator
-from tests.engine.support import REPO, copy_project, emulator_project_stack, engine_env
+from tests.support.engine import REPO, copy_project, emulator_project_stack, engine_env
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from tests.engine.support import Run, inline_stack, project_stack, resources_of
+from tests.support.engine import Run, inline_stack, project_stack, resources_of
 
 pytestmark = pytest.mark.engine
 

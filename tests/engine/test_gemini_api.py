@@ -19,8 +19,7 @@ from pulumi import automation as auto
 from gemini_tuning.backends import NotFoundError, Settings
 from gemini_tuning.backends.gemini_api import GeminiApiBackend
 from gemini_tuning.testing import EmulatorProcess
-from tests.engine.conftest import emulator_config
-from tests.engine.support import REPO, Run, inline_stack, resources_of
+from tests.support.engine import REPO, Run, emulator_config, inline_stack, resources_of
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 

@@ -6,65 +6,28 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pulumi
 import pytest
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform_v1
 from pulumi import automation as auto
 
 from gemini_tuning.testing import EmulatorProcess, provider_hooks
-from tests.engine.conftest import emulator_config, write_examples
-from tests.engine.support import Run, inline_stack
+from tests.support.engine import (
+    Run,
+    client_options,
+    emulator_config,
+    inline_stack,
+    jobs_by_resource,
+    jobs_program,
+    write_examples,
+)
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 
 CREATE = "GenAiTuningService.CreateTuningJob"
 ANSWERS = ("503", "timeout", "drop", "500", "504")
-
-
-def jobs_program(data: Path, count: int, **overrides: Any) -> Callable[[], None]:
-    """``count`` small TuningJobs (qa-0, qa-1, ...), their names and states exported."""
-
-    def program() -> None:
-        from gemini_tuning import TuningJob
-
-        jobs = []
-        for n in range(count):
-            inputs: dict[str, Any] = {
-                "base_model": "gemini-2.5-flash",
-                "training_dataset": str(data),
-                "epoch_count": 1,
-                "poll_interval_seconds": 0.2,
-                "labels": {"emulator-seconds-per-epoch": "0_2"},  # 0.2 s
-            }
-            inputs.update(overrides)
-            jobs.append(TuningJob(f"qa-{n}", **inputs))
-        pulumi.export("jobs", [j.job_name for j in jobs])
-        pulumi.export("states", [j.job_state for j in jobs])
-        pulumi.export("losses", [j.loss_per_epoch for j in jobs])
-
-    return program
-
-
-def _clients(emu: EmulatorProcess) -> dict[str, Any]:
-    return {
-        "client_options": emu.client_options,
-        "credentials": AnonymousCredentials(),  # type: ignore[no-untyped-call]
-        "transport": "rest",
-    }
-
-
-def _jobs_by_resource(emu: EmulatorProcess) -> dict[str, list[str]]:
-    """The emulator's tuning jobs, grouped by the declaring resource's identity label."""
-    tuning = aiplatform_v1.GenAiTuningServiceClient(**_clients(emu))
-    found: dict[str, list[str]] = {}
-    for job in tuning.list_tuning_jobs(parent=emu.parent):
-        found.setdefault(job.labels["gemini-tuning-name"], []).append(job.name)
-    return found
 
 
 @pytest.fixture
@@ -97,7 +60,7 @@ def test_twenty_creates_that_lose_their_answer_make_one_job_each(
             runs.append(run)
         stack.preview(expect_no_changes=True, color="never")
         exported = set(stack.outputs()["jobs"].value)
-    jobs = _jobs_by_resource(emulator)
+    jobs = jobs_by_resource(emulator)
     assert sorted(jobs) == sorted(f"qa-{n}" for n in range(20))
     assert all(len(names) == 1 for names in jobs.values()), jobs  # no job was submitted twice
     assert exported == {names[0] for names in jobs.values()}
@@ -118,7 +81,7 @@ def test_twenty_jobs_under_a_quota_of_four_queue_and_all_succeed(
         up = stack.up(parallel=32, **run.kwargs())
         assert up.outputs["states"].value == ["SUCCEEDED"] * 20
         stack.preview(expect_no_changes=True, color="never")
-    jobs = _jobs_by_resource(emulator)
+    jobs = jobs_by_resource(emulator)
     assert len(jobs) == 20
     assert all(len(names) == 1 for names in jobs.values()), jobs
     assert "queued: 429" in run.text
@@ -150,8 +113,8 @@ def test_destroy_waits_for_slow_operations_and_names_one_that_never_ends(
         stack.destroy(color="never")
     assert emulator.calls("Operations.GetOperation") >= 9  # undeploy, endpoint, model: 3 each
     parent = emulator.parent
-    models = aiplatform_v1.ModelServiceClient(**_clients(emulator))
-    endpoints = aiplatform_v1.EndpointServiceClient(**_clients(emulator))
+    models = aiplatform_v1.ModelServiceClient(**client_options(emulator))
+    endpoints = aiplatform_v1.EndpointServiceClient(**client_options(emulator))
     assert list(models.list_models(parent=parent)) == []
     assert list(endpoints.list_endpoints(parent=parent)) == []
 

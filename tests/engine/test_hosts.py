@@ -16,14 +16,15 @@ import pytest
 from pulumi import automation as auto
 
 from gemini_tuning.testing import EmulatorProcess, run_emulator
-from tests.engine.conftest import emulator_config, write_examples
-from tests.engine.support import (
+from tests.support.engine import (
     Run,
     copy_project,
+    emulator_config,
     emulator_project_stack,
     engine_env,
     inline_stack,
     job_inputs,
+    write_examples,
 )
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]

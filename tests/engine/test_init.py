@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from gemini_tuning.testing import run_emulator
-from tests.engine.support import engine_env
 from tests.packaging.wheel import build_wheel, install
+from tests.support.engine import engine_env
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator, pytest.mark.timeout(900)]
 

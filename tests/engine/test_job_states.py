@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from gemini_tuning.testing import EmulatorProcess
-from tests.engine.conftest import emulator_config, write_examples
-from tests.engine.support import Run, inline_stack
-from tests.engine.test_hazards import CREATE, _jobs_by_resource, jobs_program
+from tests.support.engine import CREATE_JOB as CREATE
+from tests.support.engine import Run, emulator_config, inline_stack, jobs_program, write_examples
+from tests.support.engine import jobs_by_resource as _jobs_by_resource
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,15 +23,20 @@ import pytest
 from gemini_tuning._state import local_backend_url
 from gemini_tuning.cli._doctor import inspect, render
 from gemini_tuning.testing import EmulatorProcess
-from tests.engine.conftest import emulator_config, write_examples
-from tests.engine.support import engine_env, kill_process_tree
+from tests.support.engine import (
+    CREATE_JOB,
+    Project,
+    emulator_config,
+    engine_env,
+    kill_process_tree,
+    write_examples,
+)
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator, pytest.mark.private_emulator]
 
 KILLS = 20
 DEFAULT_KILL_SEED = 20261206  # fixed, printed; GT_KILL_SEED picks other moments (bench-style)
 PROJECT = "gt-kill"
-CREATE_JOB = "GenAiTuningService.CreateTuningJob"
 
 PROGRAM = """\
 import os
@@ -52,64 +56,6 @@ job = TuningJob(
 )
 pulumi.export("job", job.job_name)
 """
-
-
-@dataclass
-class Project:
-    """A Pulumi project directory, its stack ``dev``, and the environment its commands run in."""
-
-    work: Path
-    backend: Path
-    env: dict[str, str]
-
-    @property
-    def stack(self) -> str:
-        return f"organization/{self.work.name}/dev"
-
-    @property
-    def state_file(self) -> Path:
-        return self.backend / ".pulumi" / "stacks" / self.work.name / "dev.json"
-
-    def command(self, *args: str) -> list[str]:
-        return ["pulumi", *args, "--stack", self.stack, "--non-interactive", "--color", "never"]
-
-    def run(
-        self, *args: str, round_: int = 0, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            self.command(*args),
-            cwd=self.work,
-            env={**self.env, "GT_ROUND": str(round_)},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if check:
-            assert done.returncode == 0, f"pulumi {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-        return done
-
-    def up(self, round_: int) -> subprocess.CompletedProcess[str]:
-        return self.run("up", "--yes", "--skip-preview", round_=round_)
-
-    def start_up(self, round_: int) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            self.command("up", "--yes", "--skip-preview"),
-            cwd=self.work,
-            env={**self.env, "GT_ROUND": str(round_)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    def doctor(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "gemini_tuning.cli", "doctor", *args],
-            cwd=self.work,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
 
 
 def _project(

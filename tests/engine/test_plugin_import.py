@@ -16,9 +16,8 @@ from gemini_tuning import backends
 from gemini_tuning.backends import JobRequest, JobStatus
 from gemini_tuning.backends.vertex import VertexBackend
 from gemini_tuning.testing import EmulatorProcess
-from tests.engine.conftest import BUCKET, write_examples
-from tests.engine.plugin_support import backend, plugin_env, yaml_host_dir, yaml_stack
-from tests.engine.support import Run
+from tests.support.engine import BUCKET, Run, write_examples
+from tests.support.plugin import backend, plugin_env, yaml_host_dir, yaml_stack
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 

@@ -13,8 +13,8 @@ from pulumi import automation as auto
 
 from gemini_tuning import backends
 from gemini_tuning.testing import EmulatorProcess
-from tests.engine.plugin_support import backend, plugin_env, yaml_host_dir, yaml_project, yaml_stack
-from tests.engine.support import Run, resources_of
+from tests.support.engine import Run, resources_of
+from tests.support.plugin import backend, plugin_env, yaml_host_dir, yaml_project, yaml_stack
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 

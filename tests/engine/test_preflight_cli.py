@@ -18,7 +18,7 @@ from pulumi import automation as auto
 from gemini_tuning.cli import _preflight as pf
 from gemini_tuning.emulator._config import project_number
 from gemini_tuning.testing import EmulatorProcess, run_emulator
-from tests.engine.support import REPO, command, copy_project, engine_env
+from tests.support.engine import REPO, command, copy_project, engine_env
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 

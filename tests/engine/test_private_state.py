@@ -25,8 +25,16 @@ import pytest
 from gemini_tuning.backends import Settings
 from gemini_tuning.backends.vertex import VertexBackend
 from gemini_tuning.testing import EmulatorProcess, run_emulator
-from tests.engine.conftest import BUCKET, emulator_config, write_examples
-from tests.engine.support import Run, engine_env, inline_stack, project_stack, resources_of
+from tests.support.engine import (
+    BUCKET,
+    Run,
+    emulator_config,
+    engine_env,
+    inline_stack,
+    project_stack,
+    resources_of,
+    write_examples,
+)
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 

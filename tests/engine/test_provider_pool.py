@@ -19,12 +19,16 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform_v1
 
 from gemini_tuning.testing import EmulatorProcess
-from tests.engine.conftest import emulator_config, write_examples
-from tests.engine.support import inline_stack, job_inputs
+from tests.support.engine import (
+    CREATE_JOB,
+    emulator_config,
+    inline_stack,
+    job_inputs,
+    write_examples,
+)
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 
-CREATE_JOB = "GenAiTuningService.CreateTuningJob"
 JOBS = 6
 SLOW = {"team": "search", "emulator-seconds-per-epoch": "600"}  # 3 epochs: 30 minutes a job
 

@@ -16,8 +16,7 @@ import pulumi
 import pytest
 
 from gemini_tuning.testing import EmulatorProcess
-from tests.engine.conftest import emulator_config
-from tests.engine.support import Run, inline_stack
+from tests.support.engine import Run, emulator_config, inline_stack
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 

@@ -26,19 +26,20 @@ from gemini_tuning import _claims as claims
 from gemini_tuning.backends import NotFoundError, Settings
 from gemini_tuning.backends.vertex import VertexBackend
 from gemini_tuning.testing import EmulatorProcess, run_emulator
-from tests.engine.conftest import emulator_config, write_examples
-from tests.engine.support import (
+from tests.support.engine import (
+    CREATE_JOB,
     Run,
     copy_project,
+    emulator_config,
     emulator_project_stack,
     engine_env,
     inline_stack,
     resources_of,
+    write_examples,
 )
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 
-CREATE_JOB = "GenAiTuningService.CreateTuningJob"
 BUCKET = "gt-release-data"
 MODEL = "number-successor"
 SOURCE = "organization/gemini-tuning/dev"

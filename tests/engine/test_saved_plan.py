@@ -24,13 +24,18 @@ import pytest
 from pulumi import automation as auto
 
 from gemini_tuning.testing import EmulatorProcess
-from tests.engine.conftest import BUCKET
-from tests.engine.support import Run, copy_project, emulator_project_stack, engine_env
+from tests.support.engine import (
+    BUCKET,
+    CREATE_JOB,
+    Run,
+    copy_project,
+    emulator_project_stack,
+    engine_env,
+)
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 
 MODEL = "number-successor"
-CREATE_JOB = "GenAiTuningService.CreateTuningJob"
 
 
 def _edit(definition: Path, old: str, new: str) -> None:

@@ -42,16 +42,21 @@ from typing import Any
 import pytest
 
 from gemini_tuning.testing import EmulatorProcess
-from tests.engine.conftest import emulator_config, write_examples
-from tests.engine.support import engine_env, job_reads, kill_process_tree
-from tests.engine.test_killed_up import Project
+from tests.support.engine import (
+    CREATE_JOB,
+    Project,
+    emulator_config,
+    engine_env,
+    job_reads,
+    kill_process_tree,
+    write_examples,
+)
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator, pytest.mark.private_emulator]
 
 STATE_BUCKET = "gt-pulumi-state"
 STATE_PREFIX = "pulumi"  # gs://gt-pulumi-state/pulumi: a folder of a bucket, as teams often use
 NAME = "gt-shared"
-CREATE_JOB = "GenAiTuningService.CreateTuningJob"
 LOCKED = (
     "the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end "
     "or delete the lock file with `pulumi cancel`."

@@ -12,7 +12,7 @@ import pytest
 from gemini_tuning.testing import EmulatorProcess
 from tests.acceptance._target import Target
 from tests.acceptance.conftest import AcceptanceRun
-from tests.engine.conftest import BUCKET
+from tests.support.engine import BUCKET
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 

@@ -9,59 +9,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pulumi
 import pytest
 from pulumi import automation as auto
 
 from gemini_tuning.testing import EmulatorProcess
-from tests.engine.conftest import emulator_config, write_examples
-from tests.engine.support import (
+from tests.support.engine import (
+    CREATE_JOB,
     Run,
+    emulator_config,
     inline_stack,
-    job_inputs,
+    job_program,
     job_reads,
     kill_process_tree,
     resources_of,
     wait_until,
+    write_examples,
 )
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
-
-CREATE_JOB = "GenAiTuningService.CreateTuningJob"
-
-
-def job_program(data: Path, **overrides: Any) -> Callable[[], None]:
-    def program() -> None:
-        from gemini_tuning import TunedModel, TuningJob
-
-        inputs = job_inputs(data, **overrides)
-        job = TuningJob("qa", **inputs)
-        model = TunedModel(
-            "qa-model",
-            model=job.tuned_model,
-            endpoint=job.tuned_model_endpoint,
-            version_aliases=["dev"],
-        )
-        pulumi.export(
-            "job",
-            {
-                k: getattr(job, k)
-                for k in (
-                    "job_name",
-                    "job_state",
-                    "tuned_model",
-                    "tuned_model_endpoint",
-                    "effective_epoch_count",
-                    "loss_per_epoch",
-                    "data_stats",
-                    "epochs_completed",
-                    "training_dataset_uri",
-                )
-            },
-        )
-        pulumi.export("aliases", model.current_aliases)
-
-    return program
 
 
 def _stack(tmp: Path, pulumi_bin: Path, emu: EmulatorProcess, program: Callable[[], None]) -> Any:

@@ -16,13 +16,19 @@ from pulumi import automation as auto
 
 from gemini_tuning import backends
 from gemini_tuning.testing import EmulatorProcess
-from tests.engine.conftest import emulator_config, write_examples
-from tests.engine.plugin_support import backend, plugin_env
-from tests.engine.support import Run, inline_stack, job_inputs, resources_of
+from tests.support.engine import (
+    CREATE_JOB,
+    Run,
+    emulator_config,
+    inline_stack,
+    job_inputs,
+    resources_of,
+    write_examples,
+)
+from tests.support.plugin import backend, plugin_env
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 
-CREATE_JOB = "GenAiTuningService.CreateTuningJob"
 FACES = {"dynamic": "gemini_tuning", "plugin": "gemini_tuning.plugin.sdk"}
 JOB_TYPE = {"dynamic": "vertex:TuningJob", "plugin": "gemini-tuning:index:TuningJob"}
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gemini_tuning.testing import run_emulator
-from tests.engine.support import REPO, copy_project, emulator_stack_config, engine_env
+from tests.support.engine import REPO, copy_project, emulator_stack_config, engine_env
 
 HERE = Path(__file__).resolve().parent / "previews"
 MODEL = "number-successor"

@@ -11,10 +11,8 @@ import pytest
 
 from gemini_tuning import _recording
 from gemini_tuning.testing import EmulatorProcess, run_emulator
-from tests.engine.conftest import BUCKET, emulator_config, write_examples
-from tests.engine.support import inline_stack
-from tests.engine.test_tuning_job import job_program
 from tests.recorded.replay import Replayer
+from tests.support.engine import BUCKET, emulator_config, inline_stack, job_program, write_examples
 
 pytestmark = [pytest.mark.engine, pytest.mark.emulator]
 

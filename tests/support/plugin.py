@@ -14,8 +14,7 @@ from pulumi import automation as auto
 from gemini_tuning.backends import Settings
 from gemini_tuning.backends.vertex import VertexBackend
 from gemini_tuning.testing import EmulatorProcess
-from tests.engine.conftest import emulator_config
-from tests.engine.support import REPO, command, engine_env
+from tests.support.engine import REPO, command, emulator_config, engine_env
 
 YAML_VERSION = "1.25.0"
 PLUGIN = "pulumi-resource-gemini-tuning"

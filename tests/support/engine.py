@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -15,9 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pulumi
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import aiplatform_v1
 from pulumi import automation as auto
 
 from gemini_tuning._state import local_backend_url
+from gemini_tuning.testing import EmulatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 PASSPHRASE = "engine-tests"
@@ -239,3 +244,179 @@ def wait_until(
         assert child.poll() is None, f"the child ended (rc {child.returncode}) before {what}"
         assert time.monotonic() < deadline, f"no {what} within {seconds:g} s"
         time.sleep(0.1)
+
+
+BUCKET = "gt-datasets"
+CREATE_JOB = "GenAiTuningService.CreateTuningJob"  # its count: how many jobs were paid for
+
+
+def write_examples(path: Path, count: int = 24, *, topic: str = "capital") -> Path:
+    """A small valid Gemini `contents` training file."""
+    lines = []
+    for i in range(count):
+        example = {
+            "contents": [
+                {"role": "user", "parts": [{"text": f"What is the {topic} of region {i}?"}]},
+                {"role": "model", "parts": [{"text": f"The {topic} of region {i} is city {i}."}]},
+            ]
+        }
+        lines.append(json.dumps(example))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def emulator_config(emu: EmulatorProcess) -> dict[str, str]:
+    return {
+        "gemini-tuning:apiEndpoint": emu.url,
+        "gemini-tuning:storageEndpoint": emu.gcs_host,
+        "gemini-tuning:project": emu.project,
+        "gemini-tuning:location": emu.location,
+        "gemini-tuning:datasetBucket": BUCKET,
+    }
+
+
+def job_program(data: Path, **overrides: Any) -> Callable[[], None]:
+    def program() -> None:
+        from gemini_tuning import TunedModel, TuningJob
+
+        inputs = job_inputs(data, **overrides)
+        job = TuningJob("qa", **inputs)
+        model = TunedModel(
+            "qa-model",
+            model=job.tuned_model,
+            endpoint=job.tuned_model_endpoint,
+            version_aliases=["dev"],
+        )
+        pulumi.export(
+            "job",
+            {
+                k: getattr(job, k)
+                for k in (
+                    "job_name",
+                    "job_state",
+                    "tuned_model",
+                    "tuned_model_endpoint",
+                    "effective_epoch_count",
+                    "loss_per_epoch",
+                    "data_stats",
+                    "epochs_completed",
+                    "training_dataset_uri",
+                )
+            },
+        )
+        pulumi.export("aliases", model.current_aliases)
+
+    return program
+
+
+def jobs_program(data: Path, count: int, **overrides: Any) -> Callable[[], None]:
+    """``count`` small TuningJobs (qa-0, qa-1, ...), their names and states exported."""
+
+    def program() -> None:
+        from gemini_tuning import TuningJob
+
+        jobs = []
+        for n in range(count):
+            inputs: dict[str, Any] = {
+                "base_model": "gemini-2.5-flash",
+                "training_dataset": str(data),
+                "epoch_count": 1,
+                "poll_interval_seconds": 0.2,
+                "labels": {"emulator-seconds-per-epoch": "0_2"},  # 0.2 s
+            }
+            inputs.update(overrides)
+            jobs.append(TuningJob(f"qa-{n}", **inputs))
+        pulumi.export("jobs", [j.job_name for j in jobs])
+        pulumi.export("states", [j.job_state for j in jobs])
+        pulumi.export("losses", [j.loss_per_epoch for j in jobs])
+
+    return program
+
+
+def client_options(emu: EmulatorProcess) -> dict[str, Any]:
+    return {
+        "client_options": emu.client_options,
+        "credentials": AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        "transport": "rest",
+    }
+
+
+def jobs_by_resource(emu: EmulatorProcess) -> dict[str, list[str]]:
+    """The emulator's tuning jobs, grouped by the declaring resource's identity label."""
+    tuning = aiplatform_v1.GenAiTuningServiceClient(**client_options(emu))
+    found: dict[str, list[str]] = {}
+    for job in tuning.list_tuning_jobs(parent=emu.parent):
+        found.setdefault(job.labels["gemini-tuning-name"], []).append(job.name)
+    return found
+
+
+@dataclass
+class Project:
+    """A Pulumi project directory, its stack ``dev``, and the environment its commands run in."""
+
+    work: Path
+    backend: Path
+    env: dict[str, str]
+
+    @property
+    def stack(self) -> str:
+        return f"organization/{self.work.name}/dev"
+
+    @property
+    def state_file(self) -> Path:
+        return self.backend / ".pulumi" / "stacks" / self.work.name / "dev.json"
+
+    def command(self, *args: str) -> list[str]:
+        return ["pulumi", *args, "--stack", self.stack, "--non-interactive", "--color", "never"]
+
+    def run(
+        self, *args: str, round_: int = 0, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            self.command(*args),
+            cwd=self.work,
+            env={**self.env, "GT_ROUND": str(round_)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check:
+            assert done.returncode == 0, f"pulumi {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done
+
+    def up(self, round_: int) -> subprocess.CompletedProcess[str]:
+        return self.run("up", "--yes", "--skip-preview", round_=round_)
+
+    def start_up(self, round_: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            self.command("up", "--yes", "--skip-preview"),
+            cwd=self.work,
+            env={**self.env, "GT_ROUND": str(round_)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def doctor(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gemini_tuning.cli", "doctor", *args],
+            cwd=self.work,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+
+def pulumi_bin_dir() -> Path | None:
+    candidates = [os.environ.get("GT_PULUMI_BIN")]
+    state = REPO / ".state" / "pulumi-bin"
+    if state.is_file():
+        candidates.append(state.read_text().strip())
+    on_path = shutil.which("pulumi")
+    if on_path:
+        candidates.append(str(Path(on_path).resolve().parent))
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "pulumi").is_file():
+            return Path(candidate)
+    return None
