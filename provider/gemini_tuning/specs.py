@@ -12,7 +12,15 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gemini_tuning import catalog
 
@@ -46,7 +54,28 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 # ``best`` (lowest validation loss), ``last`` (the final one, the service's own choice) or an
 # epoch number. See resources/_checkpoints.py and resources/tuning_job.md, "Choosing the
 # checkpoint".
-CheckpointChoice = Literal["best", "last"] | Annotated[int, Field(ge=1, le=catalog.MAX_EPOCHS)]
+
+
+def _checkpoint_choice(value: Any) -> Any:
+    """``best``, ``last`` or an epoch number (``3``, and ``3.0`` as Pulumi hands numbers back);
+    anything else fails with one message, not one per member of the union."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip() in ("best", "last"):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 1 <= value <= catalog.MAX_EPOCHS:
+            return value
+    raise ValueError(
+        f"[checkpoint] checkpoint must be best, last or an epoch number from 1 to "
+        f"{catalog.MAX_EPOCHS}; got {value!r}"
+    )
+
+
+CheckpointChoice = Annotated[
+    Literal["best", "last"] | Annotated[int, Field(ge=1, le=catalog.MAX_EPOCHS)],
+    BeforeValidator(_checkpoint_choice),
+]
 _CHECKPOINT = (
     "Vertex: the checkpoint the tuned model serves by default: best (lowest validation loss; "
     "needs validation data), last (the final one, the service's default) or an epoch number "
