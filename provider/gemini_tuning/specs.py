@@ -63,9 +63,8 @@ def _checkpoint_choice(value: Any) -> Any:
         value = int(value)
     if isinstance(value, str) and value.strip() in ("best", "last"):
         return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool):
-        if 1 <= value <= catalog.MAX_EPOCHS:
-            return value
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= catalog.MAX_EPOCHS:
+        return value
     raise ValueError(
         f"[checkpoint] checkpoint must be best, last or an epoch number from 1 to "
         f"{catalog.MAX_EPOCHS}; got {value!r}"

@@ -265,7 +265,9 @@ def test_an_unknown_default_checkpoint_is_refused(
     for unknown in ("7", ""):
         with pytest.raises(exceptions.BadRequest) as refused:
             models.update_model(
-                model=aiplatform_v1.Model(name=job.tuned_model.model, default_checkpoint_id=unknown),
+                model=aiplatform_v1.Model(
+                    name=job.tuned_model.model, default_checkpoint_id=unknown
+                ),
                 update_mask=mask,
             )
         assert error_status(refused.value) == "INVALID_ARGUMENT"

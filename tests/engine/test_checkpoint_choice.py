@@ -46,9 +46,7 @@ def _stack(tmp_path: Path, pulumi_bin: Path, emu: EmulatorProcess) -> tuple[auto
 
 def _declare(definition: Path, checkpoint: str | None) -> None:
     lines = [
-        line
-        for line in definition.read_text().splitlines()
-        if not line.startswith("checkpoint:")
+        line for line in definition.read_text().splitlines() if not line.startswith("checkpoint:")
     ]
     if checkpoint is not None:
         lines.insert(lines.index("labels:"), f"checkpoint: {checkpoint}")
@@ -112,7 +110,7 @@ def test_best_then_an_epoch_move_the_default_checkpoint_without_another_job(
     _declare(definition, "best")
     preview = Run()
     stack.preview(**preview.kwargs())
-    assert "update: checkpoint changed (\"last\" -> \"best\")" in preview.text
+    assert 'update: checkpoint changed ("last" -> "best")' in preview.text
     assert _ops(preview, TUNING_JOB) == ["update"]
     run = _up(stack)
     assert _ops(run, TUNING_JOB) == ["update"]

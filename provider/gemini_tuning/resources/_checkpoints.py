@@ -32,7 +32,7 @@ class Chosen:
 
 
 def choose(
-    choice: str | int, checkpoints: Sequence[Checkpoint], validation_losses: Sequence[float]
+    choice: str | float, checkpoints: Sequence[Checkpoint], validation_losses: Sequence[float]
 ) -> Chosen | None:
     """The checkpoint ``choice`` names among ``checkpoints``; None for ``last`` when the job
     lists none (the service lists them only for jobs that keep intermediate checkpoints: its
@@ -54,7 +54,7 @@ def choose(
     return _at_epoch(int(normal), ordered, validation_losses)
 
 
-def _normal(choice: str | int) -> str | int:
+def _normal(choice: str | float) -> str | float:
     """``3``, ``3.0`` and ``"3"`` are epoch 3 (Pulumi hands numbers back as floats)."""
     if isinstance(choice, float) and choice.is_integer():
         return int(choice)

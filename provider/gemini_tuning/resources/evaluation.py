@@ -3,8 +3,9 @@
 Scores are SQuAD exact match and token F1 (``gemini_tuning.datasets`` normalisation), over
 generateContent answers. Calls run in a thread pool (``concurrency``, default 8) with retries, so
 500 examples are not 500 round trips in series. The resource re-runs only when what it measures
-changes: the target model (and its default checkpoint), the baseline model, the evaluation set's *content* (fingerprint), the
-system instruction or the example limit. Changing the gate, concurrency or retries is stored.
+changes: the target model (and its default checkpoint), the baseline model, the evaluation
+set's *content* (fingerprint), the system instruction or the example limit. Changing the gate,
+concurrency or retries is stored.
 
 The provider is pickled by reference and holds no attributes (no client, no credential).
 """

@@ -19,8 +19,8 @@ from gemini_tuning import _timing as timing_log
 from gemini_tuning import backends, catalog
 from gemini_tuning._process import in_dynamic_provider_process
 from gemini_tuning.backends._types import ACTIVE_STATES
-from gemini_tuning.resources import _dataset_inputs as ds
 from gemini_tuning.resources import _checkpoints, _deletion, _submit, _wait
+from gemini_tuning.resources import _dataset_inputs as ds
 from gemini_tuning.resources._lifecycle import (
     JOB_REPLACE_KEYS,
     JOB_UPDATE_KEYS,
