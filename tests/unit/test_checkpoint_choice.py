@@ -224,3 +224,103 @@ def test_a_new_default_checkpoint_reruns_the_evaluation(capsys: pytest.CaptureFi
     # state from before checkpoints (no checkpoint_id) and a program that passes none: no change
     before = {k: v for k, v in olds.items() if k != "checkpoint_id"}
     assert not EvaluationProvider().diff("id", before, dict(before)).changes
+
+
+# -- applying the choice (a fake backend: the calls made, not the wire) --------------------------
+
+
+class _FakeVertex:
+    """What _default_checkpoint calls: the version's default checkpoint and labels, and the job
+    whose tunedModel.endpoint follows the default."""
+
+    def __init__(self, labels: dict[str, str] | None = None) -> None:
+        self.default = "5"
+        self.labels = labels or {}
+        self.writes: list[tuple[str, str]] = []
+
+    def version_name(self, name: str) -> str:
+        return name
+
+    def get_model(self, name: str) -> Any:
+        from gemini_tuning.backends import ModelStatus
+
+        return ModelStatus(name=name, labels=self.labels, default_checkpoint_id=self.default)
+
+    def set_default_checkpoint(self, name: str, checkpoint_id: str) -> Any:
+        self.writes.append((name, checkpoint_id))
+        self.default = checkpoint_id
+        return self.get_model(name)
+
+    def get_job(self, name: str) -> Any:
+        return _status(endpoint=f"endpoints/{self.default}")
+
+
+def _status(endpoint: str = "endpoints/5") -> Any:
+    from gemini_tuning.backends import JobStatus
+
+    return JobStatus(
+        name="projects/p/locations/l/tuningJobs/1",
+        state="SUCCEEDED",
+        tuned_model="projects/p/locations/l/models/m@1",
+        endpoint=endpoint,
+        checkpoints=tuple(FIVE),
+        validation_loss_per_epoch=(0.9, 0.5, 0.4, 0.45, 0.6),
+    )
+
+
+def test_best_writes_the_default_once_and_the_endpoint_follows() -> None:
+    from gemini_tuning.resources.tuning_job import _checkpoint_outputs, _default_checkpoint
+
+    fake = _FakeVertex()
+    status, chosen = _default_checkpoint(fake, "best", _status(), "qa", "p/dev")  # type: ignore[arg-type]
+    assert fake.writes == [("projects/p/locations/l/models/m@1", "3")]
+    assert status.endpoint == "endpoints/3"
+    outs = _checkpoint_outputs(status, chosen)
+    assert outs["default_checkpoint_id"] == "3"
+    assert outs["default_checkpoint_epoch"] == 3
+    assert outs["checkpoints"][2] == {
+        "checkpoint_id": "3",
+        "epoch": 3,
+        "step": 30,
+        "validation_loss": 0.4,
+    }
+    _default_checkpoint(fake, "best", _status(), "qa", "p/dev")  # type: ignore[arg-type]
+    assert len(fake.writes) == 1  # already the default: nothing written
+
+
+def test_last_on_a_fresh_model_writes_nothing() -> None:
+    from gemini_tuning.resources.tuning_job import _default_checkpoint
+
+    fake = _FakeVertex()
+    _, chosen = _default_checkpoint(fake, "last", _status(), "qa", "p/dev")  # type: ignore[arg-type]
+    assert fake.writes == []
+    assert chosen is not None
+    assert chosen.checkpoint.checkpoint_id == "5"
+
+
+def test_a_version_another_stack_serves_keeps_its_default_checkpoint() -> None:
+    from gemini_tuning import _claims
+    from gemini_tuning.resources.tuning_job import _default_checkpoint
+
+    labels = {**_claims.claim_labels("p/staging"), **_claims.claim_labels("p/dev")}
+    fake = _FakeVertex(labels)
+    with pytest.raises(RuntimeError) as refused:
+        _default_checkpoint(fake, 2, _status(), "qa", "p/dev")  # type: ignore[arg-type]
+    assert fake.writes == []
+    assert "staging" in str(refused.value)
+    assert "would serve another checkpoint without a promotion. Nothing was changed" in str(
+        refused.value
+    )
+
+
+def test_a_choice_the_job_cannot_meet_keeps_the_job_and_says_so() -> None:
+    from gemini_tuning.resources.tuning_job import _default_checkpoint
+
+    fake = _FakeVertex()
+    with pytest.raises(RuntimeError) as failed:
+        _default_checkpoint(fake, 7, _status(), "qa", "p/dev")  # type: ignore[arg-type]
+    assert "no checkpoint at epoch 7" in str(failed.value)
+    assert "tuningJobs/1 and its model projects/p/locations/l/models/m@1 are kept" in str(
+        failed.value
+    )
+    assert fake.writes == []

@@ -228,7 +228,9 @@ class TuningJobProvider(dyn.ResourceProvider):
         if status.loss_note:
             say(spec.resource_name, status.loss_note)
         token = _stamp_owner(backend, spec, status)
-        status, chosen = _default_checkpoint(backend, spec.checkpoint, status, spec.resource_name)
+        status, chosen = _default_checkpoint(
+            backend, spec.checkpoint, status, spec.resource_name, str(props["stack"])
+        )
         outs = {**_outputs(props, status, uris), "owner_token": token}
         return dyn.CreateResult(status.name, {**outs, **_checkpoint_outputs(status, chosen)})
 
@@ -664,12 +666,17 @@ def _default_checkpoint(
     choice: str | int,
     status: backends.JobStatus,
     resource: str,
+    stack: str,
 ) -> tuple[backends.JobStatus, _checkpoints.Chosen | None]:
     """Make the checkpoint ``choice`` names the tuned model's default (UpdateModel, only when
     it is not already: ``last`` is the service's own default), and the job as read after it:
     "The tuned model endpoint represents the endpoint of the default checkpoint" (tuning
     checkpoints page), so ``tunedModel.endpoint`` follows the change. A choice the job cannot
-    meet fails with what it has; the job itself stays (the next `up` adopts it)."""
+    meet fails with what it has; the job itself stays (the next `up` adopts it).
+
+    The default checkpoint belongs to the version, so every stack that serves the version
+    serves it: while another stack claims the version, a change is refused (it would change
+    what staging or prod serves without a promotion)."""
     if not status.succeeded or not status.tuned_model:
         if choice != "last":  # wait: false, and the job has not finished
             say(resource, f"checkpoint: {choice} applies once job {status.name} has succeeded")
@@ -685,9 +692,20 @@ def _default_checkpoint(
     if chosen is None:  # no checkpoints listed, and ``last``: the service's default stands
         return status, None
     version = backend.version_name(status.tuned_model)
-    current = backend.get_model(version).default_checkpoint_id
+    model = backend.get_model(version)
+    current = model.default_checkpoint_id
     if current == chosen.checkpoint.checkpoint_id:
         return status, chosen
+    others = claims.other_stacks(model.labels, except_stack=stack)
+    if others:
+        raise RuntimeError(
+            f"checkpoint: {choice} would make checkpoint {chosen.checkpoint.checkpoint_id} the "
+            f"default of {version} (now {current or 'the service default'}), and "
+            f"{', '.join(others)} serve{'s' if len(others) == 1 else ''} that version: they "
+            "would serve another checkpoint without a promotion. Nothing was changed: put "
+            "checkpoint back, or stop serving this version there first (promote another), "
+            "then run pulumi up again"
+        )
     backend.set_default_checkpoint(version, chosen.checkpoint.checkpoint_id)
     say(
         resource,
@@ -703,7 +721,9 @@ def _change_checkpoint(job: str, news: dict[str, Any]) -> dict[str, Any]:
     backend = backends.backend_for(str(news.get("backend") or "vertex"))
     status = backend.get_job(job)
     choice = news.get("checkpoint", "last")
-    status, chosen = _default_checkpoint(backend, choice, status, str(news["resource_name"]))
+    status, chosen = _default_checkpoint(
+        backend, choice, status, str(news["resource_name"]), str(news.get("stack"))
+    )
     return {"tuned_model_endpoint": status.endpoint, **_checkpoint_outputs(status, chosen)}
 
 
