@@ -61,6 +61,8 @@ def _checkpoint_choice(value: Any) -> Any:
     anything else fails with one message, not one per member of the union."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():  # "3" from a string-typed face
+        value = int(value)
     if isinstance(value, str) and value.strip() in ("best", "last"):
         return value.strip()
     if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= catalog.MAX_EPOCHS:

@@ -167,6 +167,8 @@ def _output_doc(name: str) -> str:
 def json_type(field: Mapping[str, Any]) -> dict[str, Any]:
     """A pydantic JSON Schema property as a Pulumi schema type (``T | None`` is just T)."""
     branches = [b for b in field.get("anyOf", [field]) if b.get("type") != "null"]
+    if len({b.get("type") for b in branches}) > 1:  # e.g. checkpoint: best, last or an epoch
+        return {"$ref": "pulumi.json#/Any"}
     branch: Mapping[str, Any] = branches[0] if branches else {"type": "string"}
     kind = branch.get("type", "string")
     if kind == "array":
@@ -206,7 +208,10 @@ def python_type(hint: Any) -> dict[str, Any]:
 def describe(field: Mapping[str, Any]) -> str:
     """The field's description (its title when it has none) with its limits and allowed values."""
     text = str(field.get("description") or field.get("title") or "")
-    branch = next((b for b in field.get("anyOf", [field]) if b.get("type") != "null"), field)
+    branches = [b for b in field.get("anyOf", [field]) if b.get("type") != "null"]
+    if len({b.get("type") for b in branches}) > 1:
+        return text  # a union of kinds: its description says what each one means
+    branch = branches[0] if branches else field
     limits = []
     if "enum" in branch:
         limits.append("one of " + ", ".join(map(str, branch["enum"])))
