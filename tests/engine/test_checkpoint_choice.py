@@ -144,3 +144,22 @@ def test_best_then_an_epoch_move_the_default_checkpoint_without_another_job(
     assert _model(stack)["endpoint"] == first["endpoint"]
     assert [j.name for j in _jobs(emu)] == [job.name]
     stack.preview(expect_no_changes=True, color="never")
+
+
+def test_best_declared_from_the_start_is_applied_by_the_create(
+    tmp_path: Path, pulumi_bin: Path, emu: EmulatorProcess
+) -> None:
+    stack, definition = _stack(tmp_path, pulumi_bin, emu)
+    _declare(definition, "best")
+    run = _up(stack)
+    assert _ops(run, TUNING_JOB) == ["create"]
+    (job,) = _jobs(emu)  # one CreateTuningJob: the choice needs no second job
+    outputs = _model(stack)
+    losses = outputs["validation_loss_per_epoch"]
+    best = min(range(len(losses)), key=lambda i: (losses[i], i)) + 1
+    assert outputs["checkpoint"] == {"declared": "best", "id": str(best), "epoch": best}
+    assert _default_checkpoint(emu, outputs["model"]) == str(best)
+    served = {int(c.epoch): c.endpoint for c in job.tuned_model.checkpoints}
+    assert outputs["endpoint"] == served[best]  # what the evaluation scored
+    assert f"default checkpoint of {outputs['model']}" in run.text or best == len(losses)
+    stack.preview(expect_no_changes=True, color="never")
