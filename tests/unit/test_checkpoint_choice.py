@@ -324,3 +324,16 @@ def test_a_choice_the_job_cannot_meet_keeps_the_job_and_says_so() -> None:
         failed.value
     )
     assert fake.writes == []
+
+
+def test_the_tuning_job_diff_says_the_job_stays(capsys: pytest.CaptureFixture[str]) -> None:
+    from gemini_tuning.resources.tuning_job import TuningJobProvider
+
+    olds = {**OLDS, "tuned_model": "projects/p/locations/l/models/m@1"}
+    result = TuningJobProvider().diff("job", olds, {**OLDS, "checkpoint": "best"})
+    assert result.changes
+    assert result.replaces == []
+    assert (
+        'update: checkpoint changed ("last" -> "best"): the default checkpoint of '
+        "projects/p/locations/l/models/m@1 moves; no new tuning job"
+    ) in capsys.readouterr().err

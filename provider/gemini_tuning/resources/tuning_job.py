@@ -161,7 +161,7 @@ class TuningJobProvider(dyn.ResourceProvider):
             extra_reasons=reasons,
         )
         replaces = list(plan.replaces)
-        messages = plan.describe()
+        messages = [_with_checkpoint_note(m, olds) for m in plan.describe()]
         if olds.get("tuned_model_missing"):
             replaces.append("tuned_model")
             messages.append(
@@ -713,6 +713,14 @@ def _default_checkpoint(
         f"{chosen.checkpoint.checkpoint_id} ({chosen.reason})",
     )
     return backend.get_job(status.name), chosen
+
+
+def _with_checkpoint_note(message: str, olds: dict[str, Any]) -> str:
+    """What a ``checkpoint`` change does, said at preview: the same job, its model's default."""
+    if not message.startswith("update: checkpoint changed"):
+        return message
+    model = olds.get("tuned_model") or "the tuned model"
+    return f"{message}: the default checkpoint of {model} moves; no new tuning job"
 
 
 def _change_checkpoint(job: str, news: dict[str, Any]) -> dict[str, Any]:
