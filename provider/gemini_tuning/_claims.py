@@ -67,6 +67,13 @@ def claimants(labels: Mapping[str, str], aliases: Sequence[str], *, except_stack
     return [*stacks, *foreign]
 
 
+def other_stacks(labels: Mapping[str, str], *, except_stack: str) -> list[str]:
+    """The other stacks that claim a version (their claim labels; aliases aside, since this
+    stack's own TunedModel sets some)."""
+    own = f"{CLAIM_PREFIX}{stack_key(except_stack)}"
+    return sorted(v for k, v in labels.items() if k.startswith(CLAIM_PREFIX) and k != own)
+
+
 def has_served(labels: Mapping[str, str], stack: str) -> bool:
     """True if ``stack`` serves, or once served, the version."""
     return f"{SERVED_PREFIX}{stack_key(stack)}" in labels

@@ -40,7 +40,7 @@ from gemini_tuning import catalog
 
 # The gate is a resource input too (Evaluation's `gate`), so its model lives in specs, beside
 # the other inputs; a definition's `evaluation.gate` is the same model.
-from gemini_tuning.specs import Gate, _check_labels
+from gemini_tuning.specs import CheckpointChoice, Gate, _check_labels
 
 SCHEMA_FILE = "model-definition.schema.json"
 SCHEMA_ID = "https://gemini-tuning.local/schema/" + SCHEMA_FILE
@@ -154,6 +154,15 @@ class ModelDefinition(BaseModel):
             "Vertex: keep only the last checkpoint. Otherwise the job also deploys intermediate "
             "checkpoints (about one per epoch, at most about 10), each to its own endpoint; "
             "destroy removes them all"
+        ),
+    )
+    checkpoint: CheckpointChoice | None = Field(
+        None,
+        description=(
+            "Vertex: the checkpoint the tuned model serves (its default checkpoint, which the "
+            "evaluation scores): best (lowest validation loss; needs datasets.validation), last "
+            "(the final one; the default) or an epoch number (1..hyperparameters.epoch_count). "
+            "Changing it updates the tuned model in place; it never starts another tuning job"
         ),
     )
     evaluation: EvaluationDefinition | None = None
@@ -424,6 +433,8 @@ _JOB_FIELDS = {
     "validation_dataset": "datasets.validation",
     "tuned_model_display_name": "tuned_model_display_name",
     "labels": "labels",
+    "checkpoint": "checkpoint",
+    "export_last_checkpoint_only": "export_last_checkpoint_only",
     **{name: f"hyperparameters.{name}" for name in Hyperparameters.model_fields},
 }
 
@@ -443,6 +454,8 @@ def _tuning_rules(
         "validation_dataset": definition.datasets.validation,
         "tuned_model_display_name": definition.tuned_model_display_name,
         "labels": definition.labels,
+        "checkpoint": definition.checkpoint,
+        "export_last_checkpoint_only": definition.export_last_checkpoint_only,
         **definition.hyperparameters.model_dump(exclude_none=True),
     }
     try:

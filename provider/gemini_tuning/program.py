@@ -169,6 +169,8 @@ def _tune(
         "timeout_minutes": config.get_float("timeoutMinutes"),
         # Only when set: an input that appears (even False) would change existing jobs' inputs.
         "export_last_checkpoint_only": definition.export_last_checkpoint_only or None,
+        # Only when declared, like the one above: absent means last, the service's default.
+        "checkpoint": definition.checkpoint,
     }
     job_inputs.update({k: v for k, v in optional.items() if v is not None})
     job = TuningJob(name, **job_inputs)
@@ -197,6 +199,14 @@ def _tune(
     }
     if pre_tuned:
         entry["continued_from"] = _continued_from(definition, pre_tuned)
+    if definition.checkpoint is not None:
+        # Only when declared: state from before checkpoints has no such outputs, and preview
+        # would show them as unknown (a change that is not there).
+        entry["checkpoint"] = {
+            "declared": definition.checkpoint,
+            "id": job.default_checkpoint_id,
+            "epoch": job.default_checkpoint_epoch,
+        }
     evaluation = None
     if definition.evaluation is not None:
         ev = definition.evaluation
@@ -210,6 +220,10 @@ def _tune(
             "concurrency": ev.concurrency,
             "retries": ev.retries,
         }
+        if definition.checkpoint is not None and definition.backend == "vertex":
+            # The evaluation scores the default checkpoint (what the endpoint serves): a new
+            # one re-runs it, and its diff names it.
+            eval_inputs["checkpoint_id"] = job.default_checkpoint_id
         if ev.baseline:
             eval_inputs["baseline_model"] = definition.base_model
         if ev.max_examples is not None:

@@ -12,7 +12,15 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gemini_tuning import catalog
 
@@ -42,6 +50,38 @@ VERTEX_ADAPTER_SIZES = (1, 2, 4, 8, 16, 32)
 _STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 METRICS = ("exact_match", "token_f1")
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+# Which checkpoint of a Vertex job is the tuned model's default (the one its endpoint serves):
+# ``best`` (lowest validation loss), ``last`` (the final one, the service's own choice) or an
+# epoch number. See resources/_checkpoints.py and resources/tuning_job.md, "Choosing the
+# checkpoint".
+
+
+def _checkpoint_choice(value: Any) -> Any:
+    """``best``, ``last`` or an epoch number (``3``, and ``3.0`` as Pulumi hands numbers back);
+    anything else fails with one message, not one per member of the union."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():  # "3" from a string-typed face
+        value = int(value)
+    if isinstance(value, str) and value.strip() in ("best", "last"):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= catalog.MAX_EPOCHS:
+        return value
+    raise ValueError(
+        f"[checkpoint] checkpoint must be best, last or an epoch number from 1 to "
+        f"{catalog.MAX_EPOCHS}; got {value!r}"
+    )
+
+
+CheckpointChoice = Annotated[
+    Literal["best", "last"] | Annotated[int, Field(ge=1, le=catalog.MAX_EPOCHS)],
+    BeforeValidator(_checkpoint_choice),
+]
+_CHECKPOINT = (
+    "Vertex: the checkpoint the tuned model serves by default: best (lowest validation loss; "
+    "needs validation data), last (the final one, the service's default) or an epoch number "
+    "(1..epoch_count). Changing it updates the model's default checkpoint; no new tuning job"
+)
 
 
 def _check_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -120,6 +160,7 @@ class TuningJobSpec(BaseModel):
     encryption_key: str | None = Field(None, description="Cloud KMS key name (CMEK)")
     service_account: str | None = None
     export_last_checkpoint_only: bool = False
+    checkpoint: CheckpointChoice = Field("last", description=_CHECKPOINT)
     wait: bool = True
     timeout_minutes: Annotated[float, Field(gt=0)] = 24 * 60.0
     poll_interval_seconds: Annotated[float, Field(gt=0, le=600)] = 15.0
@@ -159,7 +200,49 @@ class TuningJobSpec(BaseModel):
             self._check_vertex_only_fields()
         else:
             self._check_gemini_api_only_fields()
+        self._check_checkpoint()
         return self
+
+    def _check_checkpoint(self) -> None:
+        """``checkpoint`` names one the job will have (see _CHECKPOINT); refused at preview."""
+        choice = self.checkpoint
+        if choice == "last":
+            return
+        if self.backend != "vertex":
+            raise _field_error(
+                "checkpoint",
+                f"checkpoint: {choice}: the Gemini API keeps no checkpoints to choose from; "
+                "remove it (the tuned model is the final one)",
+            )
+        if self.export_last_checkpoint_only:
+            raise _field_error(
+                "checkpoint",
+                f"checkpoint: {choice}, but export_last_checkpoint_only keeps only the last "
+                "checkpoint; remove one of them",
+            )
+        if choice == "best":
+            if self.validation_dataset is None:
+                raise _field_error(
+                    "checkpoint",
+                    "checkpoint: best picks the checkpoint with the lowest validation loss, and "
+                    "this job has no validation data: add a validation dataset, or choose last "
+                    "or an epoch number",
+                )
+            return
+        if self.epoch_count is None:
+            raise _field_error(
+                "checkpoint",
+                f"checkpoint: {choice} names an epoch, but epoch_count is not set (the service "
+                f"would choose it, so epoch {choice} may not exist): set epoch_count, or choose "
+                "best or last",
+            )
+        if int(choice) > self.epoch_count:
+            raise _field_error(
+                "checkpoint",
+                f"checkpoint: {choice}, but the job tunes {self.epoch_count} epoch"
+                f"{'s' if self.epoch_count != 1 else ''}: choose an epoch from 1 to "
+                f"{self.epoch_count}, best or last",
+            )
 
     def _check_base_model(self, base_model: str) -> None:
         try:

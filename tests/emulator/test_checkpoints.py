@@ -9,6 +9,7 @@ checkpoints include all checkpoints and their corresponding endpoints."
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from google.api_core import exceptions
@@ -202,3 +203,98 @@ def test_a_checkpoint_endpoint_answers_with_the_model_as_trained_to_its_epoch(
     assert first == [_learner.answer(p, trained, 1) for p in prompts]
     assert last == [_learner.answer(p, trained, 3) for p in prompts]
     assert first != last
+
+
+def _said(prediction: aiplatform_v1.PredictionServiceClient, endpoint: str, prompt: str) -> str:
+    answer = prediction.generate_content(
+        model=endpoint, contents=[{"role": "user", "parts": [{"text": prompt}]}]
+    )
+    return str(answer.candidates[0].content.parts[0].text)
+
+
+def test_the_default_checkpoint_moves_the_tuned_model_endpoint_and_what_it_serves(
+    emu: EmulatorProcess,
+    tuning: aiplatform_v1.GenAiTuningServiceClient,
+    models: aiplatform_v1.ModelServiceClient,
+    prediction: aiplatform_v1.PredictionServiceClient,
+) -> None:
+    """Issue 25 item 4: UpdateModel with ``default_checkpoint_id`` (the documented way: "Select
+    the best performing checkpoint [...] to be the default checkpoint"; "The tuned model
+    endpoint represents the endpoint of the default checkpoint"). The job's tunedModel.endpoint
+    follows, and serving it answers as that checkpoint's epoch; no new job."""
+    from google.protobuf import field_mask_pb2
+
+    from gemini_tuning.datasets import iter_file_text_pairs
+
+    data = Path(__file__).resolve().parents[2] / "stacks" / "data"
+    uri = emu.upload((data / "squad-qa-train.jsonl").read_bytes(), "gs://data/squad-train.jsonl")
+    job = new_job(tuning, emu, uri, labels={"emulator-seconds-per-epoch": "0.2"}, epochs=3)
+    job = wait_job(tuning, job.name, timeout=60)
+    assert job.state == aiplatform_v1.JobState.JOB_STATE_SUCCEEDED
+    by_epoch = {int(cp.epoch): cp for cp in job.tuned_model.checkpoints}
+    prompts = [p for p, _ in iter_file_text_pairs(data / "squad-qa-eval.jsonl")][:40]
+    first = [_said(prediction, by_epoch[1].endpoint, p) for p in prompts]
+    assert [_said(prediction, job.tuned_model.endpoint, p) for p in prompts] != first
+
+    jobs_before = len(list(tuning.list_tuning_jobs(parent=emu.parent)))
+    updated = models.update_model(
+        model=aiplatform_v1.Model(
+            name=job.tuned_model.model, default_checkpoint_id=by_epoch[1].checkpoint_id
+        ),
+        update_mask=field_mask_pb2.FieldMask(paths=["default_checkpoint_id"]),
+    )
+    assert updated.default_checkpoint_id == by_epoch[1].checkpoint_id
+    assert models.get_model(name=job.tuned_model.model).default_checkpoint_id == "1"
+    moved = tuning.get_tuning_job(name=job.name)
+    assert moved.tuned_model.endpoint == by_epoch[1].endpoint
+    assert [_said(prediction, moved.tuned_model.endpoint, p) for p in prompts] == first
+    assert len(list(tuning.list_tuning_jobs(parent=emu.parent))) == jobs_before
+
+
+def test_an_unknown_default_checkpoint_is_refused(
+    emu: EmulatorProcess,
+    train_uri: str,
+    tuning: aiplatform_v1.GenAiTuningServiceClient,
+    models: aiplatform_v1.ModelServiceClient,
+) -> None:
+    from google.protobuf import field_mask_pb2
+
+    job = new_job(tuning, emu, train_uri, labels={"emulator-seconds-per-epoch": "0.05"}, epochs=2)
+    job = wait_job(tuning, job.name, timeout=30)
+    mask = field_mask_pb2.FieldMask(paths=["default_checkpoint_id"])
+    for unknown in ("7", ""):
+        with pytest.raises(exceptions.BadRequest) as refused:
+            models.update_model(
+                model=aiplatform_v1.Model(
+                    name=job.tuned_model.model, default_checkpoint_id=unknown
+                ),
+                update_mask=mask,
+            )
+        assert error_status(refused.value) == "INVALID_ARGUMENT"
+        assert "its checkpoints: 1, 2" in str(refused.value)
+    assert models.get_model(name=job.tuned_model.model).default_checkpoint_id == "2"
+    assert tuning.get_tuning_job(name=job.name).tuned_model.endpoint == job.tuned_model.endpoint
+
+
+def test_google_genai_models_update_sets_the_default_checkpoint(
+    emu: EmulatorProcess, train_uri: str, tuning: aiplatform_v1.GenAiTuningServiceClient
+) -> None:
+    """Google's own sample (googlegenaisdk_tuning_with_checkpoints_set_default): models.get on
+    the job's tuned model, then models.update(model=tuned_model.name, config=
+    UpdateModelConfig(default_checkpoint_id=...)), a PATCH with no updateMask."""
+    from google.genai import types
+
+    from tests.support.emulator import genai_client
+
+    job = new_job(tuning, emu, train_uri, labels={"emulator-seconds-per-epoch": "0.05"}, epochs=2)
+    job = wait_job(tuning, job.name, timeout=30)
+    client = genai_client(emu, api_version="v1")
+    tuned_model = client.models.get(model=job.tuned_model.model)
+    assert tuned_model.default_checkpoint_id == "2"
+    updated = client.models.update(
+        model=str(tuned_model.name),
+        config=types.UpdateModelConfig(default_checkpoint_id="1"),
+    )
+    assert updated.default_checkpoint_id == "1"
+    first = next(cp for cp in job.tuned_model.checkpoints if cp.checkpoint_id == "1")
+    assert tuning.get_tuning_job(name=job.name).tuned_model.endpoint == first.endpoint

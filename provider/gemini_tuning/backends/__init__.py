@@ -15,6 +15,7 @@ from typing import Any
 from gemini_tuning.backends._settings import Settings, SettingsError, resolve
 from gemini_tuning.backends._types import (
     BackendError,
+    Checkpoint,
     ConflictError,
     DeleteRefusedError,
     EndpointStatus,
@@ -29,6 +30,7 @@ from gemini_tuning.backends._types import (
 
 __all__ = [
     "BackendError",
+    "Checkpoint",
     "ConflictError",
     "DeleteRefusedError",
     "EndpointStatus",

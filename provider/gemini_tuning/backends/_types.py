@@ -92,6 +92,17 @@ class JobRequest:
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """One checkpoint of a tuned model (TunedModelCheckpoint, tuning_job.proto: "checkpoint_id
+    [...] epoch [...] step [...] endpoint": the endpoint it was deployed to)."""
+
+    checkpoint_id: str
+    epoch: int
+    step: int = 0
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True)
 class JobStatus:
     """A job as the service reports it. ``state`` has no JOB_STATE_ prefix."""
 
@@ -103,6 +114,9 @@ class JobStatus:
     endpoint: str | None = None  # the default checkpoint's
     # Every endpoint the job names: the default checkpoint's and the other checkpoints'.
     endpoints: Sequence[str] = ()
+    # tunedModel.checkpoints: "only populated for tuning jobs that enable intermediate
+    # checkpoints" (tuning_job.proto), in the order the service lists them.
+    checkpoints: Sequence[Checkpoint] = ()
     create_time: str | None = None
     start_time: str | None = None
     end_time: str | None = None
@@ -152,6 +166,7 @@ class ModelStatus:
     version_aliases: Sequence[str] = ()
     endpoints: Sequence[str] = ()
     create_time: str | None = None  # of this version
+    default_checkpoint_id: str | None = None  # Model.default_checkpoint_id, of this version
 
 
 @dataclass(frozen=True)
@@ -219,6 +234,11 @@ class TuningBackend(Protocol):
 
     def merge_aliases(self, name: str, *, add: Sequence[str], remove: Sequence[str]) -> ModelStatus:
         """Add and remove aliases of one version (``name`` with ``@N``: any other is refused)."""
+        ...
+
+    def set_default_checkpoint(self, name: str, checkpoint_id: str) -> ModelStatus:
+        """Make ``checkpoint_id`` the default checkpoint of one version (``name`` with ``@N``:
+        any other is refused); the tuned model's endpoint is then that checkpoint's."""
         ...
 
     def delete_version(self, name: str, endpoint: str | None) -> list[str]:

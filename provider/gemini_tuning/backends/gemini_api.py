@@ -399,6 +399,12 @@ class GeminiApiBackend:
             )
         return self.get_model(name)  # nothing to remove: none can have been added
 
+    def set_default_checkpoint(self, name: str, checkpoint_id: str) -> ModelStatus:
+        raise BackendError(
+            f"the Gemini API keeps no checkpoints to choose from: cannot make {checkpoint_id} "
+            f"the default checkpoint of {name}"
+        )
+
     def update_labels(self, name: str, change: LabelChange) -> ModelStatus:
         wanted = dict(change({}))
         if wanted:

@@ -21,6 +21,7 @@ from gemini_tuning._locations import location_of
 from gemini_tuning.backends._settings import Settings
 from gemini_tuning.backends._types import (
     BackendError,
+    Checkpoint,
     ConflictError,
     DeleteRefusedError,
     EndpointStatus,
@@ -604,6 +605,29 @@ class VertexBackend:
             self._call("model", "merge_version_aliases", name=name, version_aliases=aliases)
         )
 
+    def set_default_checkpoint(self, name: str, checkpoint_id: str) -> ModelStatus:
+        """ModelService.UpdateModel on ``models/X@N`` with update_mask ``default_checkpoint_id``.
+
+        Documented: "Select the best performing checkpoint before overfitting to be the default
+        checkpoint [...] The tuned model endpoint represents the endpoint of the default
+        checkpoint" (https://cloud.google.com/vertex-ai/generative-ai/docs/models/
+        tuning-checkpoints); Google's sample for it (python-docs-samples, genai/tuning,
+        googlegenaisdk_tuning_with_checkpoints_set_default) calls ``client.models.update(model=
+        ..., config=UpdateModelConfig(default_checkpoint_id=...))``, which is this UpdateModel
+        (PATCH, ``Model.default_checkpoint_id``: "The default checkpoint id of a model
+        version", model.proto). [I] UpdateModelRequest's list of updatable fields does not
+        name it, and the sample passes the name GetModel answered: the write goes to the exact
+        version (``@N``, as labels do), so no other version's default can change."""
+        from google.protobuf import field_mask_pb2
+
+        from gemini_tuning.backends import _aiplatform
+
+        _require_version(name, "set the default checkpoint of")
+        model = _aiplatform.model_message()(name=name, default_checkpoint_id=checkpoint_id)
+        mask = field_mask_pb2.FieldMask(paths=["default_checkpoint_id"])
+        self._call("model", "update_model", model=model, update_mask=mask)
+        return self.get_model(name)
+
     def delete_version(self, name: str, endpoint: str | None) -> list[str]:
         """Undeploy this version from every endpoint that serves it (and delete an endpoint
         left empty), then delete the version, or the whole model when it has no other. The
@@ -890,6 +914,7 @@ def _job_status(job: Any) -> JobStatus:
         tuned_model=tuned.get("model"),
         endpoint=tuned.get("endpoint"),
         endpoints=tuple(sorted(e for e in named if e)),
+        checkpoints=tuple(_checkpoint(c) for c in checkpoints if c.get("checkpointId")),
         create_time=raw.get("createTime"),
         start_time=raw.get("startTime"),
         end_time=raw.get("endTime"),
@@ -898,6 +923,16 @@ def _job_status(job: Any) -> JobStatus:
         data_stats=_data_stats(raw.get("tuningDataStats", {}).get("supervisedTuningDataStats", {})),
         experiment=raw.get("experiment"),
         declared=_declared(raw),
+    )
+
+
+def _checkpoint(raw: Mapping[str, Any]) -> Checkpoint:
+    """One TunedModelCheckpoint (JSON: int64 epoch and step as strings)."""
+    return Checkpoint(
+        checkpoint_id=str(raw["checkpointId"]),
+        epoch=int(raw.get("epoch", 0)),
+        step=int(raw.get("step", 0)),
+        endpoint=raw.get("endpoint") or None,
     )
 
 
@@ -946,6 +981,7 @@ def _model_status(model: Any) -> ModelStatus:
         version_aliases=tuple(model.version_aliases),
         endpoints=tuple(ref.endpoint for ref in model.deployed_models),
         create_time=model.version_create_time.isoformat() if model.version_create_time else None,
+        default_checkpoint_id=model.default_checkpoint_id or None,
     )
 
 

@@ -105,6 +105,14 @@ def _restamp(version: Resource) -> None:
     version.data["etag"] = _etag(data)
 
 
+def _epoch_of(version: Resource, checkpoint_id: Any) -> int | None:
+    """The epoch of one of a model version's checkpoints (None: unknown, the last one)."""
+    for cp in version.data.get("checkpoints", []):
+        if str(cp.get("checkpointId")) == str(checkpoint_id):
+            return int(cp.get("epoch", 0)) or None
+    return None
+
+
 def merged(version: Resource) -> dict[str, Any]:
     """A model version as the service returns it. UpdateModelRequest (model_service.proto,
     googleapis google/cloud/aiplatform/v1): "Labels are supported in both scenarios. Both the
@@ -753,6 +761,15 @@ class VertexService:
     # error. 6. One request cannot update both the model and the version fields."
     _MODEL_LEVEL: ClassVar[frozenset[str]] = frozenset({"displayName", "description"})
     _VERSION_LEVEL: ClassVar[frozenset[str]] = frozenset({"versionDescription"})
+    # Model.default_checkpoint_id, "The default checkpoint id of a model version" (model.proto).
+    # Not in UpdateModelRequest's list above, but the documented way to change it: "Select the
+    # best performing checkpoint [...] to be the default checkpoint" (https://cloud.google.com/
+    # vertex-ai/generative-ai/docs/models/tuning-checkpoints), whose sample calls google-genai's
+    # models.update(model=<the name GetModel answered>, config=UpdateModelConfig(
+    # default_checkpoint_id=...)): a PATCH of the model with ``defaultCheckpointId`` and no
+    # updateMask. So it is taken on a version name and on a bare one, and applies to the one
+    # version the name means (a bare name: the default version) [I].
+    _CHECKPOINT_FIELD: ClassVar[str] = "defaultCheckpointId"
 
     def _update_mask(
         self, body: dict[str, Any], mask_raw: str, model_name: str, version: str | None
@@ -772,13 +789,17 @@ class VertexService:
             mask = [normalize_keys({m.strip(): None}).popitem()[0] for m in mask_raw.split(",")]
         else:
             mask = [k for k in body if k not in ("name", "versionId", "etag")]
-        allowed = self._MODEL_LEVEL | self._VERSION_LEVEL | {"labels"}
+        allowed = self._MODEL_LEVEL | self._VERSION_LEVEL | {"labels", self._CHECKPOINT_FIELD}
         bad = [m for m in mask if m not in allowed]
         if bad:
             raise invalid(
                 f"Field(s) {', '.join(bad)} cannot be updated; updatable fields: "
-                "displayName, description, versionDescription, labels."
+                "displayName, description, versionDescription, labels, defaultCheckpointId."
             )
+        if self._CHECKPOINT_FIELD in mask and len(mask) > 1:
+            # "One request cannot update both the model and the version fields" [I: the
+            # default checkpoint alone, so it never lands on the wrong level].
+            raise invalid("defaultCheckpointId is updated on its own, in a request of its own.")
         self._check_update_level(mask, model_name, version)
         if "labels" in mask:
             check_labels(body.get("labels") or {})
@@ -824,6 +845,9 @@ class VertexService:
                     "ABORTED",
                     f"The etag of {res.name} does not match: the model changed since it was read.",
                 )
+            if mask == [self._CHECKPOINT_FIELD]:
+                self._set_default_checkpoint(res, body.get(self._CHECKPOINT_FIELD))
+                return prune(self._render_model(merged(res)))  # type: ignore[no-any-return]
             now = timestamp(time.time())
             targets = versions if version in (None, "-") else [res]
             for r in targets:
@@ -840,6 +864,35 @@ class VertexService:
                     _restamp(r)
                     self.store.put(r)
         return prune(self._render_model(merged(res)))  # type: ignore[no-any-return]
+
+    def _set_default_checkpoint(self, res: Resource, wanted: Any) -> None:
+        """One of the version's own checkpoints becomes its default; the job's
+        ``tunedModel.endpoint`` follows ("The tuned model endpoint represents the endpoint of
+        the default checkpoint"), and so does what serving that endpoint answers. An id the
+        version does not have is refused, 400 INVALID_ARGUMENT [I: the code and wording are
+        the emulator's; Google documents no refusal, and accepting an unknown id would leave
+        the model with no default to serve]."""
+        checkpoint_id = str(wanted or "")
+        known = [str(c.get("checkpointId")) for c in res.data.get("checkpoints", [])]
+        if checkpoint_id not in known:
+            raise invalid(
+                f"Checkpoint {checkpoint_id or '(empty)'} does not exist in model {res.name}; "
+                f"its checkpoints: {', '.join(known) or 'none'}."
+            )
+        now = timestamp(time.time())
+        res.data[self._CHECKPOINT_FIELD] = checkpoint_id
+        res.data["versionUpdateTime"] = res.data["updateTime"] = now
+        _restamp(res)
+        self.store.put(res)
+        job = self.store.get(str(res.internal.get("job") or ""))
+        if job is None:
+            return
+        endpoint = job.internal.get("checkpoint_endpoints", {}).get(checkpoint_id)
+        tuned = job.data.get("tunedModel")
+        if endpoint and isinstance(tuned, dict):
+            tuned["endpoint"] = endpoint
+            job.internal.setdefault("tuned", {})["endpoint"] = endpoint
+            self.store.put(job)
 
     def merge_version_aliases(self, call: Call) -> dict[str, Any]:
         """MergeVersionAliasesRequest.name: "The name of the model version to merge aliases,
@@ -1113,9 +1166,10 @@ class VertexService:
             examples = [(str(p), str(a)) for p, a in pairs]
             trained = self._trained(job)
             if trained is not None:
-                # A checkpoint's endpoint answers with the model as trained up to its epoch.
-                epoch = int(chosen["checkpointId"]) if chosen.get("checkpointId") else None
-                answer = _learner.answer(prompt, trained, epoch)
+                # A checkpoint's endpoint answers with the model as trained up to its epoch; a
+                # deployment that names no checkpoint serves the version's default one.
+                checkpoint = chosen.get("checkpointId") or mres.data.get("defaultCheckpointId")
+                answer = _learner.answer(prompt, trained, _epoch_of(mres, checkpoint))
         if answer is None:  # not a reading prompt: the nearest training prompt's answer
             answer = _answers.tuned_answer(prompt, examples)
         return self._respond(call.body, prompt, answer, base)

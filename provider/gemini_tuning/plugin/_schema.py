@@ -69,6 +69,9 @@ _OUTPUT_DOCS = {
     "validation_dataset_uri": "Where the validation data was uploaded (gs://).",
     "spec_hash": "Hash of what the job tunes: part of its identity labels.",
     "owner_token": "This resource's ownership mark on the tuned model version (see _claims).",
+    "default_checkpoint_id": "The tuned model's default checkpoint: the one its endpoint serves.",
+    "default_checkpoint_epoch": "The epoch of the default checkpoint.",
+    "checkpoints": "Every checkpoint of the job: id, epoch, step and validation loss.",
     "model_name": "The model version this resource serves (models/M@version).",
     "version_id": "Its version id.",
     "current_aliases": "Every alias the version carries now (this stack's and others').",
@@ -164,6 +167,8 @@ def _output_doc(name: str) -> str:
 def json_type(field: Mapping[str, Any]) -> dict[str, Any]:
     """A pydantic JSON Schema property as a Pulumi schema type (``T | None`` is just T)."""
     branches = [b for b in field.get("anyOf", [field]) if b.get("type") != "null"]
+    if len({b.get("type") for b in branches}) > 1:  # e.g. checkpoint: best, last or an epoch
+        return {"$ref": "pulumi.json#/Any"}
     branch: Mapping[str, Any] = branches[0] if branches else {"type": "string"}
     kind = branch.get("type", "string")
     if kind == "array":
@@ -203,7 +208,10 @@ def python_type(hint: Any) -> dict[str, Any]:
 def describe(field: Mapping[str, Any]) -> str:
     """The field's description (its title when it has none) with its limits and allowed values."""
     text = str(field.get("description") or field.get("title") or "")
-    branch = next((b for b in field.get("anyOf", [field]) if b.get("type") != "null"), field)
+    branches = [b for b in field.get("anyOf", [field]) if b.get("type") != "null"]
+    if len({b.get("type") for b in branches}) > 1:
+        return text  # a union of kinds: its description says what each one means
+    branch = branches[0] if branches else field
     limits = []
     if "enum" in branch:
         limits.append("one of " + ", ".join(map(str, branch["enum"])))

@@ -37,7 +37,8 @@ JOB_REPLACE_KEYS = (
     "service_account",
     "export_last_checkpoint_only",
 )
-JOB_UPDATE_KEYS = ("description", "labels")
+# ``checkpoint`` moves the tuned model's default checkpoint (UpdateModel): the same job.
+JOB_UPDATE_KEYS = ("description", "labels", "checkpoint")
 
 # Re-pointing a TunedModel at another model (a new tuning, or a promotion/rollback to another
 # version) moves its aliases in place: the resource stands for a role, not for one version.

@@ -3,8 +3,9 @@
 Scores are SQuAD exact match and token F1 (``gemini_tuning.datasets`` normalisation), over
 generateContent answers. Calls run in a thread pool (``concurrency``, default 8) with retries, so
 500 examples are not 500 round trips in series. The resource re-runs only when what it measures
-changes: the target model, the baseline model, the evaluation set's *content* (fingerprint), the
-system instruction or the example limit. Changing the gate, concurrency or retries is stored.
+changes: the target model (and its default checkpoint), the baseline model, the evaluation
+set's *content* (fingerprint), the system instruction or the example limit. Changing the gate,
+concurrency or retries is stored.
 
 The provider is pickled by reference and holds no attributes (no client, no credential).
 """
@@ -44,6 +45,11 @@ class EvaluationSpec(BaseModel):
     resource_name: str
     backend: catalog.Backend = "vertex"
     target: str = Field(description="Tuned endpoint (Vertex) or tuned model to query")
+    checkpoint_id: str | None = Field(
+        None,
+        description="Vertex: the tuned model's default checkpoint, the one its endpoint serves "
+        "(TuningJob.default_checkpoint_id); a new one re-runs the evaluation",
+    )
     baseline_model: str | None = Field(None, description="Base model scored for comparison")
     eval_dataset: str = Field(description="Local JSONL/CSV of held-out examples")
     max_examples: Annotated[int, Field(ge=1)] | None = None
@@ -58,6 +64,7 @@ class EvaluationSpec(BaseModel):
 RERUN_KEYS = (
     "backend",
     "target",
+    "checkpoint_id",
     "baseline_model",
     "eval_dataset_fingerprint",
     "max_examples",
@@ -74,6 +81,7 @@ INPUT_KEYS = (*EvaluationSpec.model_fields, *COMPUTED_INPUTS)
 class EvaluationArgs(TypedDict, total=False):
     backend: pulumi.Input[str]
     target: pulumi.Input[str]
+    checkpoint_id: pulumi.Input[str]
     baseline_model: pulumi.Input[str]
     eval_dataset: pulumi.Input[str]
     max_examples: pulumi.Input[int]

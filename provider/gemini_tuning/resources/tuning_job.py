@@ -19,8 +19,8 @@ from gemini_tuning import _timing as timing_log
 from gemini_tuning import backends, catalog
 from gemini_tuning._process import in_dynamic_provider_process
 from gemini_tuning.backends._types import ACTIVE_STATES
+from gemini_tuning.resources import _checkpoints, _deletion, _submit, _wait
 from gemini_tuning.resources import _dataset_inputs as ds
-from gemini_tuning.resources import _deletion, _submit, _wait
 from gemini_tuning.resources._lifecycle import (
     JOB_REPLACE_KEYS,
     JOB_UPDATE_KEYS,
@@ -75,6 +75,11 @@ OUTPUTS = (
     "validation_dataset_uri",
     "spec_hash",
     "owner_token",
+    # The tuned model's default checkpoint (the one its endpoint serves), as ``checkpoint``
+    # chose it, and every checkpoint with its validation loss (see _checkpoints.py).
+    "default_checkpoint_id",
+    "default_checkpoint_epoch",
+    "checkpoints",
 )
 INPUT_KEYS = (*TuningJobSpec.model_fields, *COMPUTED_INPUTS)
 # The service's error text can quote the user's data (a bad example, a path): encrypted in state.
@@ -100,6 +105,7 @@ class TuningJobArgs(TypedDict, total=False):
     encryption_key: pulumi.Input[str]
     service_account: pulumi.Input[str]
     export_last_checkpoint_only: pulumi.Input[bool]
+    checkpoint: pulumi.Input[str | int]
     wait: pulumi.Input[bool]
     timeout_minutes: pulumi.Input[float]
     poll_interval_seconds: pulumi.Input[float]
@@ -162,7 +168,7 @@ class TuningJobProvider(dyn.ResourceProvider):
             extra_reasons=reasons,
         )
         replaces = list(plan.replaces)
-        messages = plan.describe()
+        messages = [_with_checkpoint_note(m, olds) for m in plan.describe()]
         if olds.get("tuned_model_missing"):
             replaces.append("tuned_model")
             messages.append(
@@ -229,9 +235,11 @@ class TuningJobProvider(dyn.ResourceProvider):
         if status.loss_note:
             say(spec.resource_name, status.loss_note)
         token = _stamp_owner(backend, spec, status)
-        return dyn.CreateResult(
-            status.name, {**_outputs(props, status, uris), "owner_token": token}
+        status, chosen = _default_checkpoint(
+            backend, spec.checkpoint, status, spec.resource_name, str(props["stack"])
         )
+        outs = {**_outputs(props, status, uris), "owner_token": token}
+        return dyn.CreateResult(status.name, {**outs, **_checkpoint_outputs(status, chosen)})
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         backend = backends.backend_for(str(props.get("backend") or "vertex"))
@@ -240,9 +248,10 @@ class TuningJobProvider(dyn.ResourceProvider):
         except backends.NotFoundError:
             return dyn.ReadResult("", {})
         missing = False
+        default_id = None
         if status.succeeded and status.tuned_model:
             try:
-                backend.get_model(status.tuned_model)
+                default_id = backend.get_model(status.tuned_model).default_checkpoint_id
             except backends.NotFoundError:
                 missing = True
                 say(str(props.get("resource_name")), f"tuned model {status.tuned_model} is gone")
@@ -257,6 +266,8 @@ class TuningJobProvider(dyn.ResourceProvider):
             "tuned_model_missing": missing,
             "owner_token": props.get("owner_token"),
         }
+        if "default_checkpoint_id" in props:  # state from before checkpoints: left as it was
+            outs.update(_read_checkpoint_outputs(status, default_id))
         return dyn.ReadResult(id_, outs, {k: props[k] for k in INPUT_KEYS if k in props})
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
@@ -264,7 +275,11 @@ class TuningJobProvider(dyn.ResourceProvider):
             TuningJobSpec, olds, news, replace_keys=JOB_REPLACE_KEYS, update_keys=JOB_UPDATE_KEYS
         )
         model = olds.get("tuned_model")
-        if model and set(plan.updates):
+        outs = {k: v for k, v in olds.items() if k != "__provider"}
+        outs.update({k: news.get(k) for k in INPUT_KEYS})
+        if model and "checkpoint" in plan.updates:
+            outs.update(_change_checkpoint(_id, news))
+        if model and {"description", "labels"} & set(plan.updates):
             backend = backends.backend_for(str(news.get("backend") or "vertex"))
             backend.update_model(model, display_name=None, description=news.get("description"))
             if "labels" in plan.updates:
@@ -276,9 +291,8 @@ class TuningJobProvider(dyn.ResourceProvider):
                         **new_user,
                     },
                 )
-            say(str(news["resource_name"]), f"updated {', '.join(plan.updates)} of {model}")
-        outs = {k: v for k, v in olds.items() if k != "__provider"}
-        outs.update({k: news.get(k) for k in INPUT_KEYS})
+            changed = [k for k in plan.updates if k in ("description", "labels")]
+            say(str(news["resource_name"]), f"updated {', '.join(changed)} of {model}")
         return dyn.UpdateResult(outs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
@@ -338,6 +352,9 @@ class TuningJob(dyn.Resource, module="vertex", name="TuningJob"):
     validation_dataset_uri: pulumi.Output[str]
     spec_hash: pulumi.Output[str]
     owner_token: pulumi.Output[str]
+    default_checkpoint_id: pulumi.Output[str]
+    default_checkpoint_epoch: pulumi.Output[int]
+    checkpoints: pulumi.Output[list[dict[str, Any]]]
     training_dataset_fingerprint: pulumi.Output[str]
     training_dataset_examples: pulumi.Output[int]
     cost_estimate: pulumi.Output[dict[str, Any]]
@@ -444,6 +461,8 @@ def _datasets_of(spec: TuningJobSpec) -> list[tuple[ds.Role, str | None]]:
 _STAND_INS = {
     "pre_tuned_model": "projects/p/locations/l/models/unknown",
     "training_dataset": "gs://unknown/unknown.jsonl",
+    # Present, though not known yet: ``checkpoint: best`` needs one to be declared.
+    "validation_dataset": "gs://unknown/unknown.jsonl",
 }
 
 
@@ -679,6 +698,110 @@ def _stamp_owner(
     version = backend.version_name(status.tuned_model)  # models/X@N, as the service names it
     backend.update_labels(version, lambda labels: {**labels, claims.OWNER_LABEL: token})
     return token
+
+
+def _default_checkpoint(
+    backend: backends.TuningBackend,
+    choice: str | int,
+    status: backends.JobStatus,
+    resource: str,
+    stack: str,
+) -> tuple[backends.JobStatus, _checkpoints.Chosen | None]:
+    """Make the checkpoint ``choice`` names the tuned model's default (UpdateModel, only when
+    it is not already: ``last`` is the service's own default), and the job as read after it:
+    "The tuned model endpoint represents the endpoint of the default checkpoint" (tuning
+    checkpoints page), so ``tunedModel.endpoint`` follows the change. A choice the job cannot
+    meet fails with what it has; the job itself stays (the next `up` adopts it).
+
+    The default checkpoint belongs to the version, so every stack that serves the version
+    serves it: while another stack claims the version, a change is refused (it would change
+    what staging or prod serves without a promotion)."""
+    if not status.succeeded or not status.tuned_model:
+        if choice != "last":  # wait: false, and the job has not finished
+            say(resource, f"checkpoint: {choice} applies once job {status.name} has succeeded")
+        return status, None
+    try:
+        chosen = _checkpoints.choose(choice, status.checkpoints, status.validation_loss_per_epoch)
+    except _checkpoints.CheckpointChoiceError as err:
+        note = f" ({status.loss_note})" if status.loss_note else ""
+        raise RuntimeError(
+            f"{err}{note}. Tuning job {status.name} and its model {status.tuned_model} are "
+            "kept; nothing was changed"
+        ) from err
+    if chosen is None:  # no checkpoints listed, and ``last``: the service's default stands
+        return status, None
+    version = backend.version_name(status.tuned_model)
+    model = backend.get_model(version)
+    current = model.default_checkpoint_id
+    if current == chosen.checkpoint.checkpoint_id:
+        return status, chosen
+    others = claims.other_stacks(model.labels, except_stack=stack)
+    if others:
+        raise RuntimeError(
+            f"checkpoint: {choice} would make checkpoint {chosen.checkpoint.checkpoint_id} the "
+            f"default of {version} (now {current or 'the service default'}), and "
+            f"{', '.join(others)} serve{'s' if len(others) == 1 else ''} that version: they "
+            "would serve another checkpoint without a promotion. Nothing was changed: put "
+            "checkpoint back, or stop serving this version there first (promote another), "
+            "then run pulumi up again"
+        )
+    backend.set_default_checkpoint(version, chosen.checkpoint.checkpoint_id)
+    say(
+        resource,
+        f"default checkpoint of {version}: {current or 'the service default'} -> "
+        f"{chosen.checkpoint.checkpoint_id} ({chosen.reason})",
+    )
+    return backend.get_job(status.name), chosen
+
+
+def _with_checkpoint_note(message: str, olds: dict[str, Any]) -> str:
+    """What a ``checkpoint`` change does, said at preview: the same job, its model's default."""
+    if not message.startswith("update: checkpoint changed"):
+        return message
+    model = olds.get("tuned_model") or "the tuned model"
+    return f"{message}: the default checkpoint of {model} moves; no new tuning job"
+
+
+def _change_checkpoint(job: str, news: dict[str, Any]) -> dict[str, Any]:
+    """``checkpoint`` changed: the default checkpoint moves on the same tuned model version (no
+    new tuning job); the outputs that follow it."""
+    backend = backends.backend_for(str(news.get("backend") or "vertex"))
+    status = backend.get_job(job)
+    choice = news.get("checkpoint", "last")
+    status, chosen = _default_checkpoint(
+        backend, choice, status, str(news["resource_name"]), str(news.get("stack"))
+    )
+    return {"tuned_model_endpoint": status.endpoint, **_checkpoint_outputs(status, chosen)}
+
+
+def _checkpoint_outputs(
+    status: backends.JobStatus, chosen: _checkpoints.Chosen | None
+) -> dict[str, Any]:
+    losses = status.validation_loss_per_epoch
+    listed = [
+        {
+            "checkpoint_id": c.checkpoint_id,
+            "epoch": c.epoch,
+            "step": c.step,
+            "validation_loss": float(losses[c.epoch - 1]) if 0 < c.epoch <= len(losses) else None,
+        }
+        for c in status.checkpoints
+    ]
+    return {
+        "default_checkpoint_id": chosen.checkpoint.checkpoint_id if chosen else None,
+        "default_checkpoint_epoch": chosen.checkpoint.epoch if chosen else None,
+        "checkpoints": listed,
+    }
+
+
+def _read_checkpoint_outputs(status: backends.JobStatus, default_id: str | None) -> dict[str, Any]:
+    """What refresh reads: the default checkpoint as the model says it now (changed outside
+    Pulumi, it shows here and in ``tuned_model_endpoint``)."""
+    found = next((c for c in status.checkpoints if c.checkpoint_id == default_id), None)
+    chosen = _checkpoints.Chosen(found, None, "read") if found else None
+    outs = _checkpoint_outputs(status, chosen)
+    outs["default_checkpoint_id"] = default_id
+    return outs
 
 
 def _what_it_made(job: str, props: dict[str, Any]) -> str:
