@@ -46,9 +46,21 @@ JOB_UPDATE_KEYS = ("description", "labels")
 MODEL_REPLACE_KEYS = ("backend",)
 MODEL_UPDATE_KEYS = ("model", "adopted", "display_name", "description", "labels", "version_aliases")
 
+# Evaluation: changing these re-runs the evaluation (an in-place update: the resource is the
+# measurement of a role, like TunedModel). Everything else is stored.
+EVAL_RERUN_KEYS = (
+    "backend",
+    "target",
+    "baseline_model",
+    "eval_dataset_fingerprint",
+    "max_examples",
+    "system_instruction",
+)
+
 # Inputs the diff never compares: where the deletion policy is declared moves with every edit
-# above it in the file, and is read from the new inputs whenever it is named.
-UNDIFFED_KEYS = (_deletion.SOURCE_KEY,)
+# above it in the file, and is read from the new inputs whenever it is named; a TunedModel's
+# ``promotion`` changes with the version, which its ``model`` already shows.
+UNDIFFED_KEYS = (_deletion.SOURCE_KEY, "promotion")
 
 
 @dataclass(frozen=True)
