@@ -10,7 +10,15 @@ from pulumi import _types as sdk_types
 
 from gemini_tuning.plugin import schema
 from gemini_tuning.plugin._names import to_wire
-from gemini_tuning.resources import _declared, _derive, evaluation, release, tuned_model, tuning_job
+from gemini_tuning.resources import (
+    _declared,
+    _derive,
+    _lifecycle,
+    evaluation,
+    release,
+    tuned_model,
+    tuning_job,
+)
 from gemini_tuning.resources._props import declared_props
 from gemini_tuning.specs import DECLARED, TUNING_JOB, Declared, computed, output
 
@@ -143,3 +151,44 @@ def test_the_docs_tables_name_every_property_and_what_a_change_does() -> None:
     assert "| stored only |" in rows["wait"]
     assert "| never a change" in rows["deletion_policy_source"]
     assert "(**secret**)" in _derive.outputs_table("Evaluation").split("`samples`")[1]
+
+
+def test_what_a_change_does_is_what_the_lifecycle_listed_by_hand_before() -> None:
+    """The diff's keys now come from the fields' REPLACES/UPDATES; the same keys, in the same
+    order (the diff's lines follow it), so the spec hash of every existing job is unchanged."""
+    assert _lifecycle.JOB_REPLACE_KEYS == (
+        "backend",
+        "base_model",
+        "pre_tuned_model",
+        "training_dataset_fingerprint",
+        "validation_dataset_fingerprint",
+        "epoch_count",
+        "learning_rate_multiplier",
+        "adapter_size",
+        "batch_size",
+        "learning_rate",
+        "tuned_model_display_name",
+        "encryption_key",
+        "service_account",
+        "export_last_checkpoint_only",
+    )
+    assert _lifecycle.JOB_UPDATE_KEYS == ("description", "labels")
+    assert _lifecycle.MODEL_REPLACE_KEYS == ("backend",)
+    assert _lifecycle.MODEL_UPDATE_KEYS == (
+        "model",
+        "adopted",
+        "display_name",
+        "description",
+        "labels",
+        "version_aliases",
+    )
+    assert evaluation.RERUN_KEYS == (
+        "backend",
+        "target",
+        "baseline_model",
+        "eval_dataset_fingerprint",
+        "max_examples",
+        "system_instruction",
+    )
+    replaced = {k for k in _lifecycle.JOB_REPLACE_KEYS if not k.endswith("_fingerprint")}
+    assert set(TUNING_JOB.replacing_inputs) == {*replaced, "training_dataset", "validation_dataset"}

@@ -67,31 +67,29 @@ class Kind:
 def kinds() -> dict[str, Kind]:
     """Token -> kind, for the three resources (imported lazily: the plugin starts fast)."""
     from gemini_tuning.resources import evaluation, tuned_model, tuning_job
-    from gemini_tuning.resources._lifecycle import JOB_REPLACE_KEYS, MODEL_REPLACE_KEYS
     from gemini_tuning.specs import EVALUATION, TUNED_MODEL, TUNING_JOB
 
-    job_replaces = tuple(k for k in JOB_REPLACE_KEYS if not k.endswith("_fingerprint"))
     found = [
         Kind(
             name="TuningJob",
             controller=tuning_job._PROVIDER,
             declared=TUNING_JOB,
             # A dataset's *content* changing replaces the job too (its fingerprint, in check).
-            replace_on_changes=(*job_replaces, "training_dataset", "validation_dataset"),
+            replace_on_changes=TUNING_JOB.replacing_inputs,
             description=_first_line(tuning_job.TuningJob.__doc__),
         ),
         Kind(
             name="TunedModel",
             controller=tuned_model._PROVIDER,
             declared=TUNED_MODEL,
-            replace_on_changes=MODEL_REPLACE_KEYS,
+            replace_on_changes=TUNED_MODEL.replacing_inputs,
             description=_first_line(tuned_model.TunedModel.__doc__),
         ),
         Kind(
             name="Evaluation",
             controller=evaluation._PROVIDER,
             declared=EVALUATION,
-            replace_on_changes=(),
+            replace_on_changes=EVALUATION.replacing_inputs,
             description=_first_line(evaluation.Evaluation.__doc__),
         ),
     ]

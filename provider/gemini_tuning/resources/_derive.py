@@ -9,7 +9,7 @@
   generated source, checked by a unit test (tests/unit/test_declared.py) like the tables below.
 - The property tables of ``resources/<resource>.md``, between ``<!-- inputs:start -->`` and
   ``<!-- inputs:end -->`` (and ``outputs``): type, default, limits and description from the
-  spec; what a change does from the lifecycle keys the diff uses.
+  spec, and what a change does (``REPLACES``, ``UPDATES`` on the field).
 """
 
 from __future__ import annotations
@@ -35,9 +35,10 @@ DOCS = {
 COMMAND = "python -m gemini_tuning.resources._derive"
 # Inputs compared by their content (the fingerprint check computes), not by their path.
 BY_CONTENT = {
-    "training_dataset": "training_dataset_fingerprint",
-    "validation_dataset": "validation_dataset_fingerprint",
-    "eval_dataset": "eval_dataset_fingerprint",
+    name: f"{name}_fingerprint"
+    for declared in DECLARED.values()
+    for name, info in declared.inputs.model_fields.items()
+    if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("by_content")
 }
 
 
@@ -124,29 +125,21 @@ def _a(name: str) -> str:
 
 
 def on_change(resource: str) -> Callable[[str], str]:
-    """What changing each input does, by the keys the resource's diff uses."""
-    if resource == "TuningJob":
-        return _verbs(_lifecycle.JOB_REPLACE_KEYS, _lifecycle.JOB_UPDATE_KEYS, "update in place")
-    if resource == "TunedModel":
-        return _verbs(
-            _lifecycle.MODEL_REPLACE_KEYS, _lifecycle.MODEL_UPDATE_KEYS, "update in place"
-        )
-    if resource == "Evaluation":
-        return _verbs((), _lifecycle.EVAL_RERUN_KEYS, "**re-run** (in place)")
-    return lambda _name: "update: the record is rewritten"
+    """What changing each input does, as its spec declares it (specs.REPLACES, UPDATES)."""
+    declared = DECLARED[resource]
+    update = {
+        "Evaluation": "**re-run** (in place)",
+        "Release": "update: the record is rewritten",
+    }.get(resource, "update in place")
 
-
-def _verbs(
-    replaces: tuple[str, ...], updates: tuple[str, ...], update: str
-) -> Callable[[str], str]:
     def verb(name: str) -> str:
         key = BY_CONTENT.get(name, name)
         when = " when the content changes" if name in BY_CONTENT else ""
         if key in _lifecycle.UNDIFFED_KEYS:
             return "never a change (the diff ignores it)"
-        if key in replaces:
+        if key in declared.replace_keys:
             return f"replace{when}"
-        if key in updates:
+        if key in declared.update_keys:
             return f"{update}{when}"
         return "stored only"
 
