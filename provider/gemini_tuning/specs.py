@@ -132,7 +132,8 @@ class Gate(BaseModel):
 
 
 class TuningJobSpec(BaseModel):
-    """What a TuningJob declares. Every field but the wait/timeout/policy ones is immutable."""
+    """What a TuningJob declares. A job is immutable: what it tunes REPLACES it; the tuned
+    model's description and labels update in place; waiting and policy are stored only."""
 
     model_config = _STRICT
 
@@ -491,6 +492,8 @@ _STACK = "project/stack that declared the resource (set by the resource class)"
 
 
 class TuningJobOutputs(BaseModel):
+    """What a TuningJob adds to its inputs: computed inputs, then outputs."""
+
     stack: str | None = computed(_STACK)
     training_dataset_fingerprint: str | None = computed(
         "The training data's content: sha256 of a local file, generation and checksum of an "
@@ -548,6 +551,8 @@ class TuningJobOutputs(BaseModel):
 
 
 class TunedModelOutputs(BaseModel):
+    """What a TunedModel adds to its inputs."""
+
     stack: str | None = computed(_STACK)
     model_name: str | None = output("The version this resource serves (models/M@version)")
     version_id: str | None = output("Its version id")
@@ -559,6 +564,8 @@ class TunedModelOutputs(BaseModel):
 
 
 class EvaluationOutputs(BaseModel):
+    """What an Evaluation adds to its inputs."""
+
     eval_dataset_fingerprint: str | None = computed(
         "sha256 of the evaluation set's content (computed by check)"
     )
@@ -580,6 +587,8 @@ class EvaluationOutputs(BaseModel):
 
 
 class ReleaseOutputs(BaseModel):
+    """What a Release adds to its inputs."""
+
     record_uri: str | None = output("Where the record was written (none: no tuned model yet)")
     record_digest: str | None = output("sha256 of the record object")
 
