@@ -77,6 +77,10 @@ REPLACES_BY_CONTENT: dict[str, Any] = {ON_CHANGE: "replace", "by_content": True}
 UPDATES_BY_CONTENT: dict[str, Any] = {ON_CHANGE: "update", "by_content": True}
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+# Models never validated in the provider (what a resource adds; the Release spec, which its check
+# does not use): only their fields and JSON Schema are read, so their validator is built only if
+# ever needed, not at import (the provider's first check starts sooner).
+_DECLARATION_ONLY = ConfigDict(_STRICT, defer_build=True)
 METRICS = ("exact_match", "token_f1")
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -457,7 +461,7 @@ class ReleaseSpec(BaseModel):
     """What a Release declares (the program declares one per model; its check reads the store
     itself: the record's values may be unknown at preview)."""
 
-    model_config = _STRICT
+    model_config = _DECLARATION_ONLY
 
     resource_name: str = Field(description=_RESOURCE_NAME)
     store: str = Field(
@@ -493,6 +497,8 @@ _STACK = "project/stack that declared the resource (set by the resource class)"
 
 class TuningJobOutputs(BaseModel):
     """What a TuningJob adds to its inputs: computed inputs, then outputs."""
+
+    model_config = _DECLARATION_ONLY
 
     stack: str | None = computed(_STACK)
     training_dataset_fingerprint: str | None = computed(
@@ -553,6 +559,8 @@ class TuningJobOutputs(BaseModel):
 class TunedModelOutputs(BaseModel):
     """What a TunedModel adds to its inputs."""
 
+    model_config = _DECLARATION_ONLY
+
     stack: str | None = computed(_STACK)
     model_name: str | None = output("The version this resource serves (models/M@version)")
     version_id: str | None = output("Its version id")
@@ -565,6 +573,8 @@ class TunedModelOutputs(BaseModel):
 
 class EvaluationOutputs(BaseModel):
     """What an Evaluation adds to its inputs."""
+
+    model_config = _DECLARATION_ONLY
 
     eval_dataset_fingerprint: str | None = computed(
         "sha256 of the evaluation set's content (computed by check)"
@@ -588,6 +598,8 @@ class EvaluationOutputs(BaseModel):
 
 class ReleaseOutputs(BaseModel):
     """What a Release adds to its inputs."""
+
+    model_config = _DECLARATION_ONLY
 
     record_uri: str | None = output("Where the record was written (none: no tuned model yet)")
     record_digest: str | None = output("sha256 of the record object")
