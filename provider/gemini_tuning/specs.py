@@ -80,7 +80,9 @@ _STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 # Models never validated in the provider (what a resource adds; the Release spec, which its check
 # does not use): only their fields and JSON Schema are read, so their validator is built only if
 # ever needed, not at import (the provider's first check starts sooner).
-_DECLARATION_ONLY = ConfigDict(_STRICT, defer_build=True)
+_DECLARATION_ONLY = ConfigDict(
+    extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True
+)
 METRICS = ("exact_match", "token_f1")
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
