@@ -32,7 +32,7 @@ def test_schema_has_every_spec_input_with_its_type_and_description(package: dict
     assert inputs["labels"] == {
         "type": "object",
         "additionalProperties": {"type": "string"},
-        "description": "Labels",
+        "description": TuningJobSpec.model_fields["labels"].description,
     }
     assert inputs["backend"]["description"].endswith("(one of vertex, gemini-api)")
     assert inputs["trainingDataset"]["description"] == "Local JSONL/CSV path or gs:// URI"

@@ -8,9 +8,12 @@ call the same instance, so no behaviour differs between the two faces.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from gemini_tuning.specs import Declared
 
 PACKAGE = "gemini-tuning"
 VERSION = "0.1.0"
@@ -18,15 +21,12 @@ VERSION = "0.1.0"
 
 @dataclass(frozen=True)
 class Kind:
-    """One resource type: ``gemini-tuning:index:<name>``."""
+    """One resource type: ``gemini-tuning:index:<name>``. Its properties are the declaration's
+    in gemini_tuning.specs (inputs, computed inputs, outputs, secrets)."""
 
     name: str
     controller: Any  # a pulumi.dynamic.ResourceProvider
-    spec: type[BaseModel]
-    resource: type  # the dynamic Resource class: its Output annotations type the outputs
-    computed_inputs: tuple[str, ...]  # added by check (dataset fingerprints, the stack)
-    outputs: tuple[str, ...]
-    secret_outputs: tuple[str, ...]
+    declared: Declared
     replace_on_changes: tuple[str, ...]
     description: str
 
@@ -35,9 +35,26 @@ class Kind:
         return f"{PACKAGE}:index:{self.name}"
 
     @property
+    def spec(self) -> type[BaseModel]:
+        return self.declared.inputs
+
+    @property
     def inputs(self) -> tuple[str, ...]:
         """What a program declares: the spec's fields but the resource's name (from the URN)."""
-        return tuple(f for f in self.spec.model_fields if f != "resource_name")
+        return self.declared.arguments
+
+    @property
+    def computed_inputs(self) -> tuple[str, ...]:
+        """Added by check (dataset fingerprints) or the resource class (the stack)."""
+        return self.declared.computed_inputs
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.declared.provider_outputs
+
+    @property
+    def secret_outputs(self) -> tuple[str, ...]:
+        return self.declared.secret_outputs
 
     @property
     def state(self) -> tuple[str, ...]:
@@ -50,43 +67,29 @@ class Kind:
 def kinds() -> dict[str, Kind]:
     """Token -> kind, for the three resources (imported lazily: the plugin starts fast)."""
     from gemini_tuning.resources import evaluation, tuned_model, tuning_job
-    from gemini_tuning.resources._lifecycle import JOB_REPLACE_KEYS, MODEL_REPLACE_KEYS
-    from gemini_tuning.specs import TunedModelSpec, TuningJobSpec
+    from gemini_tuning.specs import EVALUATION, TUNED_MODEL, TUNING_JOB
 
-    job_replaces = tuple(k for k in JOB_REPLACE_KEYS if not k.endswith("_fingerprint"))
     found = [
         Kind(
             name="TuningJob",
             controller=tuning_job._PROVIDER,
-            spec=TuningJobSpec,
-            resource=tuning_job.TuningJob,
-            computed_inputs=tuning_job.COMPUTED_INPUTS,
-            outputs=tuning_job.OUTPUTS,
-            secret_outputs=tuning_job.SECRET_OUTPUTS,
+            declared=TUNING_JOB,
             # A dataset's *content* changing replaces the job too (its fingerprint, in check).
-            replace_on_changes=(*job_replaces, "training_dataset", "validation_dataset"),
+            replace_on_changes=TUNING_JOB.replacing_inputs,
             description=_first_line(tuning_job.TuningJob.__doc__),
         ),
         Kind(
             name="TunedModel",
             controller=tuned_model._PROVIDER,
-            spec=TunedModelSpec,
-            resource=tuned_model.TunedModel,
-            computed_inputs=("stack",),
-            outputs=tuned_model.OUTPUTS,
-            secret_outputs=(),
-            replace_on_changes=MODEL_REPLACE_KEYS,
+            declared=TUNED_MODEL,
+            replace_on_changes=TUNED_MODEL.replacing_inputs,
             description=_first_line(tuned_model.TunedModel.__doc__),
         ),
         Kind(
             name="Evaluation",
             controller=evaluation._PROVIDER,
-            spec=evaluation.EvaluationSpec,
-            resource=evaluation.Evaluation,
-            computed_inputs=evaluation.COMPUTED_INPUTS,
-            outputs=evaluation.OUTPUTS,
-            secret_outputs=evaluation.SECRET_OUTPUTS,
-            replace_on_changes=(),
+            declared=EVALUATION,
+            replace_on_changes=EVALUATION.replacing_inputs,
             description=_first_line(evaluation.Evaluation.__doc__),
         ),
     ]

@@ -14,42 +14,34 @@ from pydantic import BaseModel
 
 from gemini_tuning.resources import _deletion
 from gemini_tuning.resources._unknowns import is_unknown
+from gemini_tuning.specs import EVALUATION, TUNED_MODEL, TUNING_JOB
 
 RESOURCE_LABEL = "gemini-tuning-resource"
 SPEC_LABEL = "gemini-tuning-spec"
 NAME_LABEL = "gemini-tuning-name"
 
-# TuningJob: jobs are immutable, so these replace. Local datasets are compared by content
+# What a change of each input does is declared beside the input (specs.py: REPLACES, UPDATES);
+# keys not named here are stored only.
+# TuningJob: jobs are immutable, so most inputs replace. Local datasets are compared by content
 # (their fingerprint), not by path: moving a file is no reason to pay for a new tuning.
-JOB_REPLACE_KEYS = (
-    "backend",
-    "base_model",
-    "pre_tuned_model",
-    "training_dataset_fingerprint",
-    "validation_dataset_fingerprint",
-    "epoch_count",
-    "learning_rate_multiplier",
-    "adapter_size",
-    "batch_size",
-    "learning_rate",
-    "tuned_model_display_name",
-    "encryption_key",
-    "service_account",
-    "export_last_checkpoint_only",
-)
-# ``checkpoint`` moves the tuned model's default checkpoint (UpdateModel): the same job.
-JOB_UPDATE_KEYS = ("description", "labels", "checkpoint")
+JOB_REPLACE_KEYS = TUNING_JOB.replace_keys
+JOB_UPDATE_KEYS = TUNING_JOB.update_keys
 
 # Re-pointing a TunedModel at another model (a new tuning, or a promotion/rollback to another
 # version) moves its aliases in place: the resource stands for a role, not for one version.
 # Ownership changes in place too: a replace would run the old resource's delete, and deleting
 # the owned model it was just told to adopt is the one thing that must never happen.
-MODEL_REPLACE_KEYS = ("backend",)
-MODEL_UPDATE_KEYS = ("model", "adopted", "display_name", "description", "labels", "version_aliases")
+MODEL_REPLACE_KEYS = TUNED_MODEL.replace_keys
+MODEL_UPDATE_KEYS = TUNED_MODEL.update_keys
+
+# Evaluation: these re-run the evaluation (an in-place update: the resource is the measurement
+# of a role, like TunedModel). Everything else is stored.
+EVAL_RERUN_KEYS = EVALUATION.update_keys
 
 # Inputs the diff never compares: where the deletion policy is declared moves with every edit
-# above it in the file, and is read from the new inputs whenever it is named.
-UNDIFFED_KEYS = (_deletion.SOURCE_KEY,)
+# above it in the file, and is read from the new inputs whenever it is named; a TunedModel's
+# ``promotion`` changes with the version, which its ``model`` already shows.
+UNDIFFED_KEYS = (_deletion.SOURCE_KEY, "promotion")
 
 
 @dataclass(frozen=True)

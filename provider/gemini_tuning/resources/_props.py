@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from gemini_tuning.specs import Declared
+
 
 def declared_props(
-    kind: str,
-    resource_name: str,
-    args: Mapping[str, Any],
-    *,
-    allowed: Iterable[str],
-    outputs: Iterable[str],
+    kind: str, resource_name: str, args: Mapping[str, Any], declared: Declared
 ) -> dict[str, Any]:
-    """``args`` plus the resource's name, with every output key present (as None) so the engine
-    exposes it on the Resource. Unknown argument names fail here, in the program, at once."""
-    unknown = set(args) - set(allowed)
+    """``args`` plus the resource's name, with every property the resource adds present (as
+    None) so the engine exposes it on the Resource. Unknown argument names fail here, in the
+    program, at once."""
+    unknown = set(args) - set(declared.arguments)
     if unknown:
         raise TypeError(f"{kind} {resource_name}: unknown inputs {sorted(unknown)}")
-    props: dict[str, Any] = dict.fromkeys(outputs)
+    props: dict[str, Any] = dict.fromkeys(declared.added)
     props.update(args)
     props["resource_name"] = resource_name
     return props
+
+
+class OutputTypes:
+    """Base of the generated ``<Resource>Attributes`` (resources/_declared.py): gives a resource
+    class their annotations as its *own*. The SDK reads only a class's own annotations
+    (``inspect.get_annotations`` in pulumi/_types.py) to convert what the engine returns: a
+    number comes back a float, and an ``Output[int]`` makes it an int again."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared: dict[str, Any] = {}
+        for base in reversed(cls.__mro__[1:]):
+            if issubclass(base, OutputTypes) and base is not OutputTypes:
+                declared.update(inspect.get_annotations(base))
+        cls.__annotations__ = {**declared, **inspect.get_annotations(cls)}
 
 
 def with_secret_outputs(opts: Any, names: Iterable[str]) -> Any:

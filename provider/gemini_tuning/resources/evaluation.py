@@ -20,75 +20,31 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Any, Unpack
 
 import pulumi
 import pulumi.dynamic as dyn
-from pydantic import BaseModel, ConfigDict, Field
 
-from gemini_tuning import backends, catalog
+from gemini_tuning import backends
 from gemini_tuning.resources._dataset_inputs import fingerprint_local
-from gemini_tuning.resources._lifecycle import dataset_change_reason, plan_diff
+from gemini_tuning.resources._declared import EvaluationArgs, EvaluationAttributes
+from gemini_tuning.resources._lifecycle import EVAL_RERUN_KEYS, dataset_change_reason, plan_diff
 from gemini_tuning.resources._props import declared_props, with_secret_outputs
 from gemini_tuning.resources._unknowns import is_unknown, with_stand_ins
 from gemini_tuning.resources._wait import say
-from gemini_tuning.specs import SpecError, parse
+from gemini_tuning.specs import EVALUATION, EvaluationSpec, SpecError, parse
 
 SAMPLES_KEPT = 3
 
 
-class EvaluationSpec(BaseModel):
-    """What an Evaluation declares."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-    resource_name: str
-    backend: catalog.Backend = "vertex"
-    target: str = Field(description="Tuned endpoint (Vertex) or tuned model to query")
-    checkpoint_id: str | None = Field(
-        None,
-        description="Vertex: the tuned model's default checkpoint, the one its endpoint serves "
-        "(TuningJob.default_checkpoint_id); a new one re-runs the evaluation",
-    )
-    baseline_model: str | None = Field(None, description="Base model scored for comparison")
-    eval_dataset: str = Field(description="Local JSONL/CSV of held-out examples")
-    max_examples: Annotated[int, Field(ge=1)] | None = None
-    system_instruction: str | None = None
-    gate: dict[str, float] = Field(default_factory=dict)
-    concurrency: Annotated[int, Field(ge=1, le=64)] = 8
-    retries: Annotated[int, Field(ge=0, le=10)] = 3
-
-
-# Changing these re-runs the evaluation (an in-place update: the resource is the measurement of
-# a role, like TunedModel). Everything else is stored.
-RERUN_KEYS = (
-    "backend",
-    "target",
-    "checkpoint_id",
-    "baseline_model",
-    "eval_dataset_fingerprint",
-    "max_examples",
-    "system_instruction",
-)
-COMPUTED_INPUTS = ("eval_dataset_fingerprint", "eval_dataset_examples")
-OUTPUTS = ("metrics", "baseline", "gate_passed", "gate_misses", "samples", "evaluated_at")
+# Changing these re-runs the evaluation; everything else is stored (see _lifecycle).
+RERUN_KEYS = EVAL_RERUN_KEYS
+COMPUTED_INPUTS = EVALUATION.computed_inputs
+OUTPUTS = EVALUATION.provider_outputs
 # Prompts, expected and model answers from the user's data: encrypted in state (the engine's
 # additional_secret_outputs). The readable copy is the evaluation summary in the artifacts.
-SECRET_OUTPUTS = ("samples",)
-INPUT_KEYS = (*EvaluationSpec.model_fields, *COMPUTED_INPUTS)
-
-
-class EvaluationArgs(TypedDict, total=False):
-    backend: pulumi.Input[str]
-    target: pulumi.Input[str]
-    checkpoint_id: pulumi.Input[str]
-    baseline_model: pulumi.Input[str]
-    eval_dataset: pulumi.Input[str]
-    max_examples: pulumi.Input[int]
-    system_instruction: pulumi.Input[str]
-    gate: pulumi.Input[dict[str, float]]
-    concurrency: pulumi.Input[int]
-    retries: pulumi.Input[int]
+SECRET_OUTPUTS = EVALUATION.secret_outputs
+INPUT_KEYS = EVALUATION.input_keys
 
 
 @dataclass(frozen=True)
@@ -174,28 +130,16 @@ class EvaluationProvider(dyn.ResourceProvider):
 _PROVIDER = EvaluationProvider()
 
 
-class Evaluation(dyn.Resource, module="vertex", name="Evaluation"):
+class Evaluation(EvaluationAttributes, dyn.Resource, module="vertex", name="Evaluation"):
     """Exact match and token F1 of a tuned model (and its base model) on a held-out set."""
 
-    metrics: pulumi.Output[dict[str, Any]]
-    baseline: pulumi.Output[dict[str, Any]]
-    gate_passed: pulumi.Output[bool]
-    gate_misses: pulumi.Output[list[str]]
-    samples: pulumi.Output[list[dict[str, str]]]
-    evaluated_at: pulumi.Output[str]
-    eval_dataset_fingerprint: pulumi.Output[str]
-    eval_dataset_examples: pulumi.Output[int]
-
     def __init__(
-        self, resource_name: str, opts: pulumi.ResourceOptions | None = None, **args: Any
+        self,
+        resource_name: str,
+        opts: pulumi.ResourceOptions | None = None,
+        **args: Unpack[EvaluationArgs],
     ) -> None:
-        props = declared_props(
-            "Evaluation",
-            resource_name,
-            args,
-            allowed=EvaluationArgs.__annotations__,
-            outputs=(*OUTPUTS, *COMPUTED_INPUTS),
-        )
+        props = declared_props("Evaluation", resource_name, args, EVALUATION)
         super().__init__(_PROVIDER, resource_name, props, with_secret_outputs(opts, SECRET_OUTPUTS))
 
 

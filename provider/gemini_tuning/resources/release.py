@@ -8,25 +8,23 @@ serve it), and ``gemini-tuning releases prune`` removes it together with its ver
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, Unpack
 
 import pulumi
 import pulumi.dynamic as dyn
 
 from gemini_tuning import backends
+from gemini_tuning.resources._declared import ReleaseArgs, ReleaseAttributes
 from gemini_tuning.resources._lifecycle import normal
 from gemini_tuning.resources._props import declared_props
 from gemini_tuning.resources._wait import say
+from gemini_tuning.specs import RELEASE
 
-INPUT_KEYS = ("store", "record")
+# Declared in specs.ReleaseSpec and specs.ReleaseOutputs.
+INPUT_KEYS = RELEASE.arguments
 # What the resource holds as inputs in state: its declared inputs and its name.
-STATE_INPUTS = (*INPUT_KEYS, "resource_name")
-OUTPUTS = ("record_uri", "record_digest")
-
-
-class ReleaseArgs(TypedDict, total=False):
-    store: pulumi.Input[str]
-    record: pulumi.Input[dict[str, Any]]
+STATE_INPUTS = RELEASE.input_keys
+OUTPUTS = RELEASE.provider_outputs
 
 
 class ReleaseProvider(dyn.ResourceProvider):
@@ -77,18 +75,16 @@ class ReleaseProvider(dyn.ResourceProvider):
 _PROVIDER = ReleaseProvider()
 
 
-class Release(dyn.Resource, module="vertex", name="Release"):
+class Release(ReleaseAttributes, dyn.Resource, module="vertex", name="Release"):
     """The durable record of a released model version, in the release store."""
 
-    record_uri: pulumi.Output[str]
-    record_digest: pulumi.Output[str]
-
     def __init__(
-        self, resource_name: str, opts: pulumi.ResourceOptions | None = None, **args: Any
+        self,
+        resource_name: str,
+        opts: pulumi.ResourceOptions | None = None,
+        **args: Unpack[ReleaseArgs],
     ) -> None:
-        props = declared_props(
-            "Release", resource_name, args, allowed=ReleaseArgs.__annotations__, outputs=OUTPUTS
-        )
+        props = declared_props("Release", resource_name, args, RELEASE)
         super().__init__(_PROVIDER, resource_name, props, opts)
 
 

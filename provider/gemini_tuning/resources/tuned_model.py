@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import Any, Unpack
 
 import pulumi
 import pulumi.dynamic as dyn
@@ -19,36 +19,28 @@ import pulumi.dynamic as dyn
 from gemini_tuning import _claims as claims
 from gemini_tuning import backends
 from gemini_tuning.resources import _deletion
+from gemini_tuning.resources._declared import TunedModelArgs, TunedModelAttributes
 from gemini_tuning.resources._lifecycle import MODEL_REPLACE_KEYS, MODEL_UPDATE_KEYS, plan_diff
 from gemini_tuning.resources._props import declared_props, protected_if_prevented
 from gemini_tuning.resources._unknowns import with_stand_ins
 from gemini_tuning.resources._wait import say
-from gemini_tuning.specs import RESERVED_LABEL_PREFIX, SpecError, TunedModelSpec, parse
+from gemini_tuning.specs import (
+    RESERVED_LABEL_PREFIX,
+    TUNED_MODEL,
+    SpecError,
+    TunedModelSpec,
+    parse,
+)
 
-OUTPUTS = ("model_name", "version_id", "current_aliases", "endpoints")
+OUTPUTS = TUNED_MODEL.provider_outputs
 # Labels Vertex itself puts on a tuned model version (the emulator mirrors them:
 # emulator/_vertex.py TUNING_LABELS): not the user's, so `pulumi import` leaves them out.
 SERVICE_LABELS = frozenset(
     {"google-vertex-llm-tuning-base-model-id", "google-vertex-llm-tuning-job-id", "tune-type"}
 )
-# ``promotion`` ({"from", "version", "gate"}) is set on an adopted model by the program: it is
-# how a policy pack (policies/) sees at preview which gate a promotion carries. No API call
-# reads it and the diff ignores it (it changes with the version, which the model already shows).
-INPUT_KEYS = (*TunedModelSpec.model_fields, "stack", "promotion")
-
-
-class TunedModelArgs(TypedDict, total=False):
-    backend: pulumi.Input[str]
-    model: pulumi.Input[str]
-    endpoint: pulumi.Input[str]
-    adopted: pulumi.Input[bool]
-    display_name: pulumi.Input[str]
-    description: pulumi.Input[str]
-    labels: pulumi.Input[dict[str, str]]
-    version_aliases: pulumi.Input[list[str]]
-    deletion_policy: pulumi.Input[str]
-    deletion_policy_source: pulumi.Input[str]
-    promotion: pulumi.Input[dict[str, Any]]
+# The spec's fields (``promotion`` among them: set on an adopted model by the program, read by
+# policy packs, ignored by the diff) and ``stack``.
+INPUT_KEYS = TUNED_MODEL.input_keys
 
 
 class TunedModelProvider(dyn.ResourceProvider):
@@ -166,24 +158,16 @@ class TunedModelProvider(dyn.ResourceProvider):
 _PROVIDER = TunedModelProvider()
 
 
-class TunedModel(dyn.Resource, module="vertex", name="TunedModel"):
+class TunedModel(TunedModelAttributes, dyn.Resource, module="vertex", name="TunedModel"):
     """A tuned model's metadata and aliases; adopting one is how a model is promoted."""
 
-    model_name: pulumi.Output[str]
-    version_id: pulumi.Output[str]
-    current_aliases: pulumi.Output[list[str]]
-    endpoints: pulumi.Output[list[str]]
-
     def __init__(
-        self, resource_name: str, opts: pulumi.ResourceOptions | None = None, **args: Any
+        self,
+        resource_name: str,
+        opts: pulumi.ResourceOptions | None = None,
+        **args: Unpack[TunedModelArgs],
     ) -> None:
-        props = declared_props(
-            "TunedModel",
-            resource_name,
-            args,
-            allowed=TunedModelArgs.__annotations__,
-            outputs=OUTPUTS,
-        )
+        props = declared_props("TunedModel", resource_name, args, TUNED_MODEL)
         props["stack"] = f"{pulumi.get_project()}/{pulumi.get_stack()}"
         opts = protected_if_prevented(opts, args.get("deletion_policy"))
         super().__init__(_PROVIDER, resource_name, props, opts)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Unpack
 
 import pulumi
 import pulumi.dynamic as dyn
@@ -21,6 +21,7 @@ from gemini_tuning._process import in_dynamic_provider_process
 from gemini_tuning.backends._types import ACTIVE_STATES
 from gemini_tuning.resources import _checkpoints, _deletion, _submit, _wait
 from gemini_tuning.resources import _dataset_inputs as ds
+from gemini_tuning.resources._declared import TuningJobArgs, TuningJobAttributes
 from gemini_tuning.resources._lifecycle import (
     JOB_REPLACE_KEYS,
     JOB_UPDATE_KEYS,
@@ -39,80 +40,25 @@ from gemini_tuning.resources._props import (
 )
 from gemini_tuning.resources._unknowns import is_unknown, with_stand_ins
 from gemini_tuning.resources._wait import say, wait_for_job
-from gemini_tuning.specs import RESERVED_LABEL_PREFIX, SpecError, TuningJobSpec, parse
+from gemini_tuning.specs import (
+    RESERVED_LABEL_PREFIX,
+    TUNING_JOB,
+    SpecError,
+    TuningJobSpec,
+    parse,
+)
 
 if timing_log.enabled() and in_dynamic_provider_process():
     timing_log.mark("provider_process", at=timing_log.process_started())
     timing_log.mark("provider_imported")
 
-COMPUTED_INPUTS = (
-    "stack",
-    "training_dataset_fingerprint",
-    "training_dataset_examples",
-    "validation_dataset_fingerprint",
-    "validation_dataset_examples",
-    # What tuning would cost, as preview estimates it (tokens x epochs x the price table): a
-    # checked input, so policy packs (policies/) read it from the resource at preview.
-    "cost_estimate",
-)
-OUTPUTS = (
-    "job_name",
-    "job_state",
-    "tuned_model",
-    "tuned_model_endpoint",
-    "tuned_model_version",
-    "tuned_model_missing",
-    "effective_epoch_count",
-    "epochs_completed",
-    "loss_per_epoch",
-    "validation_loss_per_epoch",
-    "data_stats",
-    "create_time",
-    "start_time",
-    "end_time",
-    "error",
-    "training_dataset_uri",
-    "validation_dataset_uri",
-    "spec_hash",
-    "owner_token",
-    # The tuned model's default checkpoint (the one its endpoint serves), as ``checkpoint``
-    # chose it, and every checkpoint with its validation loss (see _checkpoints.py).
-    "default_checkpoint_id",
-    "default_checkpoint_epoch",
-    "checkpoints",
-)
-INPUT_KEYS = (*TuningJobSpec.model_fields, *COMPUTED_INPUTS)
+# Declared once, in specs.TuningJobSpec and specs.TuningJobOutputs. Computed inputs: the stack,
+# the datasets' fingerprints and ``cost_estimate`` (checked, so policy packs read it at preview).
+COMPUTED_INPUTS = TUNING_JOB.computed_inputs
+OUTPUTS = TUNING_JOB.provider_outputs
+INPUT_KEYS = TUNING_JOB.input_keys
 # The service's error text can quote the user's data (a bad example, a path): encrypted in state.
-SECRET_OUTPUTS = ("error",)
-
-
-class TuningJobArgs(TypedDict, total=False):
-    """Inputs of a TuningJob; see TuningJobSpec for meanings, defaults and limits."""
-
-    backend: pulumi.Input[str]
-    base_model: pulumi.Input[str]
-    pre_tuned_model: pulumi.Input[str]
-    training_dataset: pulumi.Input[str]
-    validation_dataset: pulumi.Input[str]
-    epoch_count: pulumi.Input[int]
-    learning_rate_multiplier: pulumi.Input[float]
-    adapter_size: pulumi.Input[int]
-    batch_size: pulumi.Input[int]
-    learning_rate: pulumi.Input[float]
-    tuned_model_display_name: pulumi.Input[str]
-    description: pulumi.Input[str]
-    labels: pulumi.Input[dict[str, str]]
-    encryption_key: pulumi.Input[str]
-    service_account: pulumi.Input[str]
-    export_last_checkpoint_only: pulumi.Input[bool]
-    checkpoint: pulumi.Input[str | int]
-    wait: pulumi.Input[bool]
-    timeout_minutes: pulumi.Input[float]
-    poll_interval_seconds: pulumi.Input[float]
-    deletion_policy: pulumi.Input[str]
-    deletion_policy_source: pulumi.Input[str]
-    dataset_bucket: pulumi.Input[str]
-    dataset_prefix: pulumi.Input[str]
+SECRET_OUTPUTS = TUNING_JOB.secret_outputs
 
 
 class TuningJobProvider(dyn.ResourceProvider):
@@ -330,48 +276,16 @@ class TuningJobProvider(dyn.ResourceProvider):
 _PROVIDER = TuningJobProvider()
 
 
-class TuningJob(dyn.Resource, module="vertex", name="TuningJob"):
+class TuningJob(TuningJobAttributes, dyn.Resource, module="vertex", name="TuningJob"):
     """A supervised tuning job: created and waited for, replaced when what it tunes changes."""
-
-    job_name: pulumi.Output[str]
-    job_state: pulumi.Output[str]
-    tuned_model: pulumi.Output[str]
-    tuned_model_endpoint: pulumi.Output[str]
-    tuned_model_version: pulumi.Output[str]
-    tuned_model_missing: pulumi.Output[bool]
-    effective_epoch_count: pulumi.Output[int]
-    epochs_completed: pulumi.Output[int]
-    loss_per_epoch: pulumi.Output[list[float]]
-    validation_loss_per_epoch: pulumi.Output[list[float]]
-    data_stats: pulumi.Output[dict[str, Any]]
-    create_time: pulumi.Output[str]
-    start_time: pulumi.Output[str]
-    end_time: pulumi.Output[str]
-    error: pulumi.Output[str]
-    training_dataset_uri: pulumi.Output[str]
-    validation_dataset_uri: pulumi.Output[str]
-    spec_hash: pulumi.Output[str]
-    owner_token: pulumi.Output[str]
-    default_checkpoint_id: pulumi.Output[str]
-    default_checkpoint_epoch: pulumi.Output[int]
-    checkpoints: pulumi.Output[list[dict[str, Any]]]
-    training_dataset_fingerprint: pulumi.Output[str]
-    training_dataset_examples: pulumi.Output[int]
-    cost_estimate: pulumi.Output[dict[str, Any]]
 
     def __init__(
         self,
         resource_name: str,
         opts: pulumi.ResourceOptions | None = None,
-        **args: Any,
+        **args: Unpack[TuningJobArgs],
     ) -> None:
-        props = declared_props(
-            "TuningJob",
-            resource_name,
-            args,
-            allowed=TuningJobArgs.__annotations__,
-            outputs=(*OUTPUTS, *COMPUTED_INPUTS),
-        )
+        props = declared_props("TuningJob", resource_name, args, TUNING_JOB)
         props["stack"] = f"{pulumi.get_project()}/{pulumi.get_stack()}"
         opts = protected_if_prevented(opts, args.get("deletion_policy"))
         super().__init__(_PROVIDER, resource_name, props, with_secret_outputs(opts, SECRET_OUTPUTS))
