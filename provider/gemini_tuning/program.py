@@ -152,7 +152,9 @@ def _tune(
     # Continuous tuning sends the released version it continues and no base model (the two
     # are one TuningJob oneof, see _continuation).
     pre_tuned = _continued_model(name, definition, config, root, release_store)
-    source = {"pre_tuned_model": pre_tuned} if pre_tuned else {"base_model": definition.base_model}
+    source: dict[str, Any] = {"base_model": definition.base_model}
+    if pre_tuned:  # the base model still prices the job and its rules apply (never sent)
+        source = {"pre_tuned_model": pre_tuned, "pre_tuned_base_model": definition.base_model}
     job_inputs: dict[str, Any] = {
         "backend": definition.backend,
         **source,

@@ -200,6 +200,12 @@ class TuningJobSpec(BaseModel):
         "projects/P/locations/L/models/M[@version] (or base_model)",
         json_schema_extra=REPLACES,
     )
+    pre_tuned_base_model: str | None = Field(
+        None,
+        description="Continuous tuning: the base model the pre-tuned model was tuned from "
+        "(the program reads it from the release record). It prices the job and its rules are "
+        "checked at preview; it is never sent (the service knows it)",
+    )
     training_dataset: str = Field(
         description="Local JSONL/CSV path or gs:// URI", json_schema_extra=REPLACES_BY_CONTENT
     )
@@ -309,8 +315,17 @@ class TuningJobSpec(BaseModel):
     def _consistent(self) -> TuningJobSpec:
         if (self.base_model is None) == (self.pre_tuned_model is None):
             raise _field_error("base_model", "set exactly one of base_model and pre_tuned_model")
+        if self.pre_tuned_base_model is not None and self.pre_tuned_model is None:
+            raise _field_error(
+                "pre_tuned_base_model", "pre_tuned_base_model goes with pre_tuned_model only"
+            )
         if self.base_model is not None:
             self._check_base_model(self.base_model)
+        elif self.pre_tuned_base_model is not None:
+            model = self._check_base_model(self.pre_tuned_base_model, "pre_tuned_base_model")
+            reason = catalog.continuous_tuning_error(model)
+            if reason:
+                raise _field_error("pre_tuned_base_model", reason)
         if self.backend == "vertex":
             self._check_vertex_only_fields()
         else:
@@ -359,11 +374,11 @@ class TuningJobSpec(BaseModel):
                 f"{self.epoch_count}, best or last",
             )
 
-    def _check_base_model(self, base_model: str) -> None:
+    def _check_base_model(self, base_model: str, field: str = "base_model") -> catalog.BaseModel:
         try:
             model = _lookup(base_model, self.backend)
         except catalog.UnknownBaseModelError as err:
-            raise _field_error("base_model", str(err)) from err
+            raise _field_error(field, str(err)) from err
         if self.adapter_size is not None and self.adapter_size not in model.adapter_sizes:
             raise _field_error(
                 "adapter_size",
@@ -372,6 +387,7 @@ class TuningJobSpec(BaseModel):
             )
         if self.encryption_key and not model.supports_cmek:
             raise _field_error("encryption_key", f"{model.id} does not support CMEK")
+        return model
 
     def _check_vertex_only_fields(self) -> None:
         for name in ("batch_size", "learning_rate"):
@@ -399,9 +415,12 @@ class TuningJobSpec(BaseModel):
 
     @property
     def catalog_model(self) -> catalog.BaseModel | None:
-        if self.base_model is None:
+        """The base model whose rules and prices apply: the one tuned, or the one the pre-tuned
+        model was tuned from (continuous tuning)."""
+        name = self.base_model or (self.pre_tuned_base_model if self.pre_tuned_model else None)
+        if name is None:
             return None
-        return _lookup(self.base_model, self.backend)
+        return _lookup(name, self.backend)
 
 
 def _lookup(base_model: str, backend: Backend) -> catalog.BaseModel:

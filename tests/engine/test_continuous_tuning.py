@@ -138,6 +138,8 @@ def test_a_continuation_lands_as_the_next_version_of_the_same_model(
     up = dev.stack(base=1, more=1).up(color="never")
     entry = up.outputs["models"].value["base-more"]
     assert dev.emu.calls(CREATE_JOB) == jobs + 1  # base is unchanged: one job, base-more's
+    # Priced at preview by the base model it continues, though no base model is sent.
+    assert "base-more: estimate: " in up.stdout, up.stdout
     assert entry["model"] == f"{model}@2"
     assert entry["continued_from"] == {"model": "base", "version": 1, "tuned_model": v1}
     job = dev.backend.get_job(entry["job"])

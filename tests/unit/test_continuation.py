@@ -212,3 +212,29 @@ def test_the_example_loads_where_its_readme_puts_it(tmp_path: Path) -> None:
     assert definition.line_of("continue_from.version") == 11
     squad = load_definition(repo / "stacks" / "models" / "squad-qa.yaml", check_files=False)
     assert definition.base_model == squad.base_model
+
+
+def test_a_continuous_job_is_priced_and_checked_by_the_base_model_it_continues() -> None:
+    """The TuningJob of a continuation sends no base model, yet preview still prices it and
+    applies the base model's rules: the program passes it as pre_tuned_base_model."""
+    from gemini_tuning.specs import SpecError, TuningJobSpec, parse
+
+    job = {
+        "resource_name": "qa-more",
+        "pre_tuned_model": f"{MODEL}@1",
+        "training_dataset": "gs://b/train.jsonl",
+    }
+    spec = parse(TuningJobSpec, {**job, "pre_tuned_base_model": "gemini-2.5-flash"})
+    assert spec.catalog_model is not None
+    assert spec.catalog_model.id == "gemini-2.5-flash"
+    assert parse(TuningJobSpec, job).catalog_model is None  # a hand-declared one, as before
+    with pytest.raises(SpecError) as refused:
+        parse(TuningJobSpec, {**job, "pre_tuned_base_model": "translation-llm-002"})
+    assert refused.value.failures[0][0] == "pre_tuned_base_model"
+    with pytest.raises(SpecError) as alone:
+        parse(
+            TuningJobSpec,
+            {**job, "pre_tuned_model": None, "base_model": "gemini-2.5-flash",
+             "pre_tuned_base_model": "gemini-2.5-flash"},
+        )  # fmt: skip
+    assert alone.value.failures[0][0] == "pre_tuned_base_model"

@@ -23,6 +23,7 @@ class TuningJobArgs(TypedDict, total=False):
     backend: pulumi.Input[str]
     base_model: pulumi.Input[str]
     pre_tuned_model: pulumi.Input[str]
+    pre_tuned_base_model: pulumi.Input[str]
     training_dataset: pulumi.Input[str]
     validation_dataset: pulumi.Input[str]
     epoch_count: pulumi.Input[int]
