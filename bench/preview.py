@@ -95,7 +95,7 @@ for index in range(config.get_int("count") or 0):
 
 
 def model_shapes() -> list[tuple[int, int]]:
-    """(inputs, declared outputs) of the four resources a model declares, as program._tune
+    """(inputs, declared outputs) of the four resources a model declares, as program/_tuning.tune
     passes them: a TuningJob (backend, base model, training data, labels, deletion policy,
     epochs, description), a TunedModel (backend, model, endpoint, aliases, labels, deletion
     policy), an Evaluation (backend, target, data, gate, concurrency, retries, baseline) and a
@@ -192,7 +192,7 @@ def _stack(name: str, config: dict[str, str], cwd: Path, env: dict[str, str]) ->
         _pulumi(["config", "set", "--stack", name, key, value], cwd, env)
 
 
-RESOURCES_PER_MODEL = 4  # TuningJob, TunedModel, Evaluation, Release (program._tune)
+RESOURCES_PER_MODEL = 4  # TuningJob, TunedModel, Evaluation, Release (program/_tuning.tune)
 
 
 def _models_config(count: int) -> dict[str, str]:

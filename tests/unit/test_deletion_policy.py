@@ -290,7 +290,7 @@ def test_prevent_sets_protect_and_nothing_else_does() -> None:
 def test_the_stack_config_source_names_the_stack_file_and_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gemini_tuning import program
+    from gemini_tuning.program._stack import config_source
 
     (tmp_path / "Pulumi.yaml").write_text("name: p\nruntime: python\nstackConfigDir: stacks\n")
     (tmp_path / "stacks").mkdir()
@@ -298,6 +298,6 @@ def test_the_stack_config_source_names_the_stack_file_and_line(
         "config:\n  gemini-tuning:project: p\n  gemini-tuning:deletionPolicy: prevent\n"
     )
     monkeypatch.setattr(pulumi, "get_stack", lambda: "prod")
-    assert program._config_source(tmp_path) == "stacks/Pulumi.prod.yaml:3"
+    assert config_source(tmp_path) == "stacks/Pulumi.prod.yaml:3"
     monkeypatch.setattr(pulumi, "get_stack", lambda: "staging")  # no file: set elsewhere
-    assert program._config_source(tmp_path) == "stack config gemini-tuning:deletionPolicy"
+    assert config_source(tmp_path) == "stack config gemini-tuning:deletionPolicy"
