@@ -95,11 +95,12 @@ for index in range(config.get_int("count") or 0):
 
 
 def model_shapes() -> list[tuple[int, int]]:
-    """(inputs, declared outputs) of the four resources a model declares, as program/_tuning.tune
+    """(inputs, declared outputs) of the five resources a model declares, as program/_tuning.tune
     passes them: a TuningJob (backend, base model, training data, labels, deletion policy,
     epochs, description), a TunedModel (backend, model, endpoint, aliases, labels, deletion
-    policy), an Evaluation (backend, target, data, gate, concurrency, retries, baseline) and a
-    Release (store, and the record's 12 entries counted as inputs)."""
+    policy), an Evaluation (backend, target, data, gate, concurrency, retries, baseline), a
+    Release (store, and the record's 12 entries counted as inputs) and a RunArtifacts (model,
+    version, stack, folder, bucket folder, model, endpoint, two loss curves, the evaluation)."""
     from gemini_tuning.resources import evaluation, release, tuned_model, tuning_job
 
     return [
@@ -107,6 +108,7 @@ def model_shapes() -> list[tuple[int, int]]:
         (6, len(tuned_model.OUTPUTS)),
         (7, len(evaluation.OUTPUTS) + len(evaluation.COMPUTED_INPUTS)),
         (13, len(release.OUTPUTS)),
+        (10, 1),
     ]
 
 
@@ -192,7 +194,7 @@ def _stack(name: str, config: dict[str, str], cwd: Path, env: dict[str, str]) ->
         _pulumi(["config", "set", "--stack", name, key, value], cwd, env)
 
 
-RESOURCES_PER_MODEL = 4  # TuningJob, TunedModel, Evaluation, Release (program/_tuning.tune)
+RESOURCES_PER_MODEL = 5  # TuningJob, TunedModel, Evaluation, Release, RunArtifacts (tune)
 
 
 def _models_config(count: int) -> dict[str, str]:

@@ -33,6 +33,19 @@ SUMMARY_JSON = "evaluation.json"
 PREFIX = "gemini-tuning/artifacts"
 
 
+FILES = (LOSS_CURVE, LOSS_NOTE, SUMMARY_MD, SUMMARY_JSON)  # every file a run writes, no other
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The directory holding Pulumi.yaml, from ``start`` (the working directory) up: the program
+    and its provider processes run in the project's ``main`` directory."""
+    here = start or Path.cwd()
+    for candidate in (here, *here.parents):
+        if (candidate / "Pulumi.yaml").is_file():
+            return candidate
+    return here
+
+
 def artifact_paths(root: Path, stack: str, model: str) -> dict[str, str]:
     folder = root / stack / model
     return {
@@ -69,6 +82,33 @@ def upload_folder(settings: Any, folder: str | Path, gs_folder: str) -> list[str
     for stale in {LOSS_CURVE, LOSS_NOTE} - present:
         storage.delete_object(client, bucket, f"{prefix}/{stale}")
     return written
+
+
+def remove_folder(folder: str | Path) -> list[str]:
+    """Delete the files a run wrote in ``folder`` (FILES only: nothing a person put there), and
+    the folder when that leaves it empty; the names deleted."""
+    folder = Path(folder)
+    removed = []
+    for name in FILES:
+        path = folder / name
+        if path.is_file():
+            path.unlink()
+            removed.append(name)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+    return removed
+
+
+def remove_bucket_folder(settings: Any, gs_folder: str) -> list[str]:
+    """Delete the files a run wrote in ``gs_folder`` (FILES only); the gs:// URIs deleted."""
+    from gemini_tuning.backends import _storage as storage
+    from gemini_tuning.datasets import parse_gcs_uri
+
+    bucket, prefix = parse_gcs_uri(gs_folder)
+    client = storage.storage_client(settings)
+    for name in FILES:
+        storage.delete_object(client, bucket, f"{prefix}/{name}")
+    return [f"{gs_folder}/{name}" for name in FILES]
 
 
 def write_loss_curve(

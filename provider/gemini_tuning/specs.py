@@ -584,6 +584,46 @@ class ReleaseSpec(BaseModel):
     )
 
 
+class RunArtifactsSpec(BaseModel):
+    """What a RunArtifacts declares: the values of one model's run that its files show (the
+    program declares one per model of a tuning stack; resources/run_artifacts.md)."""
+
+    model_config = _DECLARATION_ONLY
+
+    resource_name: str = Field(description=_RESOURCE_NAME)
+    model: str = Field(description="The model definition's name", json_schema_extra=UPDATES)
+    version: int = Field(description="The definition's version", json_schema_extra=UPDATES)
+    stack: str = Field(description="The stack the files are about", json_schema_extra=UPDATES)
+    folder: str = Field(
+        description="The local folder, relative to the project root (artifacts/<stack>/<model>)",
+        json_schema_extra=UPDATES,
+    )
+    bucket_folder: str | None = Field(
+        None,
+        description="The gs:// folder the files are copied to (none: local files only)",
+        json_schema_extra=UPDATES,
+    )
+    tuned_model: str | None = Field(
+        None, description="The tuned model version the files are about", json_schema_extra=UPDATES
+    )
+    endpoint: str | None = Field(
+        None, description="Its endpoint (Vertex)", json_schema_extra=UPDATES
+    )
+    loss_per_epoch: list[float] | None = Field(
+        None, description="Training loss per epoch: the chart", json_schema_extra=UPDATES
+    )
+    validation_loss_per_epoch: list[float] | None = Field(
+        None, description="Validation loss per epoch: on the same chart", json_schema_extra=UPDATES
+    )
+    evaluation: dict[str, Any] | None = Field(
+        None,
+        description="The evaluation summary's values: metrics, baseline, gate, gate_misses, "
+        "samples (answers from the user's data: a secret in state), evaluated_at, base_model, "
+        "eval_dataset",
+        json_schema_extra=UPDATES,
+    )
+
+
 # -- what each resource adds -------------------------------------------------------------------
 
 ROLE = "role"  # the json_schema_extra key that says who sets a property; see computed, output
@@ -722,6 +762,17 @@ class ReleaseOutputs(BaseModel):
     record_digest: str | None = output("sha256 of the record object")
 
 
+class RunArtifactsOutputs(BaseModel):
+    """What a RunArtifacts adds to its inputs."""
+
+    model_config = _DECLARATION_ONLY
+
+    links: dict[str, str] | None = output(
+        "The files written: folder, loss_curve, evaluation (paths relative to the project "
+        "root) and, with a bucket, bucket_folder, loss_curve_uri, evaluation_uri"
+    )
+
+
 @dataclass(frozen=True)
 class Declared:
     """One resource's declaration: what a program declares and what the resource adds. The
@@ -809,12 +860,14 @@ TUNING_JOB = Declared(TuningJobSpec, TuningJobOutputs)
 TUNED_MODEL = Declared(TunedModelSpec, TunedModelOutputs)
 EVALUATION = Declared(EvaluationSpec, EvaluationOutputs)
 RELEASE = Declared(ReleaseSpec, ReleaseOutputs)
+RUN_ARTIFACTS = Declared(RunArtifactsSpec, RunArtifactsOutputs)
 # Resource class name -> its declaration (resources/_derive.py writes their types and docs).
 DECLARED = {
     "TuningJob": TUNING_JOB,
     "TunedModel": TUNED_MODEL,
     "Evaluation": EVALUATION,
     "Release": RELEASE,
+    "RunArtifacts": RUN_ARTIFACTS,
 }
 
 

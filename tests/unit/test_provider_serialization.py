@@ -13,6 +13,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 from gemini_tuning.resources.evaluation import EvaluationProvider
 from gemini_tuning.resources.probe import ProbeProvider
 from gemini_tuning.resources.release import ReleaseProvider
+from gemini_tuning.resources.run_artifacts import RunArtifactsProvider
 from gemini_tuning.resources.tuned_model import TunedModelProvider
 from gemini_tuning.resources.tuning_job import TuningJobProvider
 
@@ -21,6 +22,7 @@ PROVIDERS = [
     TunedModelProvider,
     EvaluationProvider,
     ReleaseProvider,
+    RunArtifactsProvider,
     ProbeProvider,
 ]
 

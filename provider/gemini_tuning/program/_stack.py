@@ -21,11 +21,9 @@ class StackConfigError(pulumi.RunError):
 
 def project_root() -> Path:
     """The directory holding Pulumi.yaml (the program runs in its ``main`` directory)."""
-    here = Path.cwd()
-    for candidate in (here, *here.parents):
-        if (candidate / "Pulumi.yaml").is_file():
-            return candidate
-    return here
+    from gemini_tuning._artifacts import project_root as found
+
+    return found()
 
 
 def program_settings() -> Any:

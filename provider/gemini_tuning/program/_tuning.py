@@ -298,82 +298,40 @@ def _artifacts(
     artifacts_root: Path,
     root: Path,
 ) -> Any:
-    """Write the loss curve and the evaluation summary once the values are known (`up` only),
-    locally and, with a bucket, to ``gs://<bucket>/gemini-tuning/artifacts/<project>/<stack>/
-    <model>/``; the output is the map of their paths (relative to the project root) and gs://
-    links. It is never a secret, although it is computed from the (secret) samples: it holds
-    paths only, and a secret here would make the whole ``models`` output secret."""
+    """The loss curve and the evaluation summary, as a RunArtifacts resource (the engine writes
+    them at `up` and deletes them at destroy; resources/run_artifacts.md); the output is the map
+    of their paths (relative to the project root) and gs:// links."""
     from gemini_tuning import _artifacts as files
+    from gemini_tuning.resources.run_artifacts import RunArtifacts
 
     stack = pulumi.get_stack()
-    paths = files.artifact_paths(artifacts_root, stack, name)
-    links = {
-        "folder": relative(paths["folder"], root),
-        "loss_curve": relative(paths["loss_curve"], root),
-    }
-    if evaluation is not None:
-        links["evaluation"] = relative(paths["evaluation"], root)
+    folder = relative(files.artifact_paths(artifacts_root, stack, name)["folder"], root)
     bucket = config.get("artifactsBucket") or config.get("datasetBucket")
-    gs_folder = files.bucket_folder(bucket, pulumi.get_project(), stack, name) if bucket else None
-    if gs_folder is not None:
-        links["bucket_folder"] = gs_folder
-        links["loss_curve_uri"] = f"{gs_folder}/{files.LOSS_CURVE}"
-        if evaluation is not None:
-            links["evaluation_uri"] = f"{gs_folder}/{files.SUMMARY_MD}"
-    if pulumi.runtime.is_dry_run():
-        return links
-    watched: dict[str, Any] = {
-        "losses": job.loss_per_epoch,
-        "validation_losses": job.validation_loss_per_epoch,
-        "model": job.tuned_model,
-        "endpoint": job.tuned_model_endpoint,
+    inputs: dict[str, Any] = {
+        "model": name,
+        "version": definition.version,
+        "stack": stack,
+        "folder": folder,
+        "tuned_model": job.tuned_model,
+        "loss_per_epoch": job.loss_per_epoch,
+        "validation_loss_per_epoch": job.validation_loss_per_epoch,
     }
-    if evaluation is not None:
-        watched.update(
-            metrics=evaluation.metrics,
-            baseline=evaluation.baseline,
-            gate_misses=evaluation.gate_misses,
-            samples=evaluation.samples,
-            evaluated_at=evaluation.evaluated_at,
-        )
-
-    def write(values: dict[str, Any]) -> dict[str, str]:
-        title = f"{name} v{definition.version} ({stack}) - loss"
-        curve = files.write_loss_curve(
-            paths["loss_curve"],
-            values.get("losses") or [],
-            title,
-            validation=values.get("validation_losses") or [],
-        )
-        if evaluation is not None and definition.evaluation is not None:
-            summary = {
-                **values,
-                "base_model": definition.base_model,
-                "eval_dataset": definition.evaluation.dataset,
-                "gate": definition.evaluation.gate.as_dict(),
-            }
-            files.write_evaluation_summary(
-                paths["folder"],
-                model=name,
-                version=definition.version,
-                stack=stack,
-                summary=summary,
-            )
-        written = {**links, "loss_curve": relative(str(curve), root)}  # the note if no curve
-        if gs_folder is not None:
-            written["loss_curve_uri"] = f"{gs_folder}/{curve.name}"
-            try:
-                files.upload_folder(program_settings(), paths["folder"], gs_folder)
-            except Exception as err:  # noqa: BLE001 - the model is tuned; say what failed
-                pulumi.log.warn(
-                    f"{name}: could not write the artifacts to {gs_folder} ({err}); they are in "
-                    f"{links['folder']} only. The deployer needs storage.objects.create and "
-                    "storage.objects.delete on that bucket"
-                )
-                for key in ("bucket_folder", "loss_curve_uri", "evaluation_uri"):
-                    written.pop(key, None)
-        return written
-
+    if bucket:
+        inputs["bucket_folder"] = files.bucket_folder(bucket, pulumi.get_project(), stack, name)
+    if definition.backend == "vertex":
+        inputs["endpoint"] = job.tuned_model_endpoint
+    if evaluation is not None and definition.evaluation is not None:
+        inputs["evaluation"] = {
+            "metrics": evaluation.metrics,
+            "baseline": evaluation.baseline,
+            "gate_misses": evaluation.gate_misses,
+            "samples": evaluation.samples,
+            "evaluated_at": evaluation.evaluated_at,
+            "base_model": definition.base_model,
+            "eval_dataset": definition.evaluation.dataset,
+            "gate": definition.evaluation.gate.as_dict(),
+        }
+    artifacts = RunArtifacts(f"{name}-artifacts", **inputs)
     # Paths only (the samples went into the files): not a secret, so `pulumi stack output
     # --json` and a promoting stack's StackReference read `models` as plain values.
-    return pulumi.Output.unsecret(pulumi.Output.all(**watched).apply(write))
+    return pulumi.Output.unsecret(artifacts.links)

@@ -146,3 +146,24 @@ class ReleaseAttributes(OutputTypes):
 
     record_uri: pulumi.Output[str]
     record_digest: pulumi.Output[str]
+
+
+class RunArtifactsArgs(TypedDict, total=False):
+    """What a RunArtifacts takes: specs.RunArtifactsSpec."""
+
+    model: pulumi.Input[str]
+    version: pulumi.Input[int]
+    stack: pulumi.Input[str]
+    folder: pulumi.Input[str]
+    bucket_folder: pulumi.Input[str]
+    tuned_model: pulumi.Input[str]
+    endpoint: pulumi.Input[str]
+    loss_per_epoch: pulumi.Input[list[float]]
+    validation_loss_per_epoch: pulumi.Input[list[float]]
+    evaluation: pulumi.Input[dict[str, Any]]
+
+
+class RunArtifactsAttributes(OutputTypes):
+    """What a RunArtifacts adds to its inputs: specs.RunArtifactsOutputs."""
+
+    links: pulumi.Output[dict[str, str]]

@@ -31,6 +31,7 @@ DOCS = {
     "TunedModel": HERE / "tuned_model.md",
     "Evaluation": HERE / "evaluation.md",
     "Release": HERE / "release.md",
+    "RunArtifacts": HERE / "run_artifacts.md",
 }
 COMMAND = "python -m gemini_tuning.resources._derive"
 # Inputs compared by their content (the fingerprint check computes), not by their path.
