@@ -238,3 +238,27 @@ def test_bumping_version_and_a_hyperparameter_shows_exactly_one_replace(
     assert summary.get(auto.OpType.UPDATE, 0) >= 1
     assert summary.get(auto.OpType.CREATE, 0) == 0
     assert summary.get(auto.OpType.DELETE, 0) == 0
+
+
+def test_destroying_dev_deletes_its_run_artifacts_here_and_in_the_bucket(
+    env: Env, dev_up: tuple[dict[str, Any], Run]
+) -> None:
+    """The loss curves and evaluation summaries are RunArtifacts resources: the engine owns them,
+    so a destroy leaves no file of the run locally or in the bucket (a person's own file in the
+    folder stays)."""
+    models, _ = dev_up
+    client = env.emu.storage_client()
+    links = {name: models[name]["artifacts"] for name in MODELS}
+    for name, link in links.items():
+        assert link["bucket_folder"].startswith(f"gs://{BUCKET}/"), link
+        assert (env.project / link["loss_curve"]).is_file()
+    prefix = "gemini-tuning/artifacts/"
+    uploaded = [b.name for b in client.list_blobs(BUCKET, prefix=prefix)]
+    assert len(uploaded) >= 2 * len(MODELS), uploaded
+    mine = env.project / links["squad-qa"]["folder"] / "notes.md"
+    mine.write_text("a person's notes\n")
+    run = Run()
+    env.dev().destroy(**run.kwargs())
+    assert [b.name for b in client.list_blobs(BUCKET, prefix=prefix)] == []
+    assert not (env.project / links["number-successor"]["folder"]).exists()
+    assert sorted(p.name for p in mine.parent.iterdir()) == ["notes.md"]
