@@ -9,7 +9,6 @@ generative-ai/docs/models/gemini-use-continuous-tuning) and TuningJob.tunedModel
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from google.cloud import aiplatform_v1
 from google.genai import types
 
 from gemini_tuning.testing import EmulatorProcess
-from tests.support.emulator import error_status, genai_client, new_job, wait_job
+from tests.support.emulator import error_status, genai_client, new_job, wait_genai_job, wait_job
 
 pytestmark = pytest.mark.emulator
 ADAPTER = aiplatform_v1.SupervisedHyperParameters.AdapterSize
@@ -161,11 +160,7 @@ def test_google_genai_tunes_a_tuned_model_version(
     assert job.pre_tuned_model.tuned_model_name == v1
     assert job.pre_tuned_model.checkpoint_id == "2"
     assert job.pre_tuned_model.base_model == "gemini-2.5-flash"
-    deadline = time.monotonic() + 20
-    while not job.has_ended:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-        job = client.tunings.get(name=job.name)
+    job = wait_genai_job(client, job)
     assert job.state == types.JobState.JOB_STATE_SUCCEEDED
     assert job.tuned_model is not None
     assert job.tuned_model.model == v1.replace("@1", "@2")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from google import genai
 from google.api_core import exceptions
@@ -19,6 +17,7 @@ from tests.support.emulator import (
     gapic,
     genai_client,
     squad_prompt,
+    wait_genai_job,
 )
 
 pytestmark = pytest.mark.emulator
@@ -31,9 +30,7 @@ def _tune_one_epoch(client: genai.Client, train_uri: str) -> str:
         training_dataset=types.TuningDataset(gcs_uri=train_uri),
         config=types.CreateTuningJobConfig(epoch_count=1),
     )
-    while not job.has_ended:
-        time.sleep(0.05)
-        job = client.tunings.get(name=job.name)
+    job = wait_genai_job(client, job)
     assert job.tuned_model
     assert job.tuned_model.endpoint
     return job.tuned_model.endpoint
@@ -56,11 +53,7 @@ def test_genai_tune_generate_update_list(
     )
     assert job.name
     assert job.state == types.JobState.JOB_STATE_PENDING
-    deadline = time.monotonic() + 20
-    while not job.has_ended:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-        job = client.tunings.get(name=job.name)
+    job = wait_genai_job(client, job)
     assert job.state == types.JobState.JOB_STATE_SUCCEEDED
     assert job.tuned_model
     assert job.tuned_model.endpoint

@@ -249,7 +249,7 @@ def test_destroying_dev_deletes_its_run_artifacts_here_and_in_the_bucket(
     models, _ = dev_up
     client = env.emu.storage_client()
     links = {name: models[name]["artifacts"] for name in MODELS}
-    for name, link in links.items():
+    for link in links.values():
         assert link["bucket_folder"].startswith(f"gs://{BUCKET}/"), link
         assert (env.project / link["loss_curve"]).is_file()
     prefix = "gemini-tuning/artifacts/"

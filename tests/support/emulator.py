@@ -153,3 +153,14 @@ def emulator_with_training_file(
     ) as emulator:
         emulator.upload(write_examples(tmp_path_factory.mktemp("data") / "t.jsonl"), TRAINING_URI)
         yield emulator
+
+
+def wait_genai_job(client: genai.Client, job: types.TuningJob, seconds: float = 20) -> Any:
+    """The google-genai tuning job once it has ended (read again every 50 ms, at most
+    ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while not job.has_ended:
+        assert time.monotonic() < deadline, f"{job.name} still {job.state} after {seconds} s"
+        time.sleep(0.05)
+        job = client.tunings.get(name=str(job.name))
+    return job
