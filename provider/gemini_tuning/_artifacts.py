@@ -94,8 +94,9 @@ def remove_folder(folder: str | Path) -> list[str]:
         if path.is_file():
             path.unlink()
             removed.append(name)
-    if folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
+    for empty in (folder, folder.parent):  # the model's folder, then the stack's
+        if empty.is_dir() and not any(empty.iterdir()):
+            empty.rmdir()
     return removed
 
 

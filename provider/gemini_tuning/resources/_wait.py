@@ -102,7 +102,10 @@ def say(resource: str, message: str) -> None:
     if _sink is not None:
         _sink(line)
         return
-    print(line, file=sys.stderr, flush=True)
+    # One write per line: print() writes the newline apart, and two provider threads' lines
+    # could then run together ("... 6/15 answered[gemini-tuning] ...").
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 @dataclass(frozen=True)

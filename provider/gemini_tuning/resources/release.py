@@ -107,7 +107,9 @@ def _write(props: dict[str, Any]) -> dict[str, Any]:
     if not record.get("tuned_model"):
         say(str(props["resource_name"]), "no tuned model yet: nothing to record")
         return {**outs, "record_uri": None, "record_digest": None}
-    uri = _releases.record_uri(str(props["store"]), str(record["model"]), int(record["version"]))
+    # The engine hands numbers back as floats: the record says version 2, not 2.0.
+    record["version"] = int(record["version"])
+    uri = _releases.record_uri(str(props["store"]), str(record["model"]), record["version"])
     _releases.write_record(backends.settings(), uri, record)
     say(str(props["resource_name"]), f"recorded {record['model']} v{record['version']} at {uri}")
     return {**outs, "record_uri": uri, "record_digest": _releases.digest(record)}

@@ -105,7 +105,8 @@ def _write(props: dict[str, Any]) -> dict[str, Any]:
     name = str(props["resource_name"])
     folder = _local(str(props["folder"]))
     losses = props.get("loss_per_epoch") or []
-    title = f"{props['model']} v{props['version']} ({props['stack']}) - loss"
+    version = int(props["version"])  # the engine hands numbers back as floats
+    title = f"{props['model']} v{version} ({props['stack']}) - loss"
     curve = files.write_loss_curve(
         folder / files.LOSS_CURVE,
         losses,
@@ -124,7 +125,7 @@ def _write(props: dict[str, Any]) -> dict[str, Any]:
         files.write_evaluation_summary(
             folder,
             model=str(props["model"]),
-            version=props["version"],
+            version=version,
             stack=str(props["stack"]),
             summary=summary,
         )
