@@ -3,8 +3,9 @@ evaluation summary (Markdown + JSON), under ``artifacts/<stack>/<model>/``, and 
 the stack's bucket, ``gs://<bucket>/gemini-tuning/artifacts/<project>/<stack>/<model>/``, so any
 runner or person can fetch them after the runner that wrote them is gone.
 
-The program writes them once the values are known (during `up`, never at preview), and links
-them from the stack outputs. The evaluation summary quotes answers that did not match (the
+A RunArtifacts resource (resources/run_artifacts.py) writes them once the values are known
+(during `up`, never at preview) and deletes them at destroy; the program links them from the
+stack outputs. The evaluation summary quotes answers that did not match (the
 user's prompts and answers): they live in these files, never in plain text in the state (the
 Evaluation's ``samples`` output is a Pulumi secret). matplotlib is imported only here, only when
 a curve is drawn; without it (the optional `plots` extra) the losses go into loss-curve.txt.
