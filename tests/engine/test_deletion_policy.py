@@ -109,11 +109,13 @@ def test_prevent_refuses_replace_destroy_and_removal_until_the_policy_changes(en
     stack = env.stack("guarded", ["guarded"])
     model = stack.up(color="never").outputs["models"].value["guarded"]
     # The job and the model are protected; the evaluation (a measurement) and the release
-    # record (its delete keeps the object) are not: their deletes touch nothing in the service.
+    # record (its delete keeps the object) and the run's files are not: their deletes touch no
+    # model, endpoint or record in the service.
     assert _protected(stack) == {
         "guarded": True,
         "guarded-model": True,
         "guarded-eval": False,
+        "guarded-artifacts": False,
         "guarded-release": False,
     }
     jobs = env.emu.calls(CREATE_JOB)
@@ -133,7 +135,7 @@ def test_prevent_refuses_replace_destroy_and_removal_until_the_policy_changes(en
     with pytest.raises(auto.CommandError):
         stack.preview_destroy(**run.kwargs())
     assert "cannot be deleted\nbecause it is protected" in run.text
-    assert len(_protected(stack)) == 4
+    assert len(_protected(stack)) == 5
     # Without its preview (`--skip-preview`, as the Automation API runs it) the engine removes
     # what is not protected from the state (the release record stays in the bucket) and
     # refuses the rest.

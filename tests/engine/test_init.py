@@ -87,7 +87,7 @@ def test_init_into_an_empty_directory_then_pulumi_up_against_the_emulator(
         unchanged = _pulumi(
             pulumi_bin, project, env, "preview", "--stack", "dev", "--expect-no-changes"
         )
-        assert "5 unchanged" in unchanged
+        assert "6 unchanged" in unchanged
         assert emu.calls("GenAiTuningService.CreateTuningJob") == 1  # tuned once, not again
 
         # The scaffolded workflow's own commands, as its runner would run them (a push: the

@@ -79,7 +79,8 @@ def _config() -> dict[str, Any]:
 def _input(name: str, field: Mapping[str, Any], kind: Kind) -> dict[str, Any]:
     prop = {**json_type(field), "description": describe(field)}
     if (
-        "default" in field
+        "$ref" not in prop  # an Any (checkpoint: a word or an epoch) may not have a default
+        and "default" in field
         and field["default"] is not None
         and not isinstance(field["default"], dict | list)
     ):
