@@ -877,10 +877,15 @@ def field_schemas(model: type[BaseModel]) -> dict[str, dict[str, Any]]:
     return properties
 
 
+def schema_branches(field: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The kinds a JSON Schema property (pydantic's) may take, null aside: ``T | None`` is [T]."""
+    return [b for b in field.get("anyOf", [field]) if b.get("type") != "null"]
+
+
 def describe(field: Mapping[str, Any]) -> str:
     """A field's description (its title when it has none) with its limits and allowed values."""
     text = str(field.get("description") or field.get("title") or "")
-    branches = [b for b in field.get("anyOf", [field]) if b.get("type") != "null"]
+    branches = schema_branches(field)
     if len({b.get("type") for b in branches}) > 1:
         return text  # a union of kinds (checkpoint: a word or an epoch): the text says each
     branch = branches[0] if branches else field

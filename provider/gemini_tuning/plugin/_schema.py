@@ -15,7 +15,7 @@ from typing import Any
 
 from gemini_tuning.plugin._kinds import PACKAGE, VERSION, Kind
 from gemini_tuning.plugin._names import to_wire
-from gemini_tuning.specs import describe, field_schemas
+from gemini_tuning.specs import describe, field_schemas, schema_branches
 
 # Stack config keys (namespace gemini-tuning) the provider reads; see backends/_settings.py.
 CONFIG: dict[str, tuple[str, str]] = {
@@ -99,7 +99,7 @@ def _output(name: str, field: Mapping[str, Any], kind: Kind) -> dict[str, Any]:
 
 def json_type(field: Mapping[str, Any]) -> dict[str, Any]:
     """A pydantic JSON Schema property as a Pulumi schema type (``T | None`` is just T)."""
-    branches = [b for b in field.get("anyOf", [field]) if b.get("type") != "null"]
+    branches = schema_branches(field)
     if len({b.get("type") for b in branches}) > 1:  # e.g. checkpoint: best, last or an epoch
         return {"$ref": "pulumi.json#/Any"}
     branch: Mapping[str, Any] = branches[0] if branches else {"type": "string"}

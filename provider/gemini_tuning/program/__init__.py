@@ -30,6 +30,7 @@ from typing import Any
 
 import pulumi
 
+from gemini_tuning._artifacts import project_root  # one definition: RunArtifacts uses it
 from gemini_tuning.program._promotion import check_promotion, promote, source_of
 from gemini_tuning.program._stack import (
     NAMESPACE,
@@ -37,7 +38,6 @@ from gemini_tuning.program._stack import (
     definition_file,
     deletion_policy,
     load_stack_definitions,
-    project_root,
     release_store_of,
     selection,
 )

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
+from gemini_tuning._artifacts import project_root
+
 if TYPE_CHECKING:
     from gemini_tuning.definitions import ModelDefinition
 
@@ -17,13 +19,6 @@ NAMESPACE = "gemini-tuning"
 
 class StackConfigError(pulumi.RunError):
     """The stack config or a definition is wrong: a clean one-line error, no traceback."""
-
-
-def project_root() -> Path:
-    """The directory holding Pulumi.yaml (the program runs in its ``main`` directory)."""
-    from gemini_tuning._artifacts import project_root as found
-
-    return found()
 
 
 def program_settings() -> Any:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gemini_tuning.resources import _lifecycle
-from gemini_tuning.specs import DECLARED, Declared, describe, field_schemas
+from gemini_tuning.specs import DECLARED, Declared, describe, field_schemas, schema_branches
 
 HERE = Path(__file__).parent
 DECLARED_MODULE = HERE / "_declared.py"
@@ -49,7 +49,7 @@ BY_CONTENT = {
 def python_type(field: Mapping[str, Any]) -> str:
     """A JSON Schema property (pydantic's) as the Python type a program sees (``T | None`` is T;
     an enum of strings is ``str``)."""
-    branches = [b for b in field.get("anyOf", [field]) if b.get("type") != "null"]
+    branches = schema_branches(field)
     branch: Mapping[str, Any] = branches[0] if len(branches) == 1 else {}
     kind = branch.get("type")
     scalars = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
