@@ -4,11 +4,12 @@ the engine stores did not change when they moved there."""
 from __future__ import annotations
 
 import json
+import typing
 
 import pytest
 from pulumi import _types as sdk_types
 
-from gemini_tuning.plugin import schema
+from gemini_tuning.plugin import schema, sdk
 from gemini_tuning.plugin._names import to_wire
 from gemini_tuning.resources import (
     _declared,
@@ -95,6 +96,18 @@ def test_args_and_attributes_are_the_declarations_fields(name: str) -> None:
     attributes = getattr(_declared, f"{name}Attributes")
     assert tuple(args.__annotations__) == declared.arguments
     assert tuple(attributes.__annotations__) == declared.added
+
+
+@pytest.mark.parametrize("name", ["TuningJob", "TunedModel", "Evaluation"])
+def test_both_faces_type_their_keyword_arguments_with_the_declared_args(name: str) -> None:
+    """The dynamic resource and the plugin SDK's class take ``**args: Unpack[<Name>Args]``, so a
+    type checker refuses an undeclared or mistyped argument on either face."""
+    dynamic = {"TuningJob": tuning_job, "TunedModel": tuned_model, "Evaluation": evaluation}
+    expected = typing.Unpack[getattr(_declared, f"{name}Args")]
+    faces = [getattr(sdk, name), getattr(dynamic[name], name)]
+    for face in faces:
+        hints = typing.get_type_hints(face.__init__)
+        assert hints["args"] == expected, face
 
 
 def test_resource_classes_give_the_sdk_their_output_types_as_their_own() -> None:

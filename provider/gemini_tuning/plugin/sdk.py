@@ -10,12 +10,13 @@ plugin, which the shared lifecycle tests and the benchmark compare.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 import pulumi
 
 from gemini_tuning.plugin._kinds import PACKAGE, kinds
 from gemini_tuning.plugin._names import to_wire
+from gemini_tuning.resources._declared import EvaluationArgs, TunedModelArgs, TuningJobArgs
 from gemini_tuning.resources._props import protected_if_prevented
 
 
@@ -56,14 +57,38 @@ class TuningJob(_PluginResource):
 
     _kind_name = "TuningJob"
 
+    def __init__(
+        self,
+        resource_name: str,
+        opts: pulumi.ResourceOptions | None = None,
+        **args: Unpack[TuningJobArgs],
+    ) -> None:
+        super().__init__(resource_name, opts, **args)
+
 
 class TunedModel(_PluginResource):
     """A tuned model version this stack serves, through the plugin."""
 
     _kind_name = "TunedModel"
 
+    def __init__(
+        self,
+        resource_name: str,
+        opts: pulumi.ResourceOptions | None = None,
+        **args: Unpack[TunedModelArgs],
+    ) -> None:
+        super().__init__(resource_name, opts, **args)
+
 
 class Evaluation(_PluginResource):
     """Exact match and token F1 of a tuned model, through the plugin."""
 
     _kind_name = "Evaluation"
+
+    def __init__(
+        self,
+        resource_name: str,
+        opts: pulumi.ResourceOptions | None = None,
+        **args: Unpack[EvaluationArgs],
+    ) -> None:
+        super().__init__(resource_name, opts, **args)
