@@ -11,9 +11,8 @@ All previews run in the same run, interleaved, with the real engine and a local 
   with every property a resource registers and resolves, so this is the floor for resources of
   this shape;
 - **models N, uncached**: N definitions (each a TuningJob, TunedModel, Evaluation, Release,
-  RunArtifacts), the
-  fingerprint cache off, so the provider validates and fingerprints every dataset in check
-  (every preview before the cache);
+  RunArtifacts), the fingerprint cache off, so the provider validates and fingerprints every
+  dataset in check (every preview before the cache);
 - **models N, cached**: the same stack, the cache warm (a second preview): each dataset file is
   recognised by its identity and not read; the figure printed beside it counts real reads.
 The API endpoint is a closed loopback port, so a preview that tried to reach the service would
@@ -28,21 +27,8 @@ The demo's datasets are a few KB, so reading them is not what a preview costs; `
 trains every definition on one generated file of that size (each check reads it when uncached)
 to show what the cache saves on real data.
 
-Figures for issue 24 item 1 (one declaration per resource), 50 definitions, `--runs 3`, 2 cores
-shared with other jobs (load 3-5), the base commit (45144c8) and the change run alternately:
-models / floor, uncached and cached: before 1.52x / 1.59x and 1.56x / 1.52x; after 1.35x /
-1.50x and 1.61x / 1.60x (+20..+31 ms per model over the floor in all four runs). The same cost
-within the noise: the declared properties are the same, and their annotations are evaluated
-once at import instead of at every registration.
-
-At the end of issue 24 (2cfc656, RunArtifacts now a fifth resource per model, so the floor is
-250 Probes), a quiet machine (load < 1), `--runs 3`: empty 1.11 s, floor 2.55 s, shaped floor
-3.13 s (1.23x floor), models uncached 3.90 s (1.53x floor, 1.24x shaped), cached 3.78 s (1.48x,
-1.21x). `--definitions 1 --definitions 10`: one model costs +0.42..0.50 s over its floor of 5
-Probes, ten +0.86 s: about 0.45 s is fixed (the program imports definitions, specs and pydantic;
-the provider process imports the five resource modules and the dataset checks), the rest is
-per property (the shaped floor) and per dataset check. The 1.25x goal is not reached: the SDK's
-per-property work alone (shaped floor) is 1.23x.
+Figures (before and after issue 24's one declaration per resource, and where the gap to the
+floor goes): bench/README.md, "One declaration per resource (issue 24)".
 """
 
 from __future__ import annotations
